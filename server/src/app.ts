@@ -1,0 +1,59 @@
+import express from 'express';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { authRouter, authenticate } from './auth/index.ts';
+import { loadSigningKeys } from './auth/keys.ts';
+import type { Config } from './config.ts';
+import type { Database } from './db/database.ts';
+import { openDatabase } from './db/open.ts';
+import { loadDefinitions } from './fhir/definitions.ts';
+import { fhirHttp } from './fhir/http.ts';
+import { outcome } from './fhir/outcome.ts';
+import { createFhirRouter } from './fhir/routes.ts';
+import { securityHeaders } from './http/security-headers.ts';
+
+/**
+ * Assembles the server: database (migrated), definitions, signing keys, the SMART endpoints and
+ * the FHIR REST API. Returns the express app without listening, so tests and main.ts share it.
+ */
+export interface Server {
+  app: express.Express;
+  db: Database;
+  config: Config;
+  close(): Promise<void>;
+}
+
+const pkg = JSON.parse(readFileSync(join(import.meta.dirname, '../../package.json'), 'utf8')) as { name: string; version: string };
+
+export async function createServer(config: Config, db?: Database): Promise<Server> {
+  loadDefinitions();
+  const database = db ?? (await openDatabase(config));
+  const keys = await loadSigningKeys(database);
+  const deps = { db: database, config, keys };
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('query parser', 'extended');
+  app.locals.config = config;
+  app.use(securityHeaders);
+  app.use(authRouter(deps));
+  app.use(
+    '/fhir/R4',
+    fhirHttp({
+      db: database,
+      config,
+      router: createFhirRouter(),
+      authenticate: (header) => authenticate(deps, header),
+      software: { name: pkg.name, version: pkg.version },
+    })
+  );
+  app.get('/healthz', (_req, res) => {
+    res.json({ ok: true });
+  });
+  // Anything unmatched is a plain 404 OperationOutcome.
+  app.use((req, res) => {
+    res.status(404).type('application/fhir+json').send(JSON.stringify(outcome('not-found', `No route for ${req.method} ${req.path}`)));
+  });
+  return { app, db: database, config, close: () => database.close() };
+}

@@ -1,0 +1,41 @@
+/**
+ * Every setting the server reads, with its default, in one typed place. All come from the
+ * environment so a container or a CI job configures the server without files.
+ */
+export interface Config {
+  /** HTTP port. */
+  port: number;
+  /** The public base URL (scheme://host:port) used in links, `aud` checks and discovery. */
+  baseUrl: string;
+  /** PostgreSQL connection string; when empty the embedded PGlite database is used. */
+  databaseUrl: string | undefined;
+  /** PGlite data directory when DATABASE_URL is not set; "memory" keeps it in memory (tests). */
+  dataDir: string;
+  /** Connections in the pg pool. Small by default: PostgreSQL does best with few busy connections. */
+  dbPoolSize: number;
+  /** Largest request body accepted, in bytes; larger bodies get 413. */
+  maxBodyBytes: number;
+  /** Access-token lifetime for backend-service (system) tokens, seconds. SMART caps it at 300. */
+  systemTokenSeconds: number;
+  /** Seed a demo clinic when the database is empty. */
+  seedDemo: boolean;
+  /** Default and maximum page size for search. */
+  defaultCount: number;
+  maxCount: number;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const port = Number(env.PORT ?? 8080);
+  return {
+    port,
+    baseUrl: (env.BASE_URL ?? `http://localhost:${port}`).replace(/\/$/, ''),
+    databaseUrl: env.DATABASE_URL || undefined,
+    dataDir: env.DATA_DIR ?? './data',
+    dbPoolSize: Number(env.DB_POOL_SIZE ?? 10),
+    maxBodyBytes: Number(env.MAX_BODY_BYTES ?? 16 * 1024 * 1024),
+    systemTokenSeconds: Math.min(300, Number(env.SYSTEM_TOKEN_SECONDS ?? 300)),
+    seedDemo: env.SEED_DEMO !== 'false',
+    defaultCount: 20,
+    maxCount: 1000,
+  };
+}

@@ -1,0 +1,32 @@
+/**
+ * The one small interface the rest of the server uses to reach PostgreSQL, whether that is
+ * a real server through `pg` (DATABASE_URL set) or PGlite embedded in this process.
+ * Same SQL, same migrations: PGlite is PostgreSQL compiled to WASM, not an emulation.
+ */
+export interface QueryResult<R> {
+  rows: R[];
+  rowCount: number;
+}
+
+export interface Queryable {
+  query<R = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<QueryResult<R>>;
+}
+
+export interface Database extends Queryable {
+  readonly kind: 'postgres' | 'pglite';
+  /**
+   * Runs fn inside one transaction on one connection; commits if fn resolves, rolls back if it throws.
+   * Serialization failures and deadlocks (SQLSTATE 40001/40P01) are retried a few times,
+   * so callers must keep fn free of side effects outside the database.
+   */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>, options?: { serializable?: boolean }): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** SQLSTATE codes that mean "try the whole transaction again". */
+export const RETRYABLE = new Set(['40001', '40P01']);
+export const MAX_TX_ATTEMPTS = 5;
+
+export function isRetryable(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && RETRYABLE.has((err as { code?: string }).code ?? '');
+}

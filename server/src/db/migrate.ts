@@ -1,0 +1,36 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Database } from './database.ts';
+
+const DIR = join(import.meta.dirname, 'migrations');
+
+/**
+ * Applies the numbered SQL files in migrations/ that this database has not seen, each in its own
+ * transaction, in order. A file once released is never edited: changes come as a new file.
+ * An advisory lock keeps two nodes starting at once from racing.
+ */
+export async function migrate(db: Database): Promise<number> {
+  await db.query('CREATE TABLE IF NOT EXISTS schema_migration (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())');
+  const files = readdirSync(DIR).filter((f) => /^\d+-.*\.sql$/.test(f)).sort();
+  let applied = 0;
+  await db.transaction(async (tx) => {
+    await tx.query('SELECT pg_advisory_xact_lock(424242)');
+    const done = new Set((await tx.query<{ version: number }>('SELECT version FROM schema_migration')).rows.map((r) => r.version));
+    for (const file of files) {
+      const version = Number.parseInt(file, 10);
+      if (done.has(version)) continue;
+      for (const stmt of splitStatements(readFileSync(join(DIR, file), 'utf8'))) await tx.query(stmt);
+      await tx.query('INSERT INTO schema_migration (version, name) VALUES ($1, $2)', [version, file]);
+      applied++;
+    }
+  });
+  return applied;
+}
+
+/** Our migration files hold plain DDL: statements end with ';' at the end of a line. */
+function splitStatements(sql: string): string[] {
+  return sql
+    .split(/;\s*$/m)
+    .map((s) => s.replace(/^\s*--.*$/gm, '').trim())
+    .filter(Boolean);
+}

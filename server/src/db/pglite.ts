@@ -1,0 +1,34 @@
+import { PGlite } from '@electric-sql/pglite';
+import { type Database, type Queryable, type QueryResult, MAX_TX_ATTEMPTS, isRetryable } from './database.ts';
+
+/**
+ * PGlite runs one connection in-process. Its own transaction() serializes callers, and a plain
+ * query issued while a transaction is open waits for it, so concurrent requests stay correct.
+ */
+export async function openPglite(dataDir: string | undefined): Promise<Database> {
+  const db = dataDir ? new PGlite(dataDir) : new PGlite();
+  await db.waitReady;
+  const run = async <R>(q: { query: PGlite['query'] }, sql: string, params?: unknown[]): Promise<QueryResult<R>> => {
+    const r = await q.query<R>(sql, params as unknown[]);
+    return { rows: r.rows, rowCount: r.affectedRows ?? r.rows.length };
+  };
+  return {
+    kind: 'pglite',
+    query: (sql, params) => run(db, sql, params),
+    async transaction(fn, options) {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await db.transaction(async (tx) => {
+            if (options?.serializable) await tx.query('SET TRANSACTION ISOLATION LEVEL SERIALIZABLE');
+            const q: Queryable = { query: (sql, params) => run(tx, sql, params) };
+            return fn(q);
+          });
+        } catch (err) {
+          if (attempt < MAX_TX_ATTEMPTS && isRetryable(err)) continue;
+          throw err;
+        }
+      }
+    },
+    close: () => db.close(),
+  };
+}

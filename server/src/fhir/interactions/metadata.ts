@@ -1,0 +1,82 @@
+import type { CapabilityStatement, CapabilityStatementRestResource } from '@medplum/fhirtypes';
+import { resourceTypes, searchParamsFor } from '../definitions.ts';
+
+/**
+ * GET /metadata (https://hl7.org/fhir/R4/http.html#capabilities): generated from what the server
+ * actually routes and indexes, so it cannot drift from the code. Public, like SMART discovery.
+ */
+export const TYPE_INTERACTIONS = ['read', 'vread', 'update', 'patch', 'delete', 'history-instance', 'history-type', 'create', 'search-type'] as const;
+export const SYSTEM_INTERACTIONS = ['transaction', 'batch', 'search-system', 'history-system'] as const;
+
+let cached: { key: string; statement: CapabilityStatement } | undefined;
+
+export function capabilityStatement(baseUrl: string, fhirBase: string, software: { name: string; version: string }): CapabilityStatement {
+  if (cached?.key === fhirBase) return cached.statement;
+  const resource: CapabilityStatementRestResource[] = resourceTypes()
+    .filter((t) => t !== 'Binary' && t !== 'Parameters')
+    .map((type) => {
+      const params = [...searchParamsFor(type).values()];
+      const r: CapabilityStatementRestResource = {
+        type: type as CapabilityStatementRestResource['type'],
+        profile: `http://hl7.org/fhir/StructureDefinition/${type}`,
+        interaction: TYPE_INTERACTIONS.map((code) => ({ code })),
+        versioning: 'versioned-update',
+        readHistory: true,
+        updateCreate: true,
+        conditionalCreate: true,
+        conditionalRead: 'not-supported',
+        conditionalUpdate: true,
+        conditionalDelete: 'single',
+        referencePolicy: ['literal', 'logical', 'local'],
+        searchInclude: params.filter((p) => p.type === 'reference').map((p) => `${type}:${p.code}`),
+        searchRevInclude: ['*'],
+        searchParam: params.map((p) => ({
+          name: p.code,
+          definition: p.definition.url,
+          type: p.type,
+          documentation: p.definition.description?.slice(0, 200),
+        })),
+        operation: [{ name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate' }],
+      };
+      if (type === 'Patient') {
+        r.operation?.push({ name: 'everything', definition: 'http://hl7.org/fhir/OperationDefinition/Patient-everything' });
+      }
+      return r;
+    });
+  const statement: CapabilityStatement = {
+    resourceType: 'CapabilityStatement',
+    status: 'active',
+    date: new Date().toISOString(),
+    kind: 'instance',
+    fhirVersion: '4.0.1',
+    format: ['application/fhir+json', 'json'],
+    patchFormat: ['application/json-patch+json', 'application/fhir+json'],
+    software,
+    implementation: { description: 'Behavioral-health FHIR server', url: fhirBase },
+    rest: [
+      {
+        mode: 'server',
+        security: {
+          cors: true,
+          service: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR' }] }],
+          description: 'SMART Backend Services (client_credentials with private_key_jwt); see /.well-known/smart-configuration',
+          extension: [
+            {
+              url: 'http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris',
+              extension: [{ url: 'token', valueUri: `${baseUrl}/auth/token` }],
+            },
+          ],
+        },
+        resource,
+        interaction: SYSTEM_INTERACTIONS.map((code) => ({ code })),
+        searchParam: [
+          { name: '_type', type: 'token' },
+          { name: '_id', type: 'token' },
+          { name: '_lastUpdated', type: 'date' },
+        ],
+      },
+    ],
+  };
+  cached = { key: fhirBase, statement };
+  return statement;
+}

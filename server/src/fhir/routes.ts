@@ -1,0 +1,51 @@
+import { type FhirRouteHandler, FhirRouter, type HttpMethod, type RestInteraction } from '@medplum/fhir-router';
+import { batchOrTransaction } from './interactions/batch.ts';
+import { patientEverything } from './interactions/everything.ts';
+import { historyInstance, historySystem, historyType } from './interactions/history.ts';
+import { searchSystem, searchType } from './interactions/search.ts';
+import { validateOperation } from './interactions/validate.ts';
+
+/**
+ * The FHIR REST routes as data: @medplum/fhir-router supplies read, vread, create, update, patch,
+ * delete and their conditional forms over our repository; the rows below replace or add the
+ * interactions we implement ourselves (search in SQL with raw parameters, history with _since and
+ * cursors, transactions with conditional references, operations).
+ */
+const ROUTES: [HttpMethod, string, FhirRouteHandler, RestInteraction][] = [
+  ['GET', '', searchSystem, 'search-system'],
+  ['POST', '', batchOrTransaction, 'batch'],
+  ['GET', ':resourceType', searchType, 'search-type'],
+  ['POST', ':resourceType/_search', searchType, 'search-type'],
+  ['GET', ':resourceType/:id/_history', historyInstance, 'history-instance'],
+  ['GET', ':resourceType/_history', historyType, 'history-type'],
+  ['GET', '_history', historySystem, 'history-system'],
+  ['POST', ':resourceType/$validate', validateOperation, 'operation'],
+  ['POST', ':resourceType/:id/$validate', validateOperation, 'operation'],
+  ['GET', ':resourceType/:id/$validate', validateOperation, 'operation'],
+  ['GET', 'Patient/:id/$everything', patientEverything, 'operation'],
+  ['POST', 'Patient/:id/$everything', patientEverything, 'operation'],
+];
+
+export function createFhirRouter(): FhirRouter {
+  const router = new FhirRouter();
+  const routes = router.router.routes;
+  // GraphQL is not offered yet: drop it so it is neither reachable nor advertised.
+  const gql = routes.findIndex((r) => r.path.length === 1 && r.path[0].value === '$graphql');
+  if (gql >= 0) routes.splice(gql, 1);
+  for (const [method, path, handler, interaction] of ROUTES) {
+    const segments = path.split('/').filter(Boolean);
+    const existing = routes.find(
+      (r) =>
+        r.method === method &&
+        r.path.length === segments.length &&
+        r.path.every((s, i) => (s.param ? ':' + s.value : s.value) === segments[i])
+    );
+    if (existing) {
+      existing.handler = handler;
+      existing.data = { interaction };
+    } else {
+      router.add(method, path, handler, interaction);
+    }
+  }
+  return router;
+}

@@ -1,0 +1,42 @@
+import type { Patient, Practitioner } from '@medplum/fhirtypes';
+import { tenantAdminPolicy } from '../access/policy.ts';
+import type { Config } from '../config.ts';
+import type { Database } from '../db/database.ts';
+import { log } from '../log.ts';
+import { Repository } from '../store/repository.ts';
+
+/**
+ * On an empty database, a demo clinic (tenant `demo`) so a new user sees something at once.
+ * Seeding happens once: an existing tenant means the database is not empty.
+ */
+export const DEMO_TENANT = 'demo';
+
+export async function seedDemo(db: Database, config: Config): Promise<void> {
+  const { rows } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM tenant');
+  if (rows[0].n > 0) return;
+  await db.query('INSERT INTO tenant (id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING', [DEMO_TENANT, 'Demo Clinic']);
+  const repo = new Repository(db, {
+    tenant: DEMO_TENANT,
+    access: tenantAdminPolicy(DEMO_TENANT),
+    fhirBase: `${config.baseUrl}/fhir/R4`,
+    lenient: false,
+    defaultCount: config.defaultCount,
+    maxCount: config.maxCount,
+  });
+  await repo.withTransaction(async (tx) => {
+    await tx.createResource<Practitioner>({
+      resourceType: 'Practitioner',
+      name: [{ family: 'Rivera', given: ['Ana'], prefix: ['Dr.'] }],
+      qualification: [{ code: { text: 'Licensed Clinical Psychologist' } }],
+    });
+    const patients: Patient[] = [
+      { resourceType: 'Patient', name: [{ family: 'Nguyen', given: ['Linh'] }], gender: 'female', birthDate: '1991-04-12' },
+      { resourceType: 'Patient', name: [{ family: 'Okafor', given: ['Chidi'] }], gender: 'male', birthDate: '1984-09-30' },
+      { resourceType: 'Patient', name: [{ family: 'Lindqvist', given: ['Maja'] }], gender: 'female', birthDate: '2007-01-22' },
+    ];
+    for (const p of patients) {
+      await tx.createResource<Patient>({ ...p, identifier: [{ system: 'urn:demo-clinic:mrn', value: `MRN-${p.birthDate?.slice(0, 4)}` }] });
+    }
+  }, { resourceTypes: ['Patient', 'Practitioner'] });
+  log.info('seeded demo clinic', { tenant: DEMO_TENANT });
+}

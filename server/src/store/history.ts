@@ -1,0 +1,128 @@
+import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
+import type { Queryable } from '../db/database.ts';
+import { fail } from '../fhir/outcome.ts';
+import { dateRange } from './date-range.ts';
+
+/**
+ * _history at instance, type and system level (https://hl7.org/fhir/R4/http.html#history).
+ * Newest first. Pages are keyset cursors on (last_updated, type, id, version), so a page link
+ * keeps pointing at the same place while new versions arrive.
+ */
+export interface HistoryQuery {
+  type?: string;
+  id?: string;
+  /** _since: only versions updated at or after this instant. */
+  since?: string;
+  /** _at: versions current at this instant are not modelled; treated as an upper bound. */
+  before?: string;
+  count?: number;
+  offset?: number;
+  cursor?: string;
+  /** Types the caller may read (system-level history); undefined = all. */
+  types?: string[];
+}
+
+interface HistoryRow {
+  type: string;
+  id: string;
+  version: number;
+  lu: string;
+  deleted: boolean;
+  method: string;
+  content: string;
+}
+
+export interface HistoryPage {
+  rows: HistoryRow[];
+  query: HistoryQuery;
+  next?: string;
+}
+
+export async function readHistoryRows(
+  db: Queryable,
+  ctx: { tenant: string; defaultCount: number; maxCount: number },
+  query: HistoryQuery
+): Promise<HistoryPage> {
+  const params: unknown[] = [ctx.tenant];
+  const p = (v: unknown): string => {
+    params.push(v);
+    return `$${params.length}`;
+  };
+  const where = ['tenant = $1'];
+  if (query.type) where.push(`type = ${p(query.type)}`);
+  if (query.id) where.push(`id = ${p(query.id)}`);
+  if (query.types) where.push(`type = ANY(${p(query.types)}::text[])`);
+  if (query.since) {
+    const r = dateRange(query.since);
+    if (!r) fail('invalid', `Invalid _since '${query.since}': expected an instant`, '_since');
+    where.push(`last_updated >= ${p(r.low)}::timestamptz`);
+  }
+  if (query.before) {
+    const r = dateRange(query.before);
+    if (!r) fail('invalid', `Invalid _at '${query.before}'`, '_at');
+    where.push(`last_updated < ${p(r.high)}::timestamptz`);
+  }
+  if (query.cursor) {
+    const c = decodeCursor(query.cursor);
+    where.push(`(last_updated, type, id, version) < (${p(c[0])}::timestamptz, ${p(c[1])}, ${p(c[2])}, ${p(c[3])}::int)`);
+  }
+  const count = Math.min(Math.max(query.count ?? ctx.defaultCount, 0), ctx.maxCount);
+  const offset = query.offset && query.offset > 0 ? query.offset : 0;
+  const { rows } = await db.query<HistoryRow>(
+    `SELECT type, id, version, to_char(last_updated AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS lu, deleted, method, content
+     FROM resource_history WHERE ${where.join(' AND ')}
+     ORDER BY last_updated DESC, type DESC, id DESC, version DESC
+     LIMIT ${p(count + 1)} OFFSET ${p(offset)}`,
+    params
+  );
+  const page: HistoryPage = { rows: rows.slice(0, count), query };
+  if (rows.length > count && count > 0) {
+    const last = rows[count - 1];
+    page.next = encodeCursor([last.lu, last.type, last.id, last.version]);
+  }
+  return page;
+}
+
+export function historyBundle(ctx: { fhirBase: string }, page: HistoryPage, selfUrl?: string): Bundle {
+  const entry: BundleEntry[] = page.rows.map((r) => {
+    const fullUrl = `${ctx.fhirBase}/${r.type}/${r.id}`;
+    const e: BundleEntry = {
+      fullUrl,
+      request: { method: r.method as 'POST', url: r.method === 'POST' ? r.type : `${r.type}/${r.id}` },
+      response: {
+        status: r.deleted ? '204' : r.version === 1 ? '201' : '200',
+        etag: `W/"${r.version}"`,
+        lastModified: r.lu,
+      },
+    };
+    if (!r.deleted) e.resource = JSON.parse(r.content) as Resource;
+    return e;
+  });
+  const bundle: Bundle = { resourceType: 'Bundle', type: 'history', entry };
+  if (selfUrl) {
+    bundle.link = [{ relation: 'self', url: selfUrl }];
+    if (page.next) {
+      const u = new URL(selfUrl);
+      u.searchParams.set('_cursor', page.next);
+      u.searchParams.delete('_offset');
+      bundle.link.push({ relation: 'next', url: u.toString() });
+    }
+  }
+  return bundle;
+}
+
+function encodeCursor(v: unknown[]): string {
+  return Buffer.from(JSON.stringify(v)).toString('base64url');
+}
+
+function decodeCursor(c: string): [string, string, string, number] {
+  try {
+    const v = JSON.parse(Buffer.from(c, 'base64url').toString('utf8'));
+    if (Array.isArray(v) && v.length === 4 && typeof v[0] === 'string' && typeof v[3] === 'number') {
+      return v as [string, string, string, number];
+    }
+  } catch {
+    // fall through
+  }
+  return fail('invalid', 'Invalid _cursor: use the links the server returned', '_cursor');
+}

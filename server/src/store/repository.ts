@@ -1,0 +1,376 @@
+import {
+  type Operation,
+  type SearchRequest,
+  type WithId,
+  OperationOutcomeError,
+  applyPatch,
+  deepClone,
+  fhirpathPatchTypedValue,
+  formatSearchQuery,
+  generateId,
+  parseFhirPathPatchParameters,
+  toTypedValue,
+} from '@medplum/core';
+import {
+  type CreateResourceOptions,
+  type DeleteResourceOptions,
+  type ReadHistoryOptions,
+  type TransactionOptions,
+  type UpdateResourceOptions,
+  FhirRepository,
+  type RepositoryMode,
+} from '@medplum/fhir-router';
+import type { Bundle, Parameters, Reference, Resource } from '@medplum/fhirtypes';
+import type { AccessPolicy } from '../access/policy.ts';
+import type { Database, Queryable } from '../db/database.ts';
+import { fail } from '../fhir/outcome.ts';
+import { type HistoryPage, type HistoryQuery, historyBundle, readHistoryRows } from './history.ts';
+import { emptyRows } from './index-rows.ts';
+import { indexResource } from './indexer.ts';
+import { search as runSearch } from './search/index.ts';
+import { validate } from './validate.ts';
+import { type VersionWrite, writeVersions } from './write.ts';
+
+export interface RepositoryContext {
+  tenant: string;
+  access: AccessPolicy;
+  /** FHIR base URL for fullUrls and links. */
+  fhirBase: string;
+  lenient: boolean;
+  defaultCount: number;
+  maxCount: number;
+}
+
+const ID = /^[A-Za-z0-9\-.]{1,64}$/;
+
+/**
+ * Our FhirRepository over PostgreSQL (or PGlite). One instance serves one request with its
+ * tenant and access policy; `withTransaction` hands out a child bound to one connection.
+ *
+ * Inside a transaction, creates are buffered and written in one statement when anything reads,
+ * updates or commits: bundle ingest is then a few round trips, not one per resource.
+ */
+export class Repository extends FhirRepository {
+  readonly ctx: RepositoryContext;
+  private readonly db: Database;
+  private readonly q: Queryable;
+  private readonly inTransaction: boolean;
+  private pending: VersionWrite[] = [];
+
+  constructor(db: Database, ctx: RepositoryContext, tx?: Queryable) {
+    super();
+    this.db = db;
+    this.ctx = ctx;
+    this.q = tx ?? db;
+    this.inTransaction = Boolean(tx);
+  }
+
+  setMode(_mode: RepositoryMode): void {
+    // One database role serves reads and writes today; read replicas would be chosen here.
+  }
+
+  generateId(): string {
+    return generateId();
+  }
+
+  async withTransaction<TResult>(callback: (txRepo: this) => Promise<TResult>, options?: TransactionOptions): Promise<TResult> {
+    if (this.inTransaction) return callback(this);
+    return this.db.transaction(
+      async (tx) => {
+        const child = new Repository(this.db, this.ctx, tx) as this;
+        const result = await callback(child);
+        await child.flush();
+        return result;
+      },
+      { serializable: options?.serializable }
+    );
+  }
+
+  /** Writes buffered creates. Called before anything that reads and at commit. */
+  async flush(): Promise<void> {
+    if (this.pending.length === 0) return;
+    const batch = this.pending;
+    this.pending = [];
+    await writeVersions(this.q, this.ctx.tenant, batch);
+  }
+
+  // --- create -------------------------------------------------------------------------------
+
+  async createResource<T extends Resource>(resource: T, options?: CreateResourceOptions): Promise<WithId<T>> {
+    this.ctx.access.assertCan(resource.resourceType, 'c');
+    const id = options?.assignedId && resource.id ? resource.id : generateId();
+    const stored = this.prepare({ ...resource, id }, 1);
+    const write = this.versionWrite(stored, 'POST', false);
+    if (this.inTransaction) {
+      this.pending.push(write);
+    } else {
+      await writeVersions(this.q, this.ctx.tenant, [write]);
+    }
+    return stored;
+  }
+
+  // --- read ---------------------------------------------------------------------------------
+
+  async readResource<T extends Resource>(resourceType: string, id: string): Promise<WithId<T>> {
+    await this.flush();
+    this.ctx.access.assertCan(resourceType, 'r');
+    const row = await this.currentRow(resourceType, id, false);
+    if (!row) fail('not-found', `${resourceType}/${id} not found`);
+    if (row.deleted) fail('gone', `${resourceType}/${id} was deleted`);
+    const resource = JSON.parse(row.content) as WithId<T>;
+    await this.assertVisible(resource);
+    return resource;
+  }
+
+  async readReference<T extends Resource>(reference: Reference<T>): Promise<WithId<T>> {
+    const [type, id] = (reference.reference ?? '').split('/');
+    if (!type || !id) fail('invalid', `Invalid reference '${reference.reference ?? ''}'`);
+    return this.readResource<T>(type, id);
+  }
+
+  async readReferences<T extends Resource>(references: readonly Reference<T>[]): Promise<(T | Error)[]> {
+    return Promise.all(references.map((r) => this.readReference(r).catch((err: Error) => err)));
+  }
+
+  async readVersion<T extends Resource>(resourceType: string, id: string, vid: string): Promise<WithId<T>> {
+    await this.flush();
+    this.ctx.access.assertCan(resourceType, 'r');
+    const version = Number(vid);
+    if (!Number.isInteger(version) || version < 1) fail('not-found', `${resourceType}/${id}/_history/${vid} not found`);
+    const { rows } = await this.q.query<{ content: string; deleted: boolean }>(
+      'SELECT content, deleted FROM resource_history WHERE tenant = $1 AND type = $2 AND id = $3 AND version = $4',
+      [this.ctx.tenant, resourceType, id, version]
+    );
+    if (!rows[0]) fail('not-found', `${resourceType}/${id}/_history/${vid} not found`);
+    if (rows[0].deleted) fail('gone', `${resourceType}/${id}/_history/${vid} is a delete`);
+    const resource = JSON.parse(rows[0].content) as WithId<T>;
+    await this.assertVisible(resource);
+    return resource;
+  }
+
+  async readHistory<T extends Resource>(resourceType: string, id: string, options?: ReadHistoryOptions): Promise<Bundle<WithId<T>>> {
+    await this.flush();
+    this.ctx.access.assertCan(resourceType, 'r');
+    const exists = await this.currentRow(resourceType, id, false);
+    if (!exists) fail('not-found', `${resourceType}/${id} not found`);
+    const page = await readHistoryRows(this.q, this.ctx, { type: resourceType, id, count: options?.limit, offset: options?.offset });
+    return historyBundle(this.ctx, page) as Bundle<WithId<T>>;
+  }
+
+  /** Type- and system-level history (instance history too, with _since and cursors). */
+  async history(query: HistoryQuery): Promise<HistoryPage> {
+    await this.flush();
+    return readHistoryRows(this.q, this.ctx, query);
+  }
+
+  /**
+   * Resources in a compartment: those whose (type, param) reference points at the owner.
+   * One statement over idx_reference; `pairs` are the compartment's (resource type, param) links.
+   */
+  async compartmentResources(ownerType: string, ownerId: string, pairs: [string, string][], since?: string): Promise<Resource[]> {
+    await this.flush();
+    if (pairs.length === 0) return [];
+    const params: unknown[] = [this.ctx.tenant, ownerType, ownerId, pairs.map((p) => p[0]), pairs.map((p) => p[1])];
+    let sinceSql = '';
+    if (since) {
+      params.push(since);
+      sinceSql = ' AND r.last_updated >= $6::timestamptz';
+    }
+    const { rows } = await this.q.query<{ content: string }>(
+      `SELECT r.content FROM resource r
+       WHERE r.tenant = $1 AND NOT r.deleted${sinceSql} AND (r.type, r.id) IN (
+         SELECT x.rtype, x.rid FROM idx_reference x
+         JOIN unnest($4::text[], $5::text[]) AS c(rtype, param) ON x.rtype = c.rtype AND x.param = c.param
+         WHERE x.tenant = $1 AND x.target_type = $2 AND x.target_id = $3)
+       ORDER BY r.type, r.id`,
+      params
+    );
+    return rows.map((row) => JSON.parse(row.content) as Resource);
+  }
+
+  // --- update / patch / delete ----------------------------------------------------------------
+
+  async updateResource<T extends Resource>(resource: T, options?: UpdateResourceOptions): Promise<WithId<T>> {
+    const { resourceType, id } = resource;
+    if (!id) fail('invalid', 'Resource id is required for update', `${resourceType}.id`);
+    if (!ID.test(id)) fail('invalid', `Invalid resource id '${id}'`, `${resourceType}.id`);
+    return this.withTransaction(async (tx) => tx.updateLocked(resource, options));
+  }
+
+  private async updateLocked<T extends Resource>(resource: T, options?: UpdateResourceOptions): Promise<WithId<T>> {
+    await this.flush();
+    const { resourceType } = resource;
+    const id = resource.id as string;
+    // FOR UPDATE: two concurrent updates of one resource queue here, so neither write is lost
+    // and each gets its own version number.
+    const row = await this.currentRow(resourceType, id, true);
+    if (options?.ifMatch !== undefined && (!row || row.deleted || String(row.version) !== options.ifMatch)) {
+      fail('precondition', `Version conflict: If-Match "${options.ifMatch}" does not match the current version "${row?.version ?? 'none'}" of ${resourceType}/${id}`);
+    }
+    if (!row || row.deleted) {
+      // Update as create with a client-assigned id (https://hl7.org/fhir/R4/http.html#upsert).
+      this.ctx.access.assertCan(resourceType, 'c');
+      const stored = this.prepare(resource, (row?.version ?? 0) + 1);
+      await writeVersions(this.q, this.ctx.tenant, [this.versionWrite(stored, 'PUT', Boolean(row))]);
+      return stored;
+    }
+    this.ctx.access.assertCan(resourceType, 'u');
+    await this.assertVisible(JSON.parse(row.content) as Resource);
+    const stored = this.prepare(resource, row.version + 1);
+    await writeVersions(this.q, this.ctx.tenant, [this.versionWrite(stored, 'PUT', true)]);
+    return stored;
+  }
+
+  async patchResource<T extends Resource>(
+    resourceType: T['resourceType'],
+    id: string,
+    patch: Operation[] | Parameters,
+    options?: UpdateResourceOptions
+  ): Promise<WithId<T>> {
+    return this.withTransaction(async (tx) => {
+      await tx.flush();
+      tx.ctx.access.assertCan(resourceType, 'u');
+      const row = await tx.currentRow(resourceType, id, true);
+      if (!row) fail('not-found', `${resourceType}/${id} not found`);
+      if (row.deleted) fail('gone', `${resourceType}/${id} was deleted`);
+      if (options?.ifMatch !== undefined && String(row.version) !== options.ifMatch) {
+        fail('precondition', `Version conflict: If-Match "${options.ifMatch}" does not match the current version "${row.version}" of ${resourceType}/${id}`);
+      }
+      const current = JSON.parse(row.content) as WithId<T>;
+      await tx.assertVisible(current);
+      const patched = deepClone(current);
+      if (Array.isArray(patch)) {
+        const errors = applyPatch(patched, patch).filter(Boolean);
+        if (errors.length) fail('unprocessable', `JSON Patch failed: ${errors.map((e) => e?.message).join('; ')}`);
+      } else {
+        try {
+          fhirpathPatchTypedValue(toTypedValue(patched), parseFhirPathPatchParameters(patch));
+        } catch (err) {
+          fail('unprocessable', `FHIRPath Patch failed: ${(err as Error).message}`);
+        }
+      }
+      if (patched.resourceType !== resourceType || patched.id !== id) {
+        fail('invalid', 'A patch may not change resourceType or id', `${resourceType}.id`);
+      }
+      const stored = tx.prepare(patched, row.version + 1);
+      await writeVersions(tx.q, tx.ctx.tenant, [tx.versionWrite(stored, 'PATCH', true)]);
+      return stored;
+    });
+  }
+
+  async deleteResource(resourceType: string, id: string, options?: DeleteResourceOptions): Promise<void> {
+    await this.withTransaction(async (tx) => {
+      await tx.flush();
+      tx.ctx.access.assertCan(resourceType, 'd');
+      const row = await tx.currentRow(resourceType, id, true);
+      if (!row) fail('not-found', `${resourceType}/${id} not found`);
+      if (options?.ifMatch !== undefined && String(row.version) !== options.ifMatch) {
+        fail('precondition', `Version conflict: If-Match "${options.ifMatch}" does not match the current version "${row.version}" of ${resourceType}/${id}`);
+      }
+      if (row.deleted) return; // Deleting a deleted resource changes nothing (R4 http.html#delete).
+      await tx.assertVisible(JSON.parse(row.content) as Resource);
+      const write: VersionWrite = {
+        type: resourceType,
+        id,
+        version: row.version + 1,
+        lastUpdated: new Date().toISOString(),
+        deleted: true,
+        method: 'DELETE',
+        content: '',
+        index: emptyRows(),
+        exists: true,
+      };
+      await writeVersions(tx.q, tx.ctx.tenant, [write]);
+    });
+  }
+
+  // --- search -------------------------------------------------------------------------------
+
+  async search<T extends Resource>(searchRequest: SearchRequest<T>): Promise<Bundle<WithId<T>>> {
+    await this.flush();
+    const params = [...new URLSearchParams(formatSearchQuery(searchRequest).replace(/^\?/, ''))];
+    const type = searchRequest.resourceType === ('MultipleTypes' as string) ? undefined : searchRequest.resourceType;
+    return (await this.searchParams(type, params)) as Bundle<WithId<T>>;
+  }
+
+  /** Search from raw query pairs: the HTTP layer's entry point (keeps composite and lenient handling intact). */
+  async searchParams(resourceType: string | undefined, params: [string, string][]): Promise<Bundle> {
+    await this.flush();
+    return runSearch(this.q, this.ctx, resourceType, params);
+  }
+
+  async searchByReference<T extends Resource>(
+    searchRequest: SearchRequest<T>,
+    referenceField: string,
+    references: string[]
+  ): Promise<Record<string, WithId<T>[]>> {
+    const result: Record<string, WithId<T>[]> = {};
+    for (const ref of references) {
+      const bundle = await this.search<T>({
+        ...searchRequest,
+        filters: [...(searchRequest.filters ?? []), { code: referenceField, operator: 'eq', value: ref }],
+      });
+      result[ref] = (bundle.entry ?? []).map((e) => e.resource as WithId<T>);
+    }
+    return result;
+  }
+
+  // --- helpers ------------------------------------------------------------------------------
+
+  private async currentRow(
+    resourceType: string,
+    id: string,
+    lock: boolean
+  ): Promise<{ version: number; deleted: boolean; content: string } | undefined> {
+    if (!ID.test(id)) return undefined;
+    const { rows } = await this.q.query<{ version: number; deleted: boolean; content: string }>(
+      `SELECT version, deleted, content FROM resource WHERE tenant = $1 AND type = $2 AND id = $3${lock ? ' FOR UPDATE' : ''}`,
+      [this.ctx.tenant, resourceType, id]
+    );
+    return rows[0];
+  }
+
+  /**
+   * Granular (query-constrained) scopes decide per resource. Reads of a resource outside the
+   * constraint answer 404 rather than 403 so that existence does not leak.
+   */
+  private async assertVisible(resource: Resource): Promise<void> {
+    const c = this.ctx.access.readConstraint(resource.resourceType, 'r');
+    if (c.kind === 'all') return;
+    if (c.kind === 'deny') fail('forbidden', `The granted scopes do not allow reading ${resource.resourceType}`);
+    const bundle = await runSearch(this.q, this.ctx, resource.resourceType, [
+      ['_id', resource.id as string],
+      ['_count', '1'],
+      ['_total', 'none'],
+    ]);
+    if (!bundle.entry?.length) fail('not-found', `${resource.resourceType}/${resource.id} not found`);
+  }
+
+  /** Validates and stamps meta; returns the exact resource that will be stored. */
+  private prepare<T extends Resource>(resource: T, version: number): WithId<T> {
+    if (resource.id !== undefined && !ID.test(resource.id)) {
+      fail('invalid', `Invalid resource id '${resource.id}'`, `${resource.resourceType}.id`);
+    }
+    validate(resource);
+    const meta = { ...resource.meta, versionId: String(version), lastUpdated: new Date().toISOString() };
+    return { ...resource, meta } as WithId<T>;
+  }
+
+  private versionWrite(stored: WithId<Resource>, method: VersionWrite['method'], exists: boolean): VersionWrite {
+    return {
+      type: stored.resourceType,
+      id: stored.id,
+      version: Number(stored.meta?.versionId),
+      lastUpdated: stored.meta?.lastUpdated as string,
+      deleted: false,
+      method,
+      content: JSON.stringify(stored),
+      index: indexResource(stored),
+      exists,
+    };
+  }
+}
+
+export function isOperationOutcomeError(err: unknown): err is OperationOutcomeError {
+  return err instanceof OperationOutcomeError;
+}

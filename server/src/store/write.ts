@@ -1,0 +1,121 @@
+import type { Queryable } from '../db/database.ts';
+import { type IndexRows, INDEX_TABLES } from './index-rows.ts';
+
+/**
+ * The write path's SQL: a batch of resource versions (current row, history row, index rows) in
+ * one statement, so a transaction bundle of 300 creates costs a handful of round trips instead of
+ * a thousand. Arrays go in as parameters and come out through unnest(): no values in SQL text.
+ */
+export interface VersionWrite {
+  type: string;
+  id: string;
+  version: number;
+  lastUpdated: string;
+  deleted: boolean;
+  method: 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  content: string;
+  /** Index rows of the new version (empty for a delete). */
+  index: IndexRows;
+  /** True when a row already exists in `resource` (update, delete, re-create after delete). */
+  exists: boolean;
+}
+
+const COLUMNS: Record<(typeof INDEX_TABLES)[number], { cols: string[]; types: string[]; pick: (r: any) => unknown[] }> = {
+  token: { cols: ['system', 'code', 'text'], types: ['text', 'text', 'text'], pick: (r) => [r.system, r.code, r.text] },
+  string: { cols: ['norm', 'exact'], types: ['text', 'text'], pick: (r) => [r.norm, r.exact] },
+  date: { cols: ['low', 'high'], types: ['timestamptz', 'timestamptz'], pick: (r) => [r.low, r.high] },
+  number: { cols: ['low', 'high'], types: ['numeric', 'numeric'], pick: (r) => [r.low, r.high] },
+  quantity: {
+    cols: ['low', 'high', 'system', 'code', 'unit', 'canon_code', 'canon_low', 'canon_high'],
+    types: ['numeric', 'numeric', 'text', 'text', 'text', 'text', 'numeric', 'numeric'],
+    pick: (r) => [r.low, r.high, r.system, r.code, r.unit, r.canonCode, r.canonLow, r.canonHigh],
+  },
+  reference: {
+    cols: ['target_type', 'target_id', 'url'],
+    types: ['text', 'text', 'text'],
+    pick: (r) => [r.targetType, r.targetId, r.url],
+  },
+  uri: { cols: ['value'], types: ['text'], pick: (r) => [r.value] },
+};
+
+export async function writeVersions(db: Queryable, tenant: string, writes: VersionWrite[]): Promise<void> {
+  if (writes.length === 0) return;
+  const params: unknown[] = [tenant];
+  const p = (v: unknown): string => {
+    params.push(v);
+    return `$${params.length}`;
+  };
+  const ctes: string[] = [];
+
+  const fresh = writes.filter((w) => !w.exists);
+  const existing = writes.filter((w) => w.exists);
+  const resourceCols = (ws: VersionWrite[]) => ({
+    type: p(ws.map((w) => w.type)),
+    id: p(ws.map((w) => w.id)),
+    version: p(ws.map((w) => w.version)),
+    lu: p(ws.map((w) => w.lastUpdated)),
+    deleted: p(ws.map((w) => w.deleted)),
+    content: p(ws.map((w) => (w.deleted ? '' : w.content))),
+  });
+  if (fresh.length) {
+    const c = resourceCols(fresh);
+    ctes.push(`ins_r AS (INSERT INTO resource (tenant, type, id, version, last_updated, deleted, content)
+      SELECT $1, * FROM unnest(${c.type}::text[], ${c.id}::text[], ${c.version}::int[], ${c.lu}::timestamptz[], ${c.deleted}::bool[], ${c.content}::text[]))`);
+  }
+  if (existing.length) {
+    const c = resourceCols(existing);
+    ctes.push(`upd_r AS (UPDATE resource r SET version = u.version, last_updated = u.lu, deleted = u.deleted, content = u.content
+      FROM unnest(${c.type}::text[], ${c.id}::text[], ${c.version}::int[], ${c.lu}::timestamptz[], ${c.deleted}::bool[], ${c.content}::text[])
+        AS u(type, id, version, lu, deleted, content)
+      WHERE r.tenant = $1 AND r.type = u.type AND r.id = u.id)`);
+    // Old index rows go; the new version's rows are inserted below.
+    const types = p(existing.map((w) => w.type));
+    const ids = p(existing.map((w) => w.id));
+    for (const t of INDEX_TABLES) {
+      ctes.push(`del_${t} AS (DELETE FROM idx_${t} x USING unnest(${types}::text[], ${ids}::text[]) AS d(type, id)
+        WHERE x.tenant = $1 AND x.rtype = d.type AND x.rid = d.id)`);
+    }
+  }
+  const h = {
+    type: p(writes.map((w) => w.type)),
+    id: p(writes.map((w) => w.id)),
+    version: p(writes.map((w) => w.version)),
+    lu: p(writes.map((w) => w.lastUpdated)),
+    deleted: p(writes.map((w) => w.deleted)),
+    method: p(writes.map((w) => w.method)),
+    content: p(writes.map((w) => (w.deleted ? '' : w.content))),
+  };
+  ctes.push(`ins_h AS (INSERT INTO resource_history (tenant, type, id, version, last_updated, deleted, method, content)
+    SELECT $1, * FROM unnest(${h.type}::text[], ${h.id}::text[], ${h.version}::int[], ${h.lu}::timestamptz[], ${h.deleted}::bool[], ${h.method}::text[], ${h.content}::text[]))`);
+
+  for (const t of INDEX_TABLES) {
+    const spec = COLUMNS[t];
+    const rtype: string[] = [];
+    const rid: string[] = [];
+    const param: string[] = [];
+    const grp: (number | null)[] = [];
+    const cols: unknown[][] = spec.cols.map(() => []);
+    for (const w of writes) {
+      for (const row of w.index[t] as any[]) {
+        rtype.push(w.type);
+        rid.push(w.id);
+        param.push(row.param);
+        grp.push(row.grp);
+        spec.pick(row).forEach((v, i) => cols[i].push(v));
+      }
+    }
+    if (rtype.length === 0) continue;
+    const arrays = [
+      `${p(rtype)}::text[]`,
+      `${p(rid)}::text[]`,
+      `${p(param)}::text[]`,
+      `${p(grp)}::smallint[]`,
+      ...cols.map((c, i) => `${p(c)}::${spec.types[i]}[]`),
+    ];
+    ctes.push(`ins_${t} AS (INSERT INTO idx_${t} (tenant, rtype, rid, param, grp, ${spec.cols.join(', ')})
+      SELECT $1, * FROM unnest(${arrays.join(', ')}))`);
+  }
+  // Data-modifying CTEs all run, in one snapshot; the DELETEs cannot see the rows inserted here,
+  // so old index rows are removed and new ones added without interfering.
+  await db.query(`WITH ${ctes.join(',\n')} SELECT 1`, params);
+}
