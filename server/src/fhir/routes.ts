@@ -3,6 +3,7 @@ import { batchOrTransaction } from './interactions/batch.ts';
 import { patientEverything } from './interactions/everything.ts';
 import { historyInstance, historySystem, historyType } from './interactions/history.ts';
 import { searchSystem, searchType } from './interactions/search.ts';
+import { update } from './interactions/update.ts';
 import { validateOperation } from './interactions/validate.ts';
 
 /**
@@ -16,6 +17,7 @@ const ROUTES: [HttpMethod, string, FhirRouteHandler, RestInteraction][] = [
   ['POST', '', batchOrTransaction, 'batch'],
   ['GET', ':resourceType', searchType, 'search-type'],
   ['POST', ':resourceType/_search', searchType, 'search-type'],
+  ['PUT', ':resourceType/:id', update, 'update'],
   ['GET', ':resourceType/:id/_history', historyInstance, 'history-instance'],
   ['GET', ':resourceType/_history', historyType, 'history-type'],
   ['GET', '_history', historySystem, 'history-system'],

@@ -43,6 +43,12 @@ export interface RepositoryContext {
 
 const ID = /^[A-Za-z0-9\-.]{1,64}$/;
 
+/** Results of update-as-create, so the REST layer can answer 201 rather than 200. */
+const createdByUpdate = new WeakSet<object>();
+export function wasCreatedByUpdate(resource: object): boolean {
+  return createdByUpdate.has(resource);
+}
+
 /**
  * Our FhirRepository over PostgreSQL (or PGlite). One instance serves one request with its
  * tenant and access policy; `withTransaction` hands out a child bound to one connection.
@@ -212,6 +218,7 @@ export class Repository extends FhirRepository {
       this.ctx.access.assertCan(resourceType, 'c');
       const stored = this.prepare(resource, (row?.version ?? 0) + 1);
       await writeVersions(this.q, this.ctx.tenant, [this.versionWrite(stored, 'PUT', Boolean(row))]);
+      createdByUpdate.add(stored);
       return stored;
     }
     this.ctx.access.assertCan(resourceType, 'u');

@@ -19,7 +19,7 @@ export function validate(resource: Resource, profile?: StructureDefinition): Ope
     if (err instanceof OperationOutcomeError) {
       for (const issue of err.outcome.issue ?? []) {
         // Our diagnostics carry the element path so a client can find the problem without a guide.
-        if (!issue.diagnostics && issue.details?.text) {
+        if (issue.details?.text) {
           issue.diagnostics = `${issue.details.text}${issue.expression?.length ? ` (at ${issue.expression.join(', ')})` : ''}`;
         }
       }

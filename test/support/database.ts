@@ -1,0 +1,42 @@
+import pg from 'pg';
+import { randomBytes } from 'node:crypto';
+import type { Database } from '../../server/src/db/database.ts';
+import { openDatabase } from '../../server/src/db/open.ts';
+
+/**
+ * A fresh, migrated database for one test file: in-memory PGlite by default, or a new PostgreSQL
+ * database (created next to the one DATABASE_URL names, dropped afterwards) when DATABASE_URL is
+ * set. Leftovers from other runs can never decide a result.
+ */
+export interface TestDatabase {
+  db: Database;
+  url: string | undefined;
+  drop(): Promise<void>;
+}
+
+export async function freshDatabase(): Promise<TestDatabase> {
+  const base = process.env.DATABASE_URL;
+  if (!base) {
+    const db = await openDatabase({ databaseUrl: undefined, dataDir: 'memory', dbPoolSize: 1 });
+    return { db, url: undefined, drop: () => db.close() };
+  }
+  const name = `t_${process.pid}_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: base });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(base);
+  url.pathname = `/${name}`;
+  const db = await openDatabase({ databaseUrl: url.toString(), dataDir: 'memory', dbPoolSize: 8 });
+  return {
+    db,
+    url: url.toString(),
+    async drop() {
+      await db.close();
+      const a = new pg.Client({ connectionString: base });
+      await a.connect();
+      await a.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await a.end();
+    },
+  };
+}

@@ -1,0 +1,114 @@
+import { SignJWT, exportJWK, generateKeyPair } from 'jose';
+import { randomUUID } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createServer } from '../../server/src/app.ts';
+import { registerBackendClient } from '../../server/src/auth/clients.ts';
+import { loadConfig } from '../../server/src/config.ts';
+import type { Database } from '../../server/src/db/database.ts';
+import { createTenant } from '../../server/src/tenant/tenants.ts';
+import { freshDatabase } from './database.ts';
+
+/**
+ * A real server on a real port over a fresh database, plus a way to get bearer tokens the way a
+ * backend-service client does: register a client with its own key, sign a client assertion, and
+ * exchange it at the token endpoint.
+ */
+export interface TestServer {
+  baseUrl: string;
+  fhirBase: string;
+  db: Database;
+  /** A token for a backend client of `tenant` (created on first use) holding `scope`. */
+  token(scope?: string, tenant?: string): Promise<string>;
+  /** fetch against the FHIR base with a bearer token and FHIR JSON headers. */
+  fhir(path: string, init?: RequestInit & { token?: string; json?: unknown }): Promise<Response>;
+  close(): Promise<void>;
+}
+
+export async function startTestServer(): Promise<TestServer> {
+  const { db, drop } = await freshDatabase();
+  const httpServer = http.createServer();
+  await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
+  const port = (httpServer.address() as AddressInfo).port;
+  const config = { ...loadConfig({ PORT: String(port), BASE_URL: `http://127.0.0.1:${port}` }), seedDemo: false };
+  const server = await createServer(config, db);
+  httpServer.on('request', server.app);
+  const baseUrl = config.baseUrl;
+  const fhirBase = `${baseUrl}/fhir/R4`;
+
+  const tenants = new Set<string>();
+  const clients = new Map<string, { clientId: string; key: CryptoKey; kid: string }>();
+  const tokens = new Map<string, string>();
+
+  async function client(tenant: string) {
+    if (!tenants.has(tenant)) {
+      await createTenant(db, { id: tenant, name: `Test ${tenant}` });
+      tenants.add(tenant);
+    }
+    let c = clients.get(tenant);
+    if (!c) {
+      const { privateKey, publicKey } = await generateKeyPair('ES384', { extractable: true });
+      const kid = randomUUID();
+      const jwk = { ...(await exportJWK(publicKey)), kid, alg: 'ES384' };
+      const { clientId } = await registerBackendClient(db, { tenant, name: `test-${tenant}`, jwks: { keys: [jwk] }, scope: 'system/*.cruds system/*.*' });
+      c = { clientId, key: privateKey, kid };
+      clients.set(tenant, c);
+    }
+    return c;
+  }
+
+  async function token(scope = 'system/*.cruds', tenant = 'test'): Promise<string> {
+    const cacheKey = `${tenant} ${scope}`;
+    const cached = tokens.get(cacheKey);
+    if (cached) return cached;
+    const c = await client(tenant);
+    const tokenUrl = `${baseUrl}/auth/token`;
+    const assertion = await new SignJWT({})
+      .setProtectedHeader({ alg: 'ES384', kid: c.kid, typ: 'JWT' })
+      .setIssuer(c.clientId)
+      .setSubject(c.clientId)
+      .setAudience(tokenUrl)
+      .setJti(randomUUID())
+      .setExpirationTime('4m')
+      .sign(c.key);
+    const res = await fetch(tokenUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        grant_type: 'client_credentials',
+        client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+        client_assertion: assertion,
+        scope,
+      }),
+    });
+    const body = (await res.json()) as { access_token?: string };
+    if (!res.ok || !body.access_token) throw new Error(`token request failed: ${res.status} ${JSON.stringify(body)}`);
+    tokens.set(cacheKey, body.access_token);
+    return body.access_token;
+  }
+
+  async function fhir(path: string, init: RequestInit & { token?: string; json?: unknown } = {}): Promise<Response> {
+    const headers = new Headers(init.headers);
+    headers.set('authorization', `Bearer ${init.token ?? (await token())}`);
+    if (!headers.has('accept')) headers.set('accept', 'application/fhir+json');
+    let body = init.body;
+    if (init.json !== undefined) {
+      body = JSON.stringify(init.json);
+      if (!headers.has('content-type')) headers.set('content-type', 'application/fhir+json');
+    }
+    const url = path.startsWith('http') ? path : `${fhirBase}/${path.replace(/^\//, '')}`;
+    return fetch(url, { ...init, headers, body });
+  }
+
+  return {
+    baseUrl,
+    fhirBase,
+    db,
+    token,
+    fhir,
+    async close() {
+      await new Promise<void>((resolve) => httpServer.close(() => resolve()));
+      await drop();
+    },
+  };
+}
