@@ -1,6 +1,6 @@
 import { type JWK, exportJWK, generateKeyPair, importJWK } from 'jose';
 import { randomUUID } from 'node:crypto';
-import type { Queryable } from '../db/database.ts';
+import type { Database, Queryable } from '../db/database.ts';
 
 /**
  * The server's signing keys for access (and later id) tokens. Generated on first start and kept
@@ -14,23 +14,25 @@ export interface SigningKeys {
   publicKeys: Map<string, { jwk: JWK; key: CryptoKey | Uint8Array }>;
 }
 
-export async function loadSigningKeys(db: Queryable): Promise<SigningKeys> {
-  let rows = (await db.query<{ kid: string; alg: string; private_jwk: string; public_jwk: string }>(
-    'SELECT kid, alg, private_jwk, public_jwk FROM signing_key WHERE retired_at IS NULL ORDER BY created_at DESC'
-  )).rows;
+export async function loadSigningKeys(db: Database): Promise<SigningKeys> {
+  const select = (q: Queryable) =>
+    q.query<{ kid: string; alg: string; private_jwk: string; public_jwk: string }>(
+      'SELECT kid, alg, private_jwk, public_jwk FROM signing_key WHERE retired_at IS NULL ORDER BY created_at DESC'
+    );
+  let rows = (await select(db)).rows;
   if (rows.length === 0) {
-    const { privateKey, publicKey } = await generateKeyPair(TOKEN_ALG, { extractable: true });
-    const kid = randomUUID();
-    const priv = { ...(await exportJWK(privateKey)), kid, alg: TOKEN_ALG };
-    const pub = { ...(await exportJWK(publicKey)), kid, alg: TOKEN_ALG, use: 'sig' };
-    // Two nodes starting together may both generate; both keys are then valid and published.
-    await db.query('INSERT INTO signing_key (kid, alg, private_jwk, public_jwk) VALUES ($1, $2, $3, $4)', [
-      kid,
-      TOKEN_ALG,
-      JSON.stringify(priv),
-      JSON.stringify(pub),
-    ]);
-    rows = [{ kid, alg: TOKEN_ALG, private_jwk: JSON.stringify(priv), public_jwk: JSON.stringify(pub) }];
+    // Under a lock, so nodes starting together on an empty database agree on one key.
+    rows = await db.transaction(async (tx) => {
+      await tx.query('SELECT pg_advisory_xact_lock(424243)');
+      const again = (await select(tx)).rows;
+      if (again.length > 0) return again;
+      const { privateKey, publicKey } = await generateKeyPair(TOKEN_ALG, { extractable: true });
+      const kid = randomUUID();
+      const priv = JSON.stringify({ ...(await exportJWK(privateKey)), kid, alg: TOKEN_ALG });
+      const pub = JSON.stringify({ ...(await exportJWK(publicKey)), kid, alg: TOKEN_ALG, use: 'sig' });
+      await tx.query('INSERT INTO signing_key (kid, alg, private_jwk, public_jwk) VALUES ($1, $2, $3, $4)', [kid, TOKEN_ALG, priv, pub]);
+      return [{ kid, alg: TOKEN_ALG, private_jwk: priv, public_jwk: pub }];
+    });
   }
   const publicKeys: SigningKeys['publicKeys'] = new Map();
   for (const r of rows) {

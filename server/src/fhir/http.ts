@@ -151,7 +151,8 @@ export function sendError(req: Request, res: Response, err: unknown): void {
     status = 500;
   }
   if (status === 401) {
-    res.setHeader('WWW-Authenticate', 'Bearer realm="fhir", error="invalid_token"');
+    // RFC 6750 §3.1: no error code when the request carried no credentials at all.
+    res.setHeader('WWW-Authenticate', req.headers.authorization ? 'Bearer realm="fhir", error="invalid_token"' : 'Bearer realm="fhir"');
   }
   send(req, res, status, o);
 }

@@ -1,0 +1,10 @@
+import { loadConfig } from '../config.ts';
+import { openDatabase } from '../db/open.ts';
+import { runCli } from './run.ts';
+
+/** Entry point of `npm run cli -- <command>`; see ./run.ts for the commands. */
+process.exitCode = await runCli(process.argv.slice(2), {
+  out: (line) => process.stdout.write(`${line}\n`),
+  err: (line) => process.stderr.write(`${line}\n`),
+  openDb: () => openDatabase(loadConfig()),
+});

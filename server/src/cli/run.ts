@@ -1,0 +1,186 @@
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { OperationOutcomeError } from '@medplum/core';
+import { listClients, registerBackendClient } from '../auth/clients.ts';
+import type { Database } from '../db/database.ts';
+import { createTenant, listTenants } from '../tenant/tenants.ts';
+
+/**
+ * The admin CLI (`npm run cli -- <command>`): tenants and backend-service clients.
+ * Arguments are checked before the database is opened, so a typo costs nothing.
+ * Exit codes: 0 done, 1 the operation was refused (exists, not found, invalid key), 2 bad usage.
+ */
+export interface CliIo {
+  out(line: string): void;
+  err(line: string): void;
+  /** Opens the database the way the server does; called at most once, only when a command needs it. */
+  openDb(): Promise<Database>;
+}
+
+export const USAGE = `Usage: npm run cli -- <command>
+
+  tenant create <id> [--name NAME]
+  tenant list
+  client register --tenant T --name NAME (--jwks-file FILE | --jwks-url URL) [--scope "system/*.read"] [--id ID]
+      Registers a SMART Backend Services client (private_key_jwt, RS384/ES384) and prints its client id.
+      --jwks-file  a JWK Set ({"keys": [...]}) or a single JWK, public keys only
+      --jwks-url   where the client publishes its JWK Set (a jku header must equal it exactly)
+      --scope      space-separated system/ scopes the client is pre-authorized for (default "system/*.read")
+  client list --tenant T
+
+The database is DATABASE_URL (PostgreSQL) when set, else PGlite in DATA_DIR (default ./data).
+PGlite is single-process: stop the server before running the CLI against the same DATA_DIR.`;
+
+class UsageError extends Error {}
+
+const OPTIONS = {
+  name: { type: 'string' },
+  tenant: { type: 'string' },
+  'jwks-file': { type: 'string' },
+  'jwks-url': { type: 'string' },
+  scope: { type: 'string' },
+  id: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  let db: Database | undefined;
+  const database = async () => (db ??= await io.openDb());
+  try {
+    let parsed;
+    try {
+      parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+    const { values: v, positionals: p } = parsed;
+    if (v.help) {
+      io.out(USAGE);
+      return 0;
+    }
+    if (p.length === 0) {
+      io.err(USAGE);
+      return 2;
+    }
+    const command = `${p[0]} ${p[1] ?? ''}`.trim();
+    const allow = (...names: (keyof typeof OPTIONS)[]) => {
+      for (const k of Object.keys(v)) {
+        if (k !== 'help' && !names.includes(k as keyof typeof OPTIONS)) throw new UsageError(`--${k} is not an option of "${command}"`);
+      }
+    };
+    const positionals = (n: number) => {
+      if (p.length !== n) throw new UsageError(`"${command}" takes ${n - 2 === 0 ? 'no' : n - 2} argument${n - 2 === 1 ? '' : 's'}`);
+    };
+    const need = (name: keyof typeof OPTIONS): string => {
+      const value = v[name];
+      if (typeof value !== 'string' || value.trim() === '') throw new UsageError(`--${name} is required for "${command}"`);
+      return value;
+    };
+
+    switch (command) {
+      case 'tenant create': {
+        allow('name');
+        if (p.length < 3) throw new UsageError('tenant create needs a tenant id');
+        positionals(3);
+        const t = await createTenant(await database(), { id: p[2], name: v.name });
+        io.out(`Created tenant ${t.id} (${t.name})`);
+        return 0;
+      }
+      case 'tenant list': {
+        allow();
+        positionals(2);
+        const tenants = await listTenants(await database());
+        io.out(table(['ID', 'NAME', 'CREATED'], tenants.map((t) => [t.id, t.name, t.createdAt])));
+        return 0;
+      }
+      case 'client register': {
+        allow('tenant', 'name', 'jwks-file', 'jwks-url', 'scope', 'id');
+        positionals(2);
+        const tenant = need('tenant');
+        const name = need('name');
+        if ((v['jwks-file'] === undefined) === (v['jwks-url'] === undefined)) {
+          throw new UsageError('Give exactly one of --jwks-file or --jwks-url');
+        }
+        const jwks = v['jwks-file'] === undefined ? undefined : readJwksFile(v['jwks-file']);
+        const { clientId } = await registerBackendClient(await database(), {
+          tenant,
+          name,
+          jwks,
+          jwksUri: v['jwks-url'],
+          scope: v.scope ?? 'system/*.read',
+          id: v.id,
+        });
+        io.err(`Registered backend client "${name}" for tenant ${tenant}; client id:`);
+        io.out(clientId);
+        return 0;
+      }
+      case 'client list': {
+        allow('tenant');
+        positionals(2);
+        const tenant = need('tenant');
+        const clients = await listClients(await database(), tenant);
+        io.out(
+          table(
+            ['CLIENT ID', 'NAME', 'KIND', 'KEYS', 'SCOPE', 'STATUS'],
+            clients.map((c) => [
+              c.id,
+              c.name,
+              c.kind,
+              c.jwksUri ?? `inline (${c.jwks?.keys.length ?? 0} key${c.jwks?.keys.length === 1 ? '' : 's'})`,
+              c.scope,
+              c.disabled ? 'disabled' : 'enabled',
+            ])
+          )
+        );
+        return 0;
+      }
+      default:
+        throw new UsageError(`Unknown command "${command}"`);
+    }
+  } catch (e) {
+    if (e instanceof UsageError) {
+      io.err(`Error: ${e.message}\nRun "npm run cli -- --help" for usage.`);
+      return 2;
+    }
+    if (e instanceof OperationOutcomeError) {
+      io.err(`Error: ${e.outcome.issue?.[0]?.diagnostics ?? e.message}`);
+      return 1;
+    }
+    if (e instanceof CliFailure) {
+      io.err(`Error: ${e.message}`);
+      return 1;
+    }
+    io.err(`Error: ${(e as Error)?.message ?? String(e)}`);
+    return 1;
+  } finally {
+    await db?.close();
+  }
+}
+
+class CliFailure extends Error {}
+
+/** A JWK Set, or a single public JWK that we wrap into one. */
+function readJwksFile(path: string): object {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new CliFailure(`Cannot read --jwks-file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new CliFailure(`--jwks-file ${path} is not JSON`);
+  }
+  if (typeof value === 'object' && value !== null && 'kty' in value) return { keys: [value] };
+  if (typeof value !== 'object' || value === null) throw new CliFailure(`--jwks-file ${path} must hold a JWK Set or a JWK`);
+  return value;
+}
+
+function table(header: string[], rows: string[][]): string {
+  if (rows.length === 0) return '(none)';
+  const all = [header, ...rows];
+  const widths = header.map((_, i) => Math.max(...all.map((r) => r[i].length)));
+  return all.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ')).join('\n');
+}
