@@ -2,6 +2,8 @@
  * Every setting the server reads, with its default, in one typed place. All come from the
  * environment so a container or a CI job configures the server without files.
  */
+import { availableParallelism } from 'node:os';
+
 export interface Config {
   /** HTTP port. */
   port: number;
@@ -17,6 +19,8 @@ export interface Config {
   maxBodyBytes: number;
   /** Access-token lifetime for backend-service (system) tokens, seconds. SMART caps it at 300. */
   systemTokenSeconds: number;
+  /** Server processes sharing the port when on PostgreSQL (PGlite always runs one). */
+  workers: number;
   /** Seed a demo clinic when the database is empty. */
   seedDemo: boolean;
   /** Default and maximum page size for search. */
@@ -34,6 +38,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dbPoolSize: Number(env.DB_POOL_SIZE ?? 10),
     maxBodyBytes: Number(env.MAX_BODY_BYTES ?? 16 * 1024 * 1024),
     systemTokenSeconds: Math.min(300, Number(env.SYSTEM_TOKEN_SECONDS ?? 300)),
+    workers: Math.max(1, Number(env.WORKERS ?? availableParallelism())),
     seedDemo: env.SEED_DEMO !== 'false',
     defaultCount: 20,
     maxCount: 1000,

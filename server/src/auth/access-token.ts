@@ -11,6 +11,8 @@ export interface AccessTokenClaims {
   clientId: string;
   scope: string;
   sub: string;
+  /** Expiry, seconds since the epoch (verified tokens only). */
+  exp?: number;
 }
 
 export async function issueAccessToken(
@@ -46,7 +48,7 @@ export async function verifyAccessToken(
     if (typeof payload.tenant !== 'string' || typeof payload.scope !== 'string' || typeof payload.client_id !== 'string') {
       return undefined;
     }
-    return { tenant: payload.tenant, scope: payload.scope, clientId: payload.client_id, sub: payload.sub ?? payload.client_id };
+    return { tenant: payload.tenant, scope: payload.scope, clientId: payload.client_id, sub: payload.sub ?? payload.client_id, exp: payload.exp };
   } catch {
     return undefined;
   }

@@ -93,8 +93,31 @@ export async function authenticate(deps: AuthDeps, authorizationHeader: string |
   // The auth scheme is case-insensitive (RFC 9110 §11.1); the token is RFC 6750 b64token.
   const m = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(authorizationHeader ?? '');
   if (m) {
+    const now = (deps.now ?? Date.now)();
+    const hit = verified.get(m[1]);
+    if (hit && hit.expiresAt > now) return hit.policy;
     const claims = await verifyAccessToken(deps.keys, issuerUrl(deps.config), fhirBaseUrl(deps.config), m[1]);
-    if (claims) return scopePolicy(claims.tenant, claims.clientId, claims.scope);
+    if (claims) {
+      const policy = scopePolicy(claims.tenant, claims.clientId, claims.scope);
+      remember(m[1], policy, Math.min((claims.exp ?? 0) * 1000, now + 60_000), now);
+      return policy;
+    }
   }
   fail('unauthorized', 'A valid bearer token is required');
+}
+
+/**
+ * Tokens already verified, until they expire (at most a minute): a signature check costs more
+ * than the rest of a typical read, and a client sends the same token for every request.
+ * Only tokens that passed full verification are kept; the map is bounded.
+ */
+const verified = new Map<string, { policy: AccessPolicy; expiresAt: number }>();
+const MAX_VERIFIED = 10_000;
+
+function remember(token: string, policy: AccessPolicy, expiresAt: number, now: number): void {
+  if (verified.size >= MAX_VERIFIED) {
+    for (const [k, v] of verified) if (v.expiresAt <= now) verified.delete(k);
+    if (verified.size >= MAX_VERIFIED) verified.clear();
+  }
+  verified.set(token, { policy, expiresAt });
 }

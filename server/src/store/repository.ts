@@ -43,6 +43,14 @@ export interface RepositoryContext {
 
 const ID = /^[A-Za-z0-9\-.]{1,64}$/;
 
+const MAX_ATTEMPTS = 20;
+
+interface CurrentRow {
+  version: number;
+  deleted: boolean;
+  content: string;
+}
+
 /** Results of update-as-create, so the REST layer can answer 201 rather than 200. */
 const createdByUpdate = new WeakSet<object>();
 export function wasCreatedByUpdate(resource: object): boolean {
@@ -120,7 +128,7 @@ export class Repository extends FhirRepository {
   async readResource<T extends Resource>(resourceType: string, id: string): Promise<WithId<T>> {
     await this.flush();
     this.ctx.access.assertCan(resourceType, 'r');
-    const row = await this.currentRow(resourceType, id, false);
+    const row = await this.currentRow(resourceType, id);
     if (!row) fail('not-found', `${resourceType}/${id} not found`);
     if (row.deleted) fail('gone', `${resourceType}/${id} was deleted`);
     const resource = JSON.parse(row.content) as WithId<T>;
@@ -157,7 +165,7 @@ export class Repository extends FhirRepository {
   async readHistory<T extends Resource>(resourceType: string, id: string, options?: ReadHistoryOptions): Promise<Bundle<WithId<T>>> {
     await this.flush();
     this.ctx.access.assertCan(resourceType, 'r');
-    const exists = await this.currentRow(resourceType, id, false);
+    const exists = await this.currentRow(resourceType, id);
     if (!exists) fail('not-found', `${resourceType}/${id} not found`);
     const page = await readHistoryRows(this.q, this.ctx, { type: resourceType, id, count: options?.limit, offset: options?.offset });
     return historyBundle(this.ctx, page) as Bundle<WithId<T>>;
@@ -200,32 +208,18 @@ export class Repository extends FhirRepository {
     const { resourceType, id } = resource;
     if (!id) fail('invalid', 'Resource id is required for update', `${resourceType}.id`);
     if (!ID.test(id)) fail('invalid', `Invalid resource id '${id}'`, `${resourceType}.id`);
-    return this.withTransaction(async (tx) => tx.updateLocked(resource, options));
-  }
-
-  private async updateLocked<T extends Resource>(resource: T, options?: UpdateResourceOptions): Promise<WithId<T>> {
-    await this.flush();
-    const { resourceType } = resource;
-    const id = resource.id as string;
-    // FOR UPDATE: two concurrent updates of one resource queue here, so neither write is lost
-    // and each gets its own version number.
-    const row = await this.currentRow(resourceType, id, true);
-    if (options?.ifMatch !== undefined && (!row || row.deleted || String(row.version) !== options.ifMatch)) {
-      fail('precondition', `Version conflict: If-Match "${options.ifMatch}" does not match the current version "${row?.version ?? 'none'}" of ${resourceType}/${id}`);
-    }
-    if (!row || row.deleted) {
-      // Update as create with a client-assigned id (https://hl7.org/fhir/R4/http.html#upsert).
-      this.ctx.access.assertCan(resourceType, 'c');
-      const stored = this.prepare(resource, (row?.version ?? 0) + 1);
-      await writeVersions(this.q, this.ctx.tenant, [this.versionWrite(stored, 'PUT', Boolean(row))]);
-      createdByUpdate.add(stored);
-      return stored;
-    }
-    this.ctx.access.assertCan(resourceType, 'u');
-    await this.assertVisible(JSON.parse(row.content) as Resource);
-    const stored = this.prepare(resource, row.version + 1);
-    await writeVersions(this.q, this.ctx.tenant, [this.versionWrite(stored, 'PUT', true)]);
-    return stored;
+    return this.modify(resourceType, id, options?.ifMatch, async (row) => {
+      if (!row || row.deleted) {
+        // Update as create with a client-assigned id (https://hl7.org/fhir/R4/http.html#upsert).
+        this.ctx.access.assertCan(resourceType, 'c');
+        const stored = this.prepare(resource, (row?.version ?? 0) + 1);
+        createdByUpdate.add(stored);
+        return this.versionWrite(stored, 'PUT', Boolean(row));
+      }
+      this.ctx.access.assertCan(resourceType, 'u');
+      await this.assertVisible(JSON.parse(row.content) as Resource);
+      return this.versionWrite(this.prepare(resource, row.version + 1), 'PUT', true);
+    }) as Promise<WithId<T>>;
   }
 
   async patchResource<T extends Resource>(
@@ -234,17 +228,12 @@ export class Repository extends FhirRepository {
     patch: Operation[] | Parameters,
     options?: UpdateResourceOptions
   ): Promise<WithId<T>> {
-    return this.withTransaction(async (tx) => {
-      await tx.flush();
-      tx.ctx.access.assertCan(resourceType, 'u');
-      const row = await tx.currentRow(resourceType, id, true);
+    this.ctx.access.assertCan(resourceType, 'u');
+    return this.modify(resourceType, id, options?.ifMatch, async (row) => {
       if (!row) fail('not-found', `${resourceType}/${id} not found`);
       if (row.deleted) fail('gone', `${resourceType}/${id} was deleted`);
-      if (options?.ifMatch !== undefined && String(row.version) !== options.ifMatch) {
-        fail('precondition', `Version conflict: If-Match "${options.ifMatch}" does not match the current version "${row.version}" of ${resourceType}/${id}`);
-      }
       const current = JSON.parse(row.content) as WithId<T>;
-      await tx.assertVisible(current);
+      await this.assertVisible(current);
       const patched = deepClone(current);
       if (Array.isArray(patch)) {
         const errors = applyPatch(patched, patch).filter(Boolean);
@@ -259,24 +248,17 @@ export class Repository extends FhirRepository {
       if (patched.resourceType !== resourceType || patched.id !== id) {
         fail('invalid', 'A patch may not change resourceType or id', `${resourceType}.id`);
       }
-      const stored = tx.prepare(patched, row.version + 1);
-      await writeVersions(tx.q, tx.ctx.tenant, [tx.versionWrite(stored, 'PATCH', true)]);
-      return stored;
-    });
+      return this.versionWrite(this.prepare(patched, row.version + 1), 'PATCH', true);
+    }) as Promise<WithId<T>>;
   }
 
   async deleteResource(resourceType: string, id: string, options?: DeleteResourceOptions): Promise<void> {
-    await this.withTransaction(async (tx) => {
-      await tx.flush();
-      tx.ctx.access.assertCan(resourceType, 'd');
-      const row = await tx.currentRow(resourceType, id, true);
+    this.ctx.access.assertCan(resourceType, 'd');
+    await this.modify(resourceType, id, options?.ifMatch, async (row) => {
       if (!row) fail('not-found', `${resourceType}/${id} not found`);
-      if (options?.ifMatch !== undefined && String(row.version) !== options.ifMatch) {
-        fail('precondition', `Version conflict: If-Match "${options.ifMatch}" does not match the current version "${row.version}" of ${resourceType}/${id}`);
-      }
-      if (row.deleted) return; // Deleting a deleted resource changes nothing (R4 http.html#delete).
-      await tx.assertVisible(JSON.parse(row.content) as Resource);
-      const write: VersionWrite = {
+      if (row.deleted) return undefined; // Deleting a deleted resource changes nothing (R4 http.html#delete).
+      await this.assertVisible(JSON.parse(row.content) as Resource);
+      return {
         type: resourceType,
         id,
         version: row.version + 1,
@@ -287,8 +269,40 @@ export class Repository extends FhirRepository {
         index: emptyRows(),
         exists: true,
       };
-      await writeVersions(tx.q, tx.ctx.tenant, [write]);
     });
+  }
+
+  /**
+   * Read-modify-write without holding a lock: read the current row, build the next version, and
+   * write it only if the row is still at the version read (one guarded statement). If another
+   * writer got there first, read again and rebuild — unless the client pinned a version with
+   * If-Match, which then fails with 412. Two concurrent updates therefore never lose a write.
+   */
+  private async modify(
+    resourceType: string,
+    id: string,
+    ifMatch: string | undefined,
+    build: (row: CurrentRow | undefined) => Promise<VersionWrite | undefined>
+  ): Promise<WithId<Resource> | undefined> {
+    await this.flush();
+    for (let attempt = 0; ; attempt++) {
+      const row = await this.currentRow(resourceType, id);
+      if (ifMatch !== undefined && (!row || row.deleted || String(row.version) !== ifMatch)) {
+        fail('precondition', `Version conflict: If-Match "${ifMatch}" does not match the current version "${row && !row.deleted ? row.version : 'none'}" of ${resourceType}/${id}`);
+      }
+      const write = await build(row);
+      if (!write) return undefined;
+      let written: boolean;
+      try {
+        written = row ? await writeVersions(this.q, this.ctx.tenant, [write], row.version) : await writeVersions(this.q, this.ctx.tenant, [write]);
+      } catch (err) {
+        // A concurrent create of the same client id won; outside a transaction, update it instead.
+        if (!row && !this.inTransaction && (err as { outcome?: { id?: string } }).outcome?.id === 'conflict' && attempt < MAX_ATTEMPTS) continue;
+        throw err;
+      }
+      if (written) return write.resource as WithId<Resource> | undefined;
+      if (attempt >= MAX_ATTEMPTS) fail('conflict', `${resourceType}/${id} is being changed by many writers at once; retry`);
+    }
   }
 
   // --- search -------------------------------------------------------------------------------
@@ -324,14 +338,10 @@ export class Repository extends FhirRepository {
 
   // --- helpers ------------------------------------------------------------------------------
 
-  private async currentRow(
-    resourceType: string,
-    id: string,
-    lock: boolean
-  ): Promise<{ version: number; deleted: boolean; content: string } | undefined> {
+  private async currentRow(resourceType: string, id: string): Promise<CurrentRow | undefined> {
     if (!ID.test(id)) return undefined;
-    const { rows } = await this.q.query<{ version: number; deleted: boolean; content: string }>(
-      `SELECT version, deleted, content FROM resource WHERE tenant = $1 AND type = $2 AND id = $3${lock ? ' FOR UPDATE' : ''}`,
+    const { rows } = await this.q.query<CurrentRow>(
+      `SELECT version, deleted, content FROM resource WHERE tenant = $1 AND type = $2 AND id = $3`,
       [this.ctx.tenant, resourceType, id]
     );
     return rows[0];
@@ -363,7 +373,7 @@ export class Repository extends FhirRepository {
     return { ...resource, meta } as WithId<T>;
   }
 
-  private versionWrite(stored: WithId<Resource>, method: VersionWrite['method'], exists: boolean): VersionWrite {
+  private versionWrite<R extends Resource>(stored: WithId<R>, method: VersionWrite['method'], exists: boolean): VersionWrite {
     return {
       type: stored.resourceType,
       id: stored.id,
@@ -374,6 +384,7 @@ export class Repository extends FhirRepository {
       content: JSON.stringify(stored),
       index: indexResource(stored),
       exists,
+      resource: stored,
     };
   }
 }

@@ -1,4 +1,5 @@
 import type { Queryable } from '../db/database.ts';
+import { fail } from '../fhir/outcome.ts';
 import { type IndexRows, INDEX_TABLES } from './index-rows.ts';
 
 /**
@@ -18,6 +19,8 @@ export interface VersionWrite {
   index: IndexRows;
   /** True when a row already exists in `resource` (update, delete, re-create after delete). */
   exists: boolean;
+  /** The stored resource itself, for the caller to return (not written; `content` is). */
+  resource?: unknown;
 }
 
 const COLUMNS: Record<(typeof INDEX_TABLES)[number], { cols: string[]; types: string[]; pick: (r: any) => unknown[] }> = {
@@ -38,8 +41,16 @@ const COLUMNS: Record<(typeof INDEX_TABLES)[number], { cols: string[]; types: st
   uri: { cols: ['value'], types: ['text'], pick: (r) => [r.value] },
 };
 
-export async function writeVersions(db: Queryable, tenant: string, writes: VersionWrite[]): Promise<void> {
-  if (writes.length === 0) return;
+/**
+ * Writes the versions. With `expectVersion` (a single write of an existing resource) the write is
+ * conditional: it happens only if the stored version is still `expectVersion`, checked atomically
+ * by the UPDATE's row lock, so an update needs no explicit transaction or SELECT ... FOR UPDATE.
+ * Returns false when the guard failed and nothing was written.
+ */
+export async function writeVersions(db: Queryable, tenant: string, writes: VersionWrite[], expectVersion?: number): Promise<boolean> {
+  if (writes.length === 0) return true;
+  const guarded = expectVersion !== undefined;
+  if (guarded && (writes.length !== 1 || !writes[0].exists)) throw new Error('a guarded write is one existing resource');
   const params: unknown[] = [tenant];
   const p = (v: unknown): string => {
     params.push(v);
@@ -62,18 +73,22 @@ export async function writeVersions(db: Queryable, tenant: string, writes: Versi
     ctes.push(`ins_r AS (INSERT INTO resource (tenant, type, id, version, last_updated, deleted, content)
       SELECT $1, * FROM unnest(${c.type}::text[], ${c.id}::text[], ${c.version}::int[], ${c.lu}::timestamptz[], ${c.deleted}::bool[], ${c.content}::text[]))`);
   }
+  // Every other part of a guarded write runs only if the guarded UPDATE took the row.
+  const onlyIf = guarded ? ' AND EXISTS (SELECT 1 FROM upd_r)' : '';
+  const whereOnlyIf = guarded ? ' WHERE EXISTS (SELECT 1 FROM upd_r)' : '';
   if (existing.length) {
     const c = resourceCols(existing);
+    const guard = guarded ? ` AND r.version = ${p(expectVersion)}::int` : '';
     ctes.push(`upd_r AS (UPDATE resource r SET version = u.version, last_updated = u.lu, deleted = u.deleted, content = u.content
       FROM unnest(${c.type}::text[], ${c.id}::text[], ${c.version}::int[], ${c.lu}::timestamptz[], ${c.deleted}::bool[], ${c.content}::text[])
         AS u(type, id, version, lu, deleted, content)
-      WHERE r.tenant = $1 AND r.type = u.type AND r.id = u.id)`);
+      WHERE r.tenant = $1 AND r.type = u.type AND r.id = u.id${guard} RETURNING 1)`);
     // Old index rows go; the new version's rows are inserted below.
     const types = p(existing.map((w) => w.type));
     const ids = p(existing.map((w) => w.id));
     for (const t of INDEX_TABLES) {
       ctes.push(`del_${t} AS (DELETE FROM idx_${t} x USING unnest(${types}::text[], ${ids}::text[]) AS d(type, id)
-        WHERE x.tenant = $1 AND x.rtype = d.type AND x.rid = d.id)`);
+        WHERE x.tenant = $1 AND x.rtype = d.type AND x.rid = d.id${onlyIf})`);
     }
   }
   const h = {
@@ -86,7 +101,7 @@ export async function writeVersions(db: Queryable, tenant: string, writes: Versi
     content: p(writes.map((w) => (w.deleted ? '' : w.content))),
   };
   ctes.push(`ins_h AS (INSERT INTO resource_history (tenant, type, id, version, last_updated, deleted, method, content)
-    SELECT $1, * FROM unnest(${h.type}::text[], ${h.id}::text[], ${h.version}::int[], ${h.lu}::timestamptz[], ${h.deleted}::bool[], ${h.method}::text[], ${h.content}::text[]))`);
+    SELECT $1, * FROM unnest(${h.type}::text[], ${h.id}::text[], ${h.version}::int[], ${h.lu}::timestamptz[], ${h.deleted}::bool[], ${h.method}::text[], ${h.content}::text[])${whereOnlyIf})`);
 
   for (const t of INDEX_TABLES) {
     const spec = COLUMNS[t];
@@ -113,9 +128,22 @@ export async function writeVersions(db: Queryable, tenant: string, writes: Versi
       ...cols.map((c, i) => `${p(c)}::${spec.types[i]}[]`),
     ];
     ctes.push(`ins_${t} AS (INSERT INTO idx_${t} (tenant, rtype, rid, param, grp, ${spec.cols.join(', ')})
-      SELECT $1, * FROM unnest(${arrays.join(', ')}))`);
+      SELECT $1, * FROM unnest(${arrays.join(', ')})${whereOnlyIf})`);
   }
   // Data-modifying CTEs all run, in one snapshot; the DELETEs cannot see the rows inserted here,
   // so old index rows are removed and new ones added without interfering.
-  await db.query(`WITH ${ctes.join(',\n')} SELECT 1`, params);
+  try {
+    const { rows } = await db.query<{ n: number }>(
+      `WITH ${ctes.join(',\n')} SELECT ${guarded ? '(SELECT count(*) FROM upd_r)::int' : '1'} AS n`,
+      params
+    );
+    return rows[0].n > 0;
+  } catch (err) {
+    const code = (err as { code?: string }).code ?? '';
+    // Two creators of one client-chosen id: the loser learns it here, with nothing written.
+    if (code === '23505') fail('conflict', 'The resource was created concurrently by another request; retry the update');
+    // Values PostgreSQL cannot store (a date outside its range, a number too large).
+    if (code.startsWith('22')) fail('invalid', 'A value in the resource is outside the range the server can store');
+    throw err;
+  }
 }

@@ -1,0 +1,367 @@
+/**
+ * npm run bench [-- --scale=10] [--seconds=20] [--concurrency=16] [--bundles=N] [--db=pglite]
+ *
+ * Starts the real server as its own process on a fresh database (PostgreSQL at BENCH_DATABASE_URL,
+ * default postgres://postgres@127.0.0.1:5432/postgres, or PGlite with --db=pglite), loads the
+ * Synthea sample through transaction bundles, then runs reads, If-Match updates and a fixed search
+ * mix at N concurrent clients. Prints a table and JSON (also written to .bench/). With --scale=K it
+ * then loads K-1 more copies of the sample (fresh UUIDs) and runs the search mix again.
+ * Finally it restarts the server on the loaded database and times start → first answer.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createReadStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { createGunzip } from 'node:zlib';
+import pg from 'pg';
+import { registerBackendClient } from '../../server/src/auth/clients.ts';
+import { openDatabase } from '../../server/src/db/open.ts';
+import { createTenant } from '../../server/src/tenant/tenants.ts';
+import { type BenchClient, type Credentials, benchClient, makeCredentials, percentile } from './client.ts';
+
+const args = Object.fromEntries(
+  process.argv.slice(2).map((a) => {
+    const [k, v] = a.replace(/^--/, '').split('=');
+    return [k, v ?? 'true'];
+  })
+);
+const ROOT = join(import.meta.dirname, '../..');
+const DATA = process.env.SYNTHEA ?? join(ROOT, '../shared/data/synthea-r4-bundles.ndjson.gz');
+const SCALE = Number(args.scale ?? 1);
+const SECONDS = Number(args.seconds ?? 20);
+const CONCURRENCY = Number(args.concurrency ?? 16);
+const MAX_BUNDLES = args.bundles ? Number(args.bundles) : Infinity;
+const USE_PGLITE = args.db === 'pglite';
+const PORT = Number(args.port ?? 18080);
+const BASE = `http://127.0.0.1:${PORT}`;
+
+interface Phase {
+  name: string;
+  requests: number;
+  seconds: number;
+  perSec: number;
+  resourcesPerSec?: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  errors: number;
+  serverRssMb: number;
+}
+
+// --- server process -----------------------------------------------------------------------
+
+async function freshDatabase(): Promise<{ url?: string; dataDir?: string }> {
+  if (USE_PGLITE) {
+    const dataDir = join(ROOT, '.bench', `pglite-${Date.now()}`);
+    mkdirSync(dataDir, { recursive: true });
+    return { dataDir };
+  }
+  const admin = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+  const name = `bench_${Date.now()}`;
+  const c = new pg.Client({ connectionString: admin });
+  await c.connect();
+  await c.query(`CREATE DATABASE ${name}`);
+  await c.end();
+  const u = new URL(admin);
+  u.pathname = `/${name}`;
+  return { url: u.toString() };
+}
+
+function startServer(db: { url?: string; dataDir?: string }): { proc: ChildProcess; ready: Promise<number> } {
+  const started = performance.now();
+  const proc = spawn(process.execPath, [join(ROOT, 'server/src/main.ts')], {
+    env: {
+      ...process.env,
+      PORT: String(PORT),
+      BASE_URL: BASE,
+      SEED_DEMO: 'false',
+      LOG_LEVEL: 'error',
+      ...(db.url ? { DATABASE_URL: db.url } : { DATABASE_URL: '', DATA_DIR: db.dataDir }),
+    },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const ready = (async () => {
+    for (;;) {
+      try {
+        const r = await fetch(`${BASE}/fhir/R4/metadata`);
+        if (r.ok) return performance.now() - started;
+      } catch {
+        // not listening yet
+      }
+      if (proc.exitCode !== null) throw new Error('server exited during start');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+  return { proc, ready };
+}
+
+function rssMb(proc: ChildProcess): number {
+  try {
+    const status = readFileSync(`/proc/${proc.pid}/status`, 'utf8');
+    return Math.round(Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024);
+  } catch {
+    return 0;
+  }
+}
+
+async function stopServer(proc: ChildProcess): Promise<void> {
+  const exited = new Promise((r) => proc.once('exit', r));
+  proc.kill('SIGTERM');
+  await exited;
+}
+
+// --- data ---------------------------------------------------------------------------------
+
+interface Samples {
+  patientIds: string[];
+  observationIds: string[];
+  identifiers: string[];
+  names: { family: string; given: string; birthDate: string }[];
+  obsCodes: string[];
+  dates: string[];
+}
+
+const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g;
+
+/** Copy k of the sample: every UUID (ids, references, identifiers) made unique to the copy. */
+function copyLine(line: string, k: number): string {
+  if (k === 0) return line;
+  const prefix = k.toString(16).padStart(2, '0');
+  return line.replace(UUID, (u) => prefix + u.slice(2));
+}
+
+async function ingest(client: BenchClient, proc: ChildProcess, copies: number[], samples: Samples): Promise<Phase> {
+  const latencies: number[] = [];
+  let resources = 0;
+  let errors = 0;
+  let bundles = 0;
+  const started = performance.now();
+  const queue: string[] = [];
+  let done = false;
+  const reader = (async () => {
+    for (const k of copies) {
+      const rl = createInterface({ input: createReadStream(DATA).pipe(createGunzip()), crlfDelay: Infinity });
+      let n = 0;
+      for await (const line of rl) {
+        if (n++ >= MAX_BUNDLES) break;
+        queue.push(copyLine(line, k));
+        while (queue.length > CONCURRENCY * 4) await new Promise((r) => setTimeout(r, 2));
+      }
+    }
+    done = true;
+  })();
+  const worker = async () => {
+    for (;;) {
+      const line = queue.shift();
+      if (line === undefined) {
+        if (done) return;
+        await new Promise((r) => setTimeout(r, 2));
+        continue;
+      }
+      const bundle = JSON.parse(line) as { entry: { resource: Record<string, any> }[] };
+      if (samples.patientIds.length < 2000) collectSamples(bundle, samples);
+      const t = performance.now();
+      const res = await client.request('POST', '', line, { prefer: 'return=minimal' });
+      latencies.push(performance.now() - t);
+      bundles++;
+      if (res.status !== 200) {
+        errors++;
+        if (errors < 3) console.error('bundle failed', res.status, (await res.text()).slice(0, 300));
+        continue;
+      }
+      const body = (await res.json()) as { entry: { response: { location?: string } }[] };
+      resources += bundle.entry.length;
+      for (const e of body.entry) {
+        const loc = e.response.location ?? '';
+        if (loc.startsWith('Patient/') && samples.patientIds.length < 5000) samples.patientIds.push(loc.split('/')[1]);
+        if (loc.startsWith('Observation/') && samples.observationIds.length < 20000 && Math.random() < 0.05) {
+          samples.observationIds.push(loc.split('/')[1]);
+        }
+      }
+    }
+  };
+  await Promise.all([reader, ...Array.from({ length: CONCURRENCY }, worker)]);
+  const seconds = (performance.now() - started) / 1000;
+  return summarize(`ingest (transactions, ${bundles} bundles)`, latencies, seconds, errors, rssMb(proc), resources / seconds);
+}
+
+function collectSamples(bundle: { entry: { resource: Record<string, any> }[] }, s: Samples): void {
+  for (const { resource: r } of bundle.entry) {
+    if (r.resourceType === 'Patient') {
+      const id = r.identifier?.find((i: any) => i.system === 'https://github.com/synthetichealth/synthea');
+      if (id) s.identifiers.push(`${id.system}|${id.value}`);
+      const n = r.name?.[0];
+      if (n?.family && n.given?.[0] && r.birthDate) s.names.push({ family: n.family, given: n.given[0], birthDate: r.birthDate });
+    }
+    if (r.resourceType === 'Observation' && s.obsCodes.length < 300) {
+      const c = r.code?.coding?.[0];
+      if (c) s.obsCodes.push(`${c.system}|${c.code}`);
+      if (r.effectiveDateTime) s.dates.push(r.effectiveDateTime.slice(0, 10));
+    }
+  }
+}
+
+// --- load phases --------------------------------------------------------------------------
+
+async function runFor(
+  name: string,
+  proc: ChildProcess,
+  fn: (worker: number, i: number) => Promise<Response>,
+  perQuery?: Map<string, number[]>,
+  label?: (worker: number, i: number) => string
+): Promise<Phase> {
+  const latencies: number[] = [];
+  let errors = 0;
+  const started = performance.now();
+  const until = started + SECONDS * 1000;
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async (_, w) => {
+      for (let i = 0; performance.now() < until; i++) {
+        const t = performance.now();
+        const res = await fn(w, i);
+        await res.arrayBuffer();
+        const ms = performance.now() - t;
+        latencies.push(ms);
+        if (perQuery && label) {
+          const k = label(w, i);
+          perQuery.set(k, [...(perQuery.get(k) ?? []), ms]);
+        }
+        if (!res.ok) {
+          errors++;
+          if (errors < 3) console.error(name, 'failed', res.status);
+        }
+      }
+    })
+  );
+  return summarize(name, latencies, (performance.now() - started) / 1000, errors, rssMb(proc));
+}
+
+function summarize(name: string, lat: number[], seconds: number, errors: number, rss: number, resourcesPerSec?: number): Phase {
+  const sorted = [...lat].sort((a, b) => a - b);
+  return {
+    name,
+    requests: lat.length,
+    seconds: round(seconds),
+    perSec: round(lat.length / seconds),
+    ...(resourcesPerSec !== undefined ? { resourcesPerSec: round(resourcesPerSec) } : {}),
+    p50: round(percentile(sorted, 50)),
+    p95: round(percentile(sorted, 95)),
+    p99: round(percentile(sorted, 99)),
+    errors,
+    serverRssMb: rss,
+  };
+}
+
+const round = (n: number) => Math.round(n * 10) / 10;
+const pick = <T>(a: T[], i: number): T => a[i % a.length];
+
+function searchMix(s: Samples): { name: string; url: (i: number) => string }[] {
+  const enc = encodeURIComponent;
+  return [
+    { name: 'identifier', url: (i) => `Patient?identifier=${enc(pick(s.identifiers, i))}` },
+    { name: 'family+given', url: (i) => `Patient?family=${enc(pick(s.names, i).family)}&given=${enc(pick(s.names, i).given)}` },
+    { name: 'family+birthdate', url: (i) => `Patient?family=${enc(pick(s.names, i).family)}&birthdate=${pick(s.names, i).birthDate}` },
+    { name: 'name', url: (i) => `Patient?name=${enc(pick(s.names, i).given.slice(0, 4))}` },
+    { name: 'birthdate range', url: (i) => `Patient?birthdate=ge${1940 + (i % 60)}-01-01&birthdate=lt${1941 + (i % 60)}-01-01` },
+    { name: 'obs patient+code sort', url: (i) => `Observation?patient=Patient/${pick(s.patientIds, i)}&code=${enc(pick(s.obsCodes, i))}&_sort=-date` },
+    { name: 'obs code+date', url: (i) => `Observation?code=${enc(pick(s.obsCodes, i))}&date=ge${pick(s.dates, i)}` },
+    { name: 'encounter patient+date', url: (i) => `Encounter?patient=Patient/${pick(s.patientIds, i)}&date=ge2010-01-01` },
+    { name: '_include', url: (i) => `Observation?patient=Patient/${pick(s.patientIds, i)}&_count=10&_include=Observation:patient` },
+    { name: 'chained', url: (i) => `Observation?subject:Patient.identifier=${enc(pick(s.identifiers, i))}&_count=10` },
+    { name: '_sort=-_lastUpdated', url: (i) => `Encounter?_sort=-_lastUpdated&_count=10&status=${i % 2 ? 'finished' : 'in-progress'}` },
+  ];
+}
+
+async function searchPhase(client: BenchClient, proc: ChildProcess, s: Samples, label: string): Promise<{ phase: Phase; perQuery: Record<string, { p50: number; p95: number; n: number }> }> {
+  const mix = searchMix(s);
+  const perQuery = new Map<string, number[]>();
+  const phase = await runFor(
+    `search mix${label}`,
+    proc,
+    (w, i) => client.request('GET', mix[(w + i) % mix.length].url(w * 7919 + i)),
+    perQuery,
+    (w, i) => mix[(w + i) % mix.length].name
+  );
+  const out: Record<string, { p50: number; p95: number; n: number }> = {};
+  for (const [k, v] of perQuery) {
+    const sorted = v.sort((a, b) => a - b);
+    out[k] = { p50: round(percentile(sorted, 50)), p95: round(percentile(sorted, 95)), n: v.length };
+  }
+  return { phase, perQuery: out };
+}
+
+// --- main ---------------------------------------------------------------------------------
+
+const db = await freshDatabase();
+// Tenant and backend client are registered before the server starts: PGlite is single-process.
+const credentials: Credentials = await (async () => {
+  const setup = await openDatabase({ databaseUrl: db.url, dataDir: db.dataDir ?? 'memory', dbPoolSize: 1 });
+  await createTenant(setup, { id: 'bench', name: 'Benchmark clinic' });
+  const c = await makeCredentials(async (jwks) => (await registerBackendClient(setup, { tenant: 'bench', name: 'bench', jwks, scope: 'system/*.cruds' })).clientId);
+  await setup.close();
+  return c;
+})();
+let server = startServer(db);
+await server.ready;
+const client = await benchClient(BASE, credentials);
+const samples: Samples = { patientIds: [], observationIds: [], identifiers: [], names: [], obsCodes: [], dates: [] };
+const phases: Phase[] = [];
+
+phases.push(await ingest(client, server.proc, [0], samples));
+console.error(`ingested: ${phases[0].resourcesPerSec} resources/s`);
+phases.push(await runFor('read', server.proc, (w, i) => client.request('GET', i % 2 ? `Patient/${pick(samples.patientIds, w * 31 + i)}` : `Observation/${pick(samples.observationIds, w * 131 + i)}`)));
+phases.push(
+  await runFor('If-Match update', server.proc, async (w, i) => {
+    // Each client updates its own resources, so If-Match conflicts come only from real races.
+    const perWorker = Math.max(1, Math.floor(samples.observationIds.length / CONCURRENCY));
+    const id = samples.observationIds[w + CONCURRENCY * (i % perWorker)];
+    const cur = await client.request('GET', `Observation/${id}`);
+    const body = (await cur.json()) as { meta: { versionId: string }; status: string };
+    body.status = i % 2 ? 'amended' : 'final';
+    return client.request('PUT', `Observation/${id}`, JSON.stringify(body), { 'if-match': `W/"${body.meta.versionId}"` });
+  })
+);
+const search1 = await searchPhase(client, server.proc, samples, '');
+phases.push(search1.phase);
+let search10: typeof search1 | undefined;
+if (SCALE > 1) {
+  phases.push(await ingest(client, server.proc, Array.from({ length: SCALE - 1 }, (_, k) => k + 1), { ...samples, patientIds: [...samples.patientIds] }));
+  search10 = await searchPhase(client, server.proc, samples, ` at ${SCALE}x data`);
+  phases.push(search10.phase);
+}
+
+// Restart on the now-populated database: start → first answer.
+await stopServer(server.proc);
+server = startServer(db);
+const restartMs = await server.ready;
+const firstAuthed = performance.now();
+const client2 = await benchClient(BASE, credentials);
+const firstRead = await client2.request('GET', `Patient/${samples.patientIds[0]}`);
+const firstAnswerMs = restartMs + (performance.now() - firstAuthed);
+await stopServer(server.proc);
+
+const result = {
+  when: new Date().toISOString(),
+  database: USE_PGLITE ? 'pglite' : 'postgresql',
+  concurrency: CONCURRENCY,
+  secondsPerPhase: SECONDS,
+  scale: SCALE,
+  phases,
+  searchMixPerQuery: search1.perQuery,
+  ...(search10 ? { searchMixPerQueryScaled: search10.perQuery, scaledSlowdownP95: round(search10.phase.p95 / search1.phase.p95), scaledThroughputRatio: round(search1.phase.perSec / search10.phase.perSec) } : {}),
+  restart: { startToMetadataMs: round(restartMs), startToFirstReadMs: round(firstAnswerMs), firstReadStatus: firstRead.status },
+};
+
+console.log('\n| phase | requests | req/s | resources/s | p50 ms | p95 ms | p99 ms | errors | server RSS MB |');
+console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+for (const p of phases) {
+  console.log(`| ${p.name} | ${p.requests} | ${p.perSec} | ${p.resourcesPerSec ?? ''} | ${p.p50} | ${p.p95} | ${p.p99} | ${p.errors} | ${p.serverRssMb} |`);
+}
+console.log('\n| search | p50 ms | p95 ms | n |');
+console.log('|---|---:|---:|---:|');
+for (const [k, v] of Object.entries(search1.perQuery)) console.log(`| ${k} | ${v.p50} | ${v.p95} | ${v.n} |`);
+console.log(`\nrestart: start → /metadata ${result.restart.startToMetadataMs} ms, start → first authenticated read ${result.restart.startToFirstReadMs} ms`);
+console.log('\n' + JSON.stringify(result, null, 2));
+mkdirSync(join(ROOT, '.bench'), { recursive: true });
+writeFileSync(join(ROOT, '.bench', `result-${Date.now()}.json`), JSON.stringify(result, null, 2));
+process.exit(0);

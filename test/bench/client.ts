@@ -1,0 +1,105 @@
+import { SignJWT, exportJWK, generateKeyPair } from 'jose';
+import { randomUUID } from 'node:crypto';
+import http from 'node:http';
+
+/**
+ * The benchmark's HTTP client: keep-alive node:http (lighter than fetch, so the load generator
+ * takes less of the machine it shares with the server) and a backend-services token that is
+ * renewed before it expires.
+ */
+export interface Credentials {
+  clientId: string;
+  key: CryptoKey;
+  kid: string;
+}
+
+export interface BenchClient {
+  credentials: Credentials;
+  request(method: string, path: string, body?: string, headers?: Record<string, string>): Promise<Response>;
+}
+
+export async function makeCredentials(register: (jwks: { keys: unknown[] }) => Promise<string>): Promise<Credentials> {
+  const { privateKey, publicKey } = await generateKeyPair('ES384', { extractable: true });
+  const kid = randomUUID();
+  const clientId = await register({ keys: [{ ...(await exportJWK(publicKey)), kid, alg: 'ES384' }] });
+  return { clientId, key: privateKey, kid };
+}
+
+export async function benchClient(base: string, credentials: Credentials): Promise<BenchClient> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  let token = '';
+  let expires = 0;
+  const fetchToken = async () => {
+    const tokenUrl = `${base}/auth/token`;
+    const assertion = await new SignJWT({})
+      .setProtectedHeader({ alg: 'ES384', kid: credentials.kid, typ: 'JWT' })
+      .setIssuer(credentials.clientId)
+      .setSubject(credentials.clientId)
+      .setAudience(tokenUrl)
+      .setJti(randomUUID())
+      .setExpirationTime('4m')
+      .sign(credentials.key);
+    const res = await fetch(tokenUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        grant_type: 'client_credentials',
+        client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+        client_assertion: assertion,
+        scope: 'system/*.cruds',
+      }),
+    });
+    const body = (await res.json()) as { access_token: string; expires_in: number };
+    if (!res.ok) throw new Error(`token: ${res.status} ${JSON.stringify(body)}`);
+    token = body.access_token;
+    expires = Date.now() + (body.expires_in - 30) * 1000;
+  };
+  let refreshing: Promise<void> | undefined;
+  const ensureToken = async () => {
+    if (Date.now() < expires) return;
+    refreshing ??= fetchToken().finally(() => (refreshing = undefined));
+    await refreshing;
+  };
+  await ensureToken();
+  return {
+    credentials,
+    async request(method, path, body, headers = {}) {
+      await ensureToken();
+      const url = new URL(`${base}/fhir/R4/${path}`);
+      return new Promise<Response>((resolve, reject) => {
+        const req = http.request(
+          url,
+          {
+            method,
+            agent,
+            headers: {
+              authorization: `Bearer ${token}`,
+              accept: 'application/fhir+json',
+              ...(body ? { 'content-type': 'application/fhir+json', 'content-length': Buffer.byteLength(body) } : {}),
+              ...headers,
+            },
+          },
+          (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => {
+              const h = new Headers();
+              for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') h.set(k, v);
+              const status = res.statusCode ?? 0;
+              resolve(new Response(status === 204 || status === 304 ? null : Buffer.concat(chunks), { status, headers: h }));
+            });
+            res.on('error', reject);
+          }
+        );
+        req.on('error', reject);
+        if (body) req.write(body);
+        req.end();
+      });
+    },
+  };
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
