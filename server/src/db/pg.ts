@@ -1,5 +1,17 @@
 import pg from 'pg';
-import { type Database, type Queryable, type QueryResult, MAX_TX_ATTEMPTS, isRetryable } from './database.ts';
+import { createHash } from 'node:crypto';
+import { type Database, type QueryOptions, type Queryable, type QueryResult, MAX_TX_ATTEMPTS, isRetryable } from './database.ts';
+
+const names = new Map<string, string>();
+/** A stable name per statement text; pg prepares it once per connection. */
+function statementName(sql: string): string {
+  let n = names.get(sql);
+  if (!n) {
+    n = 's' + createHash('sha1').update(sql).digest('hex').slice(0, 20);
+    if (names.size < 5000) names.set(sql, n);
+  }
+  return n;
+}
 
 // Dates stay as text so `meta.lastUpdated` round-trips with the precision we wrote,
 // and bigint counts come back as numbers (they never exceed 2^53 here).
@@ -11,8 +23,10 @@ export async function openPostgres(url: string, poolSize: number): Promise<Datab
   // An idle client that errors (server restart) must not crash the process.
   pool.on('error', () => undefined);
   const wrap = (c: pg.Pool | pg.PoolClient): Queryable => ({
-    async query<R>(sql: string, params?: unknown[]): Promise<QueryResult<R>> {
-      const r = await c.query(sql, params as unknown[]);
+    async query<R>(sql: string, params?: unknown[], options?: QueryOptions): Promise<QueryResult<R>> {
+      const r = options?.prepare
+        ? await c.query({ name: statementName(sql), text: sql, values: params as unknown[] })
+        : await c.query(sql, params as unknown[]);
       return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
     },
   });

@@ -342,7 +342,8 @@ export class Repository extends FhirRepository {
     if (!ID.test(id)) return undefined;
     const { rows } = await this.q.query<CurrentRow>(
       `SELECT version, deleted, content FROM resource WHERE tenant = $1 AND type = $2 AND id = $3`,
-      [this.ctx.tenant, resourceType, id]
+      [this.ctx.tenant, resourceType, id],
+      { prepare: true }
     );
     return rows[0];
   }

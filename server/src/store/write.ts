@@ -83,12 +83,11 @@ export async function writeVersions(db: Queryable, tenant: string, writes: Versi
       FROM unnest(${c.type}::text[], ${c.id}::text[], ${c.version}::int[], ${c.lu}::timestamptz[], ${c.deleted}::bool[], ${c.content}::text[])
         AS u(type, id, version, lu, deleted, content)
       WHERE r.tenant = $1 AND r.type = u.type AND r.id = u.id${guard} RETURNING 1)`);
-    // Old index rows go; the new version's rows are inserted below.
-    const types = p(existing.map((w) => w.type));
-    const ids = p(existing.map((w) => w.id));
+    // Old index rows go; the new version's rows are inserted below. Plain equalities on
+    // (tenant, rtype, rid) so the planner takes the *_resource index even before ANALYZE.
+    const match = existing.map((w) => `(x.rtype = ${p(w.type)} AND x.rid = ${p(w.id)})`).join(' OR ');
     for (const t of INDEX_TABLES) {
-      ctes.push(`del_${t} AS (DELETE FROM idx_${t} x USING unnest(${types}::text[], ${ids}::text[]) AS d(type, id)
-        WHERE x.tenant = $1 AND x.rtype = d.type AND x.rid = d.id${onlyIf})`);
+      ctes.push(`del_${t} AS (DELETE FROM idx_${t} x WHERE x.tenant = $1 AND (${match})${onlyIf})`);
     }
   }
   const h = {
@@ -135,7 +134,8 @@ export async function writeVersions(db: Queryable, tenant: string, writes: Versi
   try {
     const { rows } = await db.query<{ n: number }>(
       `WITH ${ctes.join(',\n')} SELECT ${guarded ? '(SELECT count(*) FROM upd_r)::int' : '1'} AS n`,
-      params
+      params,
+      { prepare: true }
     );
     return rows[0].n > 0;
   } catch (err) {
