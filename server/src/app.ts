@@ -6,6 +6,7 @@ import { loadSigningKeys } from './auth/keys.ts';
 import type { Config } from './config.ts';
 import type { Database } from './db/database.ts';
 import { openDatabase } from './db/open.ts';
+import { keepStatistics } from './db/statistics.ts';
 import { loadDefinitions } from './fhir/definitions.ts';
 import { fhirHttp } from './fhir/http.ts';
 import { outcome } from './fhir/outcome.ts';
@@ -55,5 +56,14 @@ export async function createServer(config: Config, db?: Database): Promise<Serve
   app.use((req, res) => {
     res.status(404).type('application/fhir+json').send(JSON.stringify(outcome('not-found', `No route for ${req.method} ${req.path}`)));
   });
-  return { app, db: database, config, close: () => database.close() };
+  const stopStatistics = config.statisticsIntervalMs > 0 ? keepStatistics(database, config.statisticsIntervalMs) : () => undefined;
+  return {
+    app,
+    db: database,
+    config,
+    close: async () => {
+      stopStatistics();
+      await database.close();
+    },
+  };
 }

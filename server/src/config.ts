@@ -23,6 +23,8 @@ export interface Config {
   workers: number;
   /** Seed a demo clinic when the database is empty. */
   seedDemo: boolean;
+  /** How often to check whether planner statistics need an ANALYZE (ms); 0 turns it off. */
+  statisticsIntervalMs: number;
   /** Default and maximum page size for search. */
   defaultCount: number;
   maxCount: number;
@@ -40,6 +42,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     systemTokenSeconds: Math.min(300, Number(env.SYSTEM_TOKEN_SECONDS ?? 300)),
     workers: Math.max(1, Number(env.WORKERS ?? availableParallelism())),
     seedDemo: env.SEED_DEMO !== 'false',
+    statisticsIntervalMs: Number(env.STATISTICS_INTERVAL_MS ?? 10_000),
     defaultCount: 20,
     maxCount: 1000,
   };

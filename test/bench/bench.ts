@@ -76,6 +76,7 @@ function startServer(db: { url?: string; dataDir?: string }): { proc: ChildProce
       BASE_URL: BASE,
       SEED_DEMO: 'false',
       LOG_LEVEL: 'error',
+      STATISTICS_INTERVAL_MS: '2000',
       ...(db.url ? { DATABASE_URL: db.url } : { DATABASE_URL: '', DATA_DIR: db.dataDir }),
     },
     stdio: ['ignore', 'inherit', 'inherit'],
@@ -309,6 +310,9 @@ const phases: Phase[] = [];
 
 phases.push(await ingest(client, server.proc, [0], samples));
 console.error(`ingested: ${phases[0].resourcesPerSec} resources/s`);
+// The server refreshes planner statistics after bulk writes (db/statistics.ts); give it the moment
+// it needs, as a deployment would have between a bulk load and its first users.
+await new Promise((r) => setTimeout(r, 10_000));
 phases.push(await runFor('read', server.proc, (w, i) => client.request('GET', i % 2 ? `Patient/${pick(samples.patientIds, w * 31 + i)}` : `Observation/${pick(samples.observationIds, w * 131 + i)}`)));
 phases.push(
   await runFor('If-Match update', server.proc, async (w, i) => {
@@ -326,6 +330,7 @@ phases.push(search1.phase);
 let search10: typeof search1 | undefined;
 if (SCALE > 1) {
   phases.push(await ingest(client, server.proc, Array.from({ length: SCALE - 1 }, (_, k) => k + 1), { ...samples, patientIds: [...samples.patientIds] }));
+  await new Promise((r) => setTimeout(r, 30_000));
   search10 = await searchPhase(client, server.proc, samples, ` at ${SCALE}x data`);
   phases.push(search10.phase);
 }

@@ -10,8 +10,9 @@ import { canonical } from './ucum.ts';
  * (FHIRPath via @medplum/core) and each value is stored in the shape its comparisons need.
  * `_id` and `_lastUpdated` are not indexed here: they live on the resource row itself.
  */
-export function indexResource(resource: Resource): IndexRows {
+export function indexResource(resource: Resource, fhirBase?: string): IndexRows {
   const rows = emptyRows();
+  const base = fhirBase ? fhirBase.replace(/\/$/, '') + '/' : undefined;
   const root = [toTypedValue(resource)];
   for (const param of searchParamsFor(resource.resourceType).values()) {
     if (param.code === '_id' || param.code === '_lastUpdated' || param.rootComposite) continue;
@@ -22,9 +23,9 @@ export function indexResource(resource: Resource): IndexRows {
       continue; // An expression that cannot apply to this instance indexes nothing.
     }
     if (param.type === 'composite') {
-      addComposite(rows, param, values);
+      addComposite(rows, param, values, base);
     } else {
-      for (const v of values) addValue(rows, param.code, param.type, null, v);
+      for (const v of values) addValue(rows, param.code, param.type, null, v, base);
     }
   }
   return rows;
@@ -32,7 +33,7 @@ export function indexResource(resource: Resource): IndexRows {
 
 const relativeCache = new Map<string, ReturnType<typeof parseFhirPath>>();
 
-function addComposite(rows: IndexRows, param: SearchParam, values: TypedValue[]): void {
+function addComposite(rows: IndexRows, param: SearchParam, values: TypedValue[], base: string | undefined): void {
   values.forEach((value, grp) => {
     param.components?.forEach((component, i) => {
       let atom = relativeCache.get(component.expression);
@@ -43,12 +44,19 @@ function addComposite(rows: IndexRows, param: SearchParam, values: TypedValue[])
       } catch {
         return;
       }
-      for (const p of parts) addValue(rows, `${param.code}#${i}`, component.param.type, grp, p);
+      for (const p of parts) addValue(rows, `${param.code}#${i}`, component.param.type, grp, p, base);
     });
   });
 }
 
-function addValue(rows: IndexRows, code: string, type: SearchParam['type'], grp: number | null, tv: TypedValue): void {
+function addValue(
+  rows: IndexRows,
+  code: string,
+  type: SearchParam['type'],
+  grp: number | null,
+  tv: TypedValue,
+  base: string | undefined
+): void {
   const v = tv.value;
   if (v === undefined || v === null) return;
   switch (type) {
@@ -57,7 +65,7 @@ function addValue(rows: IndexRows, code: string, type: SearchParam['type'], grp:
     case 'token':
       return addTokens(rows, code, grp, tv);
     case 'reference':
-      return addReference(rows, code, grp, tv);
+      return addReference(rows, code, grp, tv, base);
     case 'date':
       return addDate(rows, code, grp, tv);
     case 'number':
@@ -140,9 +148,7 @@ function addTokens(rows: IndexRows, param: string, grp: number | null, tv: Typed
 }
 
 const LOCAL_REF = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
-const ABSOLUTE_LOCAL_REF = /\/([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
-
-function addReference(rows: IndexRows, param: string, grp: number | null, tv: TypedValue): void {
+function addReference(rows: IndexRows, param: string, grp: number | null, tv: TypedValue, base: string | undefined): void {
   const v = tv.value;
   if (typeof v === 'string') {
     // canonical or uri: versioned canonicals match without their |version suffix as well.
@@ -157,15 +163,14 @@ function addReference(rows: IndexRows, param: string, grp: number | null, tv: Ty
   }
   const ref: unknown = v.reference;
   if (typeof ref !== 'string' || ref.startsWith('#')) return;
-  const local = LOCAL_REF.exec(ref);
+  // A reference written against our own base is a local one: `subject=Patient/123` finds it.
+  const local = LOCAL_REF.exec(base && ref.startsWith(base) ? ref.slice(base.length) : ref);
   if (local) {
     rows.reference.push({ param, grp, targetType: local[1], targetId: local[2], url: null });
     return;
   }
-  // An absolute URL: kept as written, and by type/id too when it has that shape, so a reference
-  // written against our own base URL still matches `subject=Patient/123`.
-  const abs = ABSOLUTE_LOCAL_REF.exec(ref);
-  rows.reference.push({ param, grp, targetType: abs?.[1] ?? null, targetId: abs?.[2] ?? null, url: ref });
+  // Another server's URL (or a urn): only the URL itself identifies it.
+  rows.reference.push({ param, grp, targetType: null, targetId: null, url: ref });
 }
 
 function addDate(rows: IndexRows, param: string, grp: number | null, tv: TypedValue): void {

@@ -356,7 +356,7 @@ export class Repository extends FhirRepository {
     const c = this.ctx.access.readConstraint(resource.resourceType, 'r');
     if (c.kind === 'all') return;
     if (c.kind === 'deny') fail('forbidden', `The granted scopes do not allow reading ${resource.resourceType}`);
-    const bundle = await runSearch(this.q, this.ctx, resource.resourceType, [
+    const bundle = await runSearch(this.q, { ...this.ctx, permission: 'r' }, resource.resourceType, [
       ['_id', resource.id as string],
       ['_count', '1'],
       ['_total', 'none'],
@@ -383,7 +383,7 @@ export class Repository extends FhirRepository {
       deleted: false,
       method,
       content: JSON.stringify(stored),
-      index: indexResource(stored),
+      index: indexResource(stored, this.ctx.fhirBase),
       exists,
       resource: stored,
     };

@@ -1,4 +1,5 @@
 import type { Queryable } from '../db/database.ts';
+import { noteWrites } from '../db/statistics.ts';
 import { fail } from '../fhir/outcome.ts';
 import { type IndexRows, INDEX_TABLES } from './index-rows.ts';
 
@@ -102,6 +103,7 @@ export async function writeVersions(db: Queryable, tenant: string, writes: Versi
   ctes.push(`ins_h AS (INSERT INTO resource_history (tenant, type, id, version, last_updated, deleted, method, content)
     SELECT $1, * FROM unnest(${h.type}::text[], ${h.id}::text[], ${h.version}::int[], ${h.lu}::timestamptz[], ${h.deleted}::bool[], ${h.method}::text[], ${h.content}::text[])${whereOnlyIf})`);
 
+  let indexRowCount = 0;
   for (const t of INDEX_TABLES) {
     const spec = COLUMNS[t];
     const rtype: string[] = [];
@@ -119,6 +121,7 @@ export async function writeVersions(db: Queryable, tenant: string, writes: Versi
       }
     }
     if (rtype.length === 0) continue;
+    indexRowCount += rtype.length;
     const arrays = [
       `${p(rtype)}::text[]`,
       `${p(rid)}::text[]`,
@@ -137,6 +140,7 @@ export async function writeVersions(db: Queryable, tenant: string, writes: Versi
       params,
       { prepare: true }
     );
+    noteWrites(params.length > 0 ? writes.length * 2 + indexRowCount : 0);
     return rows[0].n > 0;
   } catch (err) {
     const code = (err as { code?: string }).code ?? '';

@@ -1,0 +1,156 @@
+import type { Bundle, BundleLink, Resource } from '@medplum/fhirtypes';
+import type { AccessPolicy } from '../../access/policy.ts';
+import type { Queryable } from '../../db/database.ts';
+import { loadDefinitions, resourceTypes } from '../../fhir/definitions.ts';
+import { fail } from '../../fhir/outcome.ts';
+import { accessForTypes, accessPredicate } from './access.ts';
+import { type BundleRow, searchsetBundle } from './bundle.ts';
+import { combineRanges } from './combine.ts';
+import { type FilterEnv, compileFilter, toPredicate, typeMatch } from './filter.ts';
+import { INCLUDE_LIMIT, loadIncludes } from './include.ts';
+import { CURSOR_PARAM, allResourceTypes, parseSearch } from './parse.ts';
+import { type Cursor, decodeCursor, encodeCursor, searchUrl } from './paging.ts';
+import { countQuery, pageQuery } from './query.ts';
+import { orderKeys } from './sort.ts';
+import { Sql, and } from './sql.ts';
+import type { ParsedSearch } from './types.ts';
+
+/**
+ * FHIR search executed as SQL over the index tables (see ../../db/migrations/001-core.sql).
+ * CONTRACT (used by the repository and the HTTP layer):
+ */
+export interface SearchContext {
+  tenant: string;
+  /** FHIR base URL, e.g. http://localhost:8080/fhir/R4 (for fullUrl and paging links). */
+  fhirBase: string;
+  access: AccessPolicy;
+  /** Prefer: handling=lenient — unknown/unsupported parameters are ignored (and reported) instead of 400. */
+  lenient: boolean;
+  defaultCount: number;
+  maxCount: number;
+  /**
+   * The permission checked with `access.readConstraint` (default 's'). The repository's
+   * read-visibility check (`_id=x` under a granular scope) passes 'r', so that a client allowed
+   * to read but not to search still gets its read.
+   */
+  permission?: 'r' | 's';
+}
+
+/**
+ * Runs a search. `resourceType` undefined means a system-level search (`GET [base]?_type=...`).
+ * `params` are the decoded query pairs in request order (repetition = AND, comma = OR).
+ * Returns a searchset Bundle with entries (search.mode match/include), links and total as requested.
+ *
+ * One statement for the page (and one for the count when asked), then one per include round.
+ * Tenant, access constraint and every filter are in the SQL; nothing is filtered in JavaScript.
+ */
+export async function search(
+  db: Queryable,
+  ctx: SearchContext,
+  resourceType: string | undefined,
+  params: [string, string][]
+): Promise<Bundle<Resource>> {
+  loadDefinitions();
+  const parsed = parseSearch(resourceType, params, {
+    lenient: ctx.lenient,
+    fhirBase: ctx.fhirBase,
+    defaultCount: ctx.defaultCount,
+    maxCount: ctx.maxCount,
+  });
+  const permission = ctx.permission ?? 's';
+  const types = visibleTypes(ctx.access, parsed, permission);
+  const env: FilterEnv = { access: ctx.access, fhirBase: ctx.fhirBase, permission };
+
+  const q = new Sql(ctx.tenant);
+  const conds = [typeCondition(q, parsed, types)];
+  const compiled = combineRanges(parsed.filters, types).map((f) => compileFilter(q, types, f, env));
+  // Index rows exist only for live resources: when a positive index filter is present it already
+  // excludes tombstones, and leaving `NOT deleted` out lets the resource side be an index-only scan.
+  if (!compiled.some((c) => 'set' in c)) conds.push('NOT r.deleted');
+  for (const c of compiled) conds.push(toPredicate(c, types, 'r'));
+  conds.push(types.length === 1 ? accessPredicate(q, types[0], 'r', env) : accessForTypes(q, types, 'r', env, true));
+  const base = `FROM resource r WHERE r.tenant = $1 AND ${and(conds)}`;
+  const baseParams = q.params.slice();
+
+  const link = (relation: string, cursor?: Cursor): BundleLink => ({
+    relation,
+    url: searchUrl(ctx.fhirBase, resourceType, cursor ? [...parsed.linkParams, [CURSOR_PARAM, encodeCursor(cursor)]] : parsed.linkParams),
+  });
+
+  // _summary=count and _count=0: the total alone (R4 search.html#summary, #count).
+  if (parsed.summary === 'count' || parsed.count === 0) {
+    const { rows } = await db.query<{ n: number }>(countQuery(base), baseParams);
+    return searchsetBundle({ fhirBase: ctx.fhirBase, total: Number(rows[0].n), links: [link('self')], matches: [], includes: [], warnings: parsed.warnings });
+  }
+
+  const keys = orderKeys(q, parsed.sort, 'r', types.length > 1);
+  const cursor = parsed.cursor ? decodeCursor(parsed.cursor, keys) : undefined;
+  const wantCount = parsed.total === 'accurate' || parsed.total === 'estimate';
+  const [page, counted] = await Promise.all([
+    db.query<BundleRow & Record<string, string | null>>(pageQuery(q, base, keys, cursor, parsed.count), q.params),
+    wantCount ? db.query<{ n: number }>(countQuery(base), baseParams) : undefined,
+  ]);
+
+  // One row beyond the page tells whether there is more in the direction of travel.
+  const backward = cursor?.d === 'p';
+  const more = page.rows.length > parsed.count;
+  let rows = page.rows.slice(0, parsed.count);
+  if (backward) rows = rows.reverse();
+  const keyOf = (row: Record<string, string | null>, d: Cursor['d']): Cursor => ({ k: keys.map((_, i) => row[`k${i}`]), d });
+
+  const links: BundleLink[] = [link('self', cursor), link('first')];
+  if (rows.length > 0) {
+    if (cursor && (!backward || more)) links.push(link('previous', keyOf(rows[0], 'p')));
+    if (backward || more) links.push(link('next', keyOf(rows[rows.length - 1], 'n')));
+  }
+
+  // _total (R4 search.html#total): counted when asked; otherwise only when it is known for free.
+  let total: number | undefined;
+  if (counted) total = Number(counted.rows[0].n);
+  else if (parsed.total === undefined && !cursor && !more) total = rows.length;
+
+  const warnings = [...parsed.warnings];
+  let includes: BundleRow[] = [];
+  if (parsed.includes.length && rows.length) {
+    const inc = await loadIncludes(db, ctx.tenant, env, parsed.includes, rows);
+    includes = inc.rows;
+    if (inc.truncated) warnings.push(`Included resources were limited to ${INCLUDE_LIMIT} per round`);
+  }
+
+  return searchsetBundle({
+    fhirBase: ctx.fhirBase,
+    total,
+    links,
+    matches: rows,
+    includes,
+    warnings,
+    subset: parsed.summary || parsed.elements ? { summary: parsed.summary as 'true' | 'text' | 'data' | 'false' | undefined, elements: parsed.elements } : undefined,
+  });
+}
+
+/**
+ * The type test of the main query. A system search without _type over every type is written as
+ * "not one of the excluded types" so that the primary key (tenant, type, id) still serves the
+ * default order; `type = ANY(<all 146 types>)` would make PostgreSQL sort the whole tenant.
+ */
+function typeCondition(q: Sql, parsed: ParsedSearch, types: string[]): string {
+  const all = allResourceTypes();
+  if (parsed.explicitTypes || types.length !== all.length) return typeMatch(q, 'r.type', types);
+  const excluded = resourceTypes().filter((t) => !all.includes(t));
+  return excluded.length ? `r.type <> ALL(${q.p(excluded, 'text[]')})` : 'TRUE';
+}
+
+/**
+ * The searched types the caller may see. A type the client named (the search type, or one listed
+ * in _type) that the caller may not search is a 403; in a system search without _type, the
+ * types it may not search are simply not searched.
+ */
+function visibleTypes(access: AccessPolicy, parsed: ParsedSearch, permission: 'r' | 's'): string[] {
+  const denied = parsed.types.filter((t) => access.readConstraint(t, permission).kind === 'deny');
+  if (parsed.explicitTypes && denied.length) {
+    fail('forbidden', `The granted scopes do not allow searching ${denied.join(', ')}`);
+  }
+  const types = parsed.types.filter((t) => !denied.includes(t));
+  if (types.length === 0) fail('forbidden', 'The granted scopes do not allow searching any resource type');
+  return types;
+}

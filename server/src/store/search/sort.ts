@@ -1,0 +1,63 @@
+import { TABLE } from './filter.ts';
+import type { Sql } from './sql.ts';
+import type { SortKey } from './types.ts';
+
+/**
+ * _sort (https://hl7.org/fhir/R4/search.html#sort) as SQL order keys over resource alias `a`.
+ * A parameter with several values sorts by its lowest value ascending and its highest value
+ * descending (min/max of the index rows; for dates the range's low ascending and high
+ * descending); resources without a value sort last either way. The id (and type, when several
+ * types are searched) always closes the order so that it is total and keyset paging is exact.
+ */
+export interface OrderKey {
+  /** SQL expression over the resource alias. */
+  expr: string;
+  cast: 'text' | 'numeric' | 'timestamptz';
+  descending: boolean;
+  nullable: boolean;
+  /** True for a per-row subquery (needs the optimization fence in query.ts). */
+  computed: boolean;
+}
+
+export function orderKeys(q: Sql, sort: SortKey[], a: string, multiType: boolean): OrderKey[] {
+  const keys = sort.map((k) => sortKey(q, k, a));
+  if (multiType) keys.push({ expr: `${a}.type`, cast: 'text', descending: false, nullable: false, computed: false });
+  keys.push({ expr: `${a}.id`, cast: 'text', descending: false, nullable: false, computed: false });
+  return keys;
+}
+
+function sortKey(q: Sql, k: SortKey, a: string): OrderKey {
+  const descending = k.descending;
+  if (k.param.code === '_id') return { expr: `${a}.id`, cast: 'text', descending, nullable: false, computed: false };
+  if (k.param.code === '_lastUpdated') {
+    return { expr: `${a}.last_updated`, cast: 'timestamptz', descending, nullable: false, computed: false };
+  }
+  const agg = descending ? 'max' : 'min';
+  const x = q.alias('o');
+  let col: string;
+  let cast: OrderKey['cast'] = 'text';
+  switch (k.param.type) {
+    case 'string':
+      col = `${x}.norm`;
+      break;
+    case 'token':
+      col = `${x}.code`;
+      break;
+    case 'date':
+      col = descending ? `${x}.high` : `${x}.low`;
+      cast = 'timestamptz';
+      break;
+    case 'number':
+    case 'quantity':
+      col = descending ? `${x}.high` : `${x}.low`;
+      cast = 'numeric';
+      break;
+    case 'reference':
+      col = `coalesce(${x}.target_type || '/' || ${x}.target_id, ${x}.url)`;
+      break;
+    default:
+      col = `${x}.value`;
+  }
+  const expr = `(SELECT ${agg}(${col}) FROM ${TABLE[k.param.type]} ${x} WHERE ${x}.tenant = $1 AND ${x}.rtype = ${a}.type AND ${x}.rid = ${a}.id AND ${x}.param = ${q.p(k.param.code)})`;
+  return { expr, cast, descending, nullable: true, computed: true };
+}
