@@ -257,6 +257,23 @@ describe('bad input gets a clear OperationOutcome and changes nothing', () => {
   });
 });
 
+describe('search by POST', () => {
+  test('POST [type]/_search with a form body finds what GET finds', async () => {
+    await create({ resourceType: 'Patient', name: [{ family: 'Postsearch' }], gender: 'female' });
+    await create({ resourceType: 'Patient', name: [{ family: 'Postsearch' }], gender: 'male' });
+    const res = await s.fhir('Patient/_search', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'family=postsearch&gender=female',
+    });
+    expect(res.status).toBe(200);
+    const b = await res.json();
+    expect(b.entry.map((e: { resource: { gender: string } }) => e.resource.gender)).toEqual(['female']);
+    const get = await (await s.fhir('Patient?family=postsearch&gender=female')).json();
+    expect(get.entry.map((e: { resource: { id: string } }) => e.resource.id)).toEqual(b.entry.map((e: { resource: { id: string } }) => e.resource.id));
+  });
+});
+
 describe('history at type and system level', () => {
   test('type history lists versions newest first with _since and _count paging', async () => {
     const before = new Date().toISOString();

@@ -4,6 +4,7 @@ import { OperationOutcomeError } from '@medplum/core';
 import { listClients, registerBackendClient } from '../auth/clients.ts';
 import type { Database } from '../db/database.ts';
 import { createTenant, listTenants } from '../tenant/tenants.ts';
+import { generateClientKey, requestToken } from './backend-key.ts';
 
 /**
  * The admin CLI (`npm run cli -- <command>`): tenants and backend-service clients.
@@ -27,6 +28,12 @@ export const USAGE = `Usage: npm run cli -- <command>
       --jwks-url   where the client publishes its JWK Set (a jku header must equal it exactly)
       --scope      space-separated system/ scopes the client is pre-authorized for (default "system/*.read")
   client list --tenant T
+  client keygen --out FILE
+      Makes an ES384 key pair: writes the private JWK to FILE (mode 600) and prints the public
+      JWK Set, ready for "client register --jwks-file". No database needed.
+  token --client ID --key FILE [--url http://localhost:8080] [--scope "system/*.read"]
+      Signs a client assertion with the private JWK in FILE, asks the server's token endpoint
+      for an access token and prints it. No database needed.
 
 The database is DATABASE_URL (PostgreSQL) when set, else PGlite in DATA_DIR (default ./data).
 PGlite is single-process: stop the server before running the CLI against the same DATA_DIR.`;
@@ -40,6 +47,10 @@ const OPTIONS = {
   'jwks-url': { type: 'string' },
   scope: { type: 'string' },
   id: { type: 'string' },
+  out: { type: 'string' },
+  client: { type: 'string' },
+  key: { type: 'string' },
+  url: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -132,6 +143,36 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
             ])
           )
         );
+        return 0;
+      }
+      case 'client keygen': {
+        allow('out');
+        positionals(2);
+        const { publicJwks } = await generateClientKey(need('out'));
+        io.err(`Wrote the private key to ${v.out}; the public JWK Set follows:`);
+        io.out(JSON.stringify(publicJwks, null, 2));
+        return 0;
+      }
+      case 'token': {
+        allow('client', 'key', 'url', 'scope');
+        if (p.length !== 1) throw new UsageError('"token" takes no arguments');
+        let privateJwk;
+        try {
+          privateJwk = JSON.parse(readFileSync(need('key'), 'utf8'));
+        } catch (e) {
+          throw new CliFailure(`Cannot read --key ${v.key}: ${(e as NodeJS.ErrnoException).code ?? 'not a JSON JWK'}`);
+        }
+        const { status, body } = await requestToken({
+          baseUrl: v.url ?? process.env.BASE_URL ?? 'http://localhost:8080',
+          clientId: need('client'),
+          privateJwk,
+          scope: v.scope ?? 'system/*.read',
+        });
+        if (status !== 200 || typeof body.access_token !== 'string') {
+          throw new CliFailure(`The token endpoint answered ${status}: ${String(body.error ?? '')} ${String(body.error_description ?? '')}`.trim());
+        }
+        io.err(`scope: ${String(body.scope)}; expires in ${String(body.expires_in)} s`);
+        io.out(body.access_token);
         return 0;
       }
       default:

@@ -1,5 +1,8 @@
 import type { Patient, Practitioner } from '@medplum/fhirtypes';
+import { dirname, join, resolve } from 'node:path';
 import { tenantAdminPolicy } from '../access/policy.ts';
+import { registerBackendClient } from '../auth/clients.ts';
+import { generateClientKey } from '../cli/backend-key.ts';
 import type { Config } from '../config.ts';
 import type { Database } from '../db/database.ts';
 import { log } from '../log.ts';
@@ -10,6 +13,7 @@ import { Repository } from '../store/repository.ts';
  * Seeding happens once: an existing tenant means the database is not empty.
  */
 export const DEMO_TENANT = 'demo';
+export const DEMO_CLIENT = 'demo-backend';
 
 export async function seedDemo(db: Database, config: Config): Promise<void> {
   const { rows } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM tenant');
@@ -38,5 +42,16 @@ export async function seedDemo(db: Database, config: Config): Promise<void> {
       await tx.createResource<Patient>({ ...p, identifier: [{ system: 'urn:demo-clinic:mrn', value: `MRN-${p.birthDate?.slice(0, 4)}` }] });
     }
   }, { resourceTypes: ['Patient', 'Practitioner'] });
-  log.info('seeded demo clinic', { tenant: DEMO_TENANT });
+  // A demo backend client whose private key sits in the data directory, so the API can be tried
+  // with curl at once (README "Calling the API"). Only for the demo clinic of a fresh database.
+  // Beside the data directory, not inside it: PGlite's directory belongs to PostgreSQL.
+  const keyPath = join(config.dataDir === 'memory' ? '.' : dirname(resolve(config.dataDir)), 'demo-backend.private.jwk');
+  const { publicJwks } = await generateClientKey(keyPath);
+  await registerBackendClient(db, { tenant: DEMO_TENANT, name: 'Demo backend', id: DEMO_CLIENT, jwks: publicJwks, scope: 'system/*.cruds' });
+  log.info('seeded demo clinic', {
+    tenant: DEMO_TENANT,
+    backendClient: DEMO_CLIENT,
+    privateKey: keyPath,
+    getToken: `npm run cli -- token --client ${DEMO_CLIENT} --key ${keyPath} --url ${config.baseUrl} --scope "system/*.read"`,
+  });
 }

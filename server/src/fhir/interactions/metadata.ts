@@ -10,6 +10,22 @@ export const SYSTEM_INTERACTIONS = ['transaction', 'batch', 'search-system', 'hi
 
 let cached: { key: string; statement: CapabilityStatement } | undefined;
 
+/** For each type, the `Source:param` reference parameters that can point at it. */
+function revIncludes(): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const source of resourceTypes()) {
+    for (const p of searchParamsFor(source).values()) {
+      if (p.type !== 'reference') continue;
+      for (const target of p.definition.target ?? []) {
+        const list = out.get(target) ?? [];
+        list.push(`${source}:${p.code}`);
+        out.set(target, list);
+      }
+    }
+  }
+  return out;
+}
+
 export function capabilityStatement(baseUrl: string, fhirBase: string, software: { name: string; version: string }): CapabilityStatement {
   if (cached?.key === fhirBase) return cached.statement;
   const resource: CapabilityStatementRestResource[] = resourceTypes()
@@ -29,7 +45,7 @@ export function capabilityStatement(baseUrl: string, fhirBase: string, software:
         conditionalDelete: 'single',
         referencePolicy: ['literal', 'logical', 'local'],
         searchInclude: params.filter((p) => p.type === 'reference').map((p) => `${type}:${p.code}`),
-        searchRevInclude: ['*'],
+        searchRevInclude: revIncludes().get(type) ?? [],
         searchParam: params.map((p) => ({
           name: p.code,
           definition: p.definition.url,
