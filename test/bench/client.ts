@@ -1,4 +1,5 @@
-import { SignJWT, exportJWK, generateKeyPair } from 'jose';
+import { exportJWK, generateKeyPair } from 'jose';
+import { requestToken } from '../../server/src/cli/backend-key.ts';
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 
@@ -30,29 +31,10 @@ export async function benchClient(base: string, credentials: Credentials): Promi
   let token = '';
   let expires = 0;
   const fetchToken = async () => {
-    const tokenUrl = `${base}/auth/token`;
-    const assertion = await new SignJWT({})
-      .setProtectedHeader({ alg: 'ES384', kid: credentials.kid, typ: 'JWT' })
-      .setIssuer(credentials.clientId)
-      .setSubject(credentials.clientId)
-      .setAudience(tokenUrl)
-      .setJti(randomUUID())
-      .setExpirationTime('4m')
-      .sign(credentials.key);
-    const res = await fetch(tokenUrl, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({
-        grant_type: 'client_credentials',
-        client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-        client_assertion: assertion,
-        scope: 'system/*.cruds',
-      }),
-    });
-    const body = (await res.json()) as { access_token: string; expires_in: number };
-    if (!res.ok) throw new Error(`token: ${res.status} ${JSON.stringify(body)}`);
-    token = body.access_token;
-    expires = Date.now() + (body.expires_in - 30) * 1000;
+    const res = await requestToken({ baseUrl: base, clientId: credentials.clientId, key: { key: credentials.key, kid: credentials.kid, alg: 'ES384' }, scope: 'system/*.cruds' });
+    if (res.status !== 200 || typeof res.body.access_token !== 'string') throw new Error(`token: ${res.status} ${JSON.stringify(res.body)}`);
+    token = res.body.access_token;
+    expires = Date.now() + (Number(res.body.expires_in) - 30) * 1000;
   };
   let refreshing: Promise<void> | undefined;
   const ensureToken = async () => {

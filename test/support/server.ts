@@ -1,9 +1,10 @@
-import { SignJWT, exportJWK, generateKeyPair } from 'jose';
+import { exportJWK, generateKeyPair } from 'jose';
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createServer } from '../../server/src/app.ts';
 import { registerBackendClient } from '../../server/src/auth/clients.ts';
+import { requestToken } from '../../server/src/cli/backend-key.ts';
 import { loadConfig } from '../../server/src/config.ts';
 import type { Database } from '../../server/src/db/database.ts';
 import { createTenant } from '../../server/src/tenant/tenants.ts';
@@ -62,29 +63,11 @@ export async function startTestServer(): Promise<TestServer> {
     const cached = tokens.get(cacheKey);
     if (cached) return cached;
     const c = await client(tenant);
-    const tokenUrl = `${baseUrl}/auth/token`;
-    const assertion = await new SignJWT({})
-      .setProtectedHeader({ alg: 'ES384', kid: c.kid, typ: 'JWT' })
-      .setIssuer(c.clientId)
-      .setSubject(c.clientId)
-      .setAudience(tokenUrl)
-      .setJti(randomUUID())
-      .setExpirationTime('4m')
-      .sign(c.key);
-    const res = await fetch(tokenUrl, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({
-        grant_type: 'client_credentials',
-        client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-        client_assertion: assertion,
-        scope,
-      }),
-    });
-    const body = (await res.json()) as { access_token?: string };
-    if (!res.ok || !body.access_token) throw new Error(`token request failed: ${res.status} ${JSON.stringify(body)}`);
-    tokens.set(cacheKey, body.access_token);
-    return body.access_token;
+    const res = await requestToken({ baseUrl, clientId: c.clientId, key: { key: c.key, kid: c.kid, alg: 'ES384' }, scope });
+    const token = res.body.access_token;
+    if (res.status !== 200 || typeof token !== 'string') throw new Error(`token request failed: ${res.status} ${JSON.stringify(res.body)}`);
+    tokens.set(cacheKey, token);
+    return token;
   }
 
   async function fhir(path: string, init: RequestInit & { token?: string; json?: unknown } = {}): Promise<Response> {

@@ -18,12 +18,23 @@ export async function generateClientKey(privatePath: string): Promise<{ publicJw
   return { publicJwks: { keys: [{ ...(await exportJWK(publicKey)), kid, alg: 'ES384', use: 'sig' }] } };
 }
 
-export async function requestToken(options: { baseUrl: string; clientId: string; privateJwk: JWK; scope: string }): Promise<{ status: number; body: Record<string, unknown> }> {
+/** A client's signing key: a private JWK as stored on disk, or a key already imported. */
+export type ClientKey = { jwk: JWK } | { key: CryptoKey; kid: string; alg: string };
+
+export async function requestToken(options: { baseUrl: string; clientId: string; key: ClientKey; scope: string }): Promise<{ status: number; body: Record<string, unknown> }> {
   const tokenUrl = `${options.baseUrl.replace(/\/$/, '')}/auth/token`;
-  const alg = options.privateJwk.alg ?? (options.privateJwk.kty === 'RSA' ? 'RS384' : 'ES384');
-  const key = await importJWK(options.privateJwk, alg);
+  let alg: string;
+  let kid: string | undefined;
+  let key: CryptoKey | Uint8Array;
+  if ('jwk' in options.key) {
+    alg = options.key.jwk.alg ?? (options.key.jwk.kty === 'RSA' ? 'RS384' : 'ES384');
+    kid = options.key.jwk.kid;
+    key = await importJWK(options.key.jwk, alg);
+  } else {
+    ({ alg, kid, key } = options.key);
+  }
   const assertion = await new SignJWT({})
-    .setProtectedHeader({ alg, kid: options.privateJwk.kid, typ: 'JWT' })
+    .setProtectedHeader({ alg, kid, typ: 'JWT' })
     .setIssuer(options.clientId)
     .setSubject(options.clientId)
     .setAudience(tokenUrl)

@@ -165,7 +165,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         const { status, body } = await requestToken({
           baseUrl: v.url ?? process.env.BASE_URL ?? 'http://localhost:8080',
           clientId: need('client'),
-          privateJwk,
+          key: { jwk: privateJwk },
           scope: v.scope ?? 'system/*.read',
         });
         if (status !== 200 || typeof body.access_token !== 'string') {
