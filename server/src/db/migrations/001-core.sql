@@ -95,16 +95,16 @@ CREATE INDEX idx_uri_resource ON idx_uri (tenant, rtype, rid, param);
 
 -- rtype, param and value are strongly correlated (status=finished is every Encounter and a sliver
 -- of the table). Without these the planner multiplies independent selectivities, underestimates
--- a hundredfold and sorts thousands of rows where it could walk an index and stop after a page.
-CREATE STATISTICS idx_token_stats (mcv, dependencies) ON rtype, param, code FROM idx_token;
-CREATE STATISTICS idx_string_stats (mcv, dependencies) ON rtype, param FROM idx_string;
-CREATE STATISTICS idx_date_stats (mcv, dependencies) ON rtype, param FROM idx_date;
-CREATE STATISTICS idx_reference_stats (mcv, dependencies) ON rtype, param, target_type FROM idx_reference;
-CREATE STATISTICS idx_quantity_stats (mcv, dependencies) ON rtype, param FROM idx_quantity;
-CREATE STATISTICS idx_number_stats (mcv, dependencies) ON rtype, param FROM idx_number;
-CREATE STATISTICS idx_uri_stats (mcv, dependencies) ON rtype, param FROM idx_uri;
+-- a hundredfold and sorts thousands of rows where it could walk an index and stop after a page
+-- (Encounter?status=finished&_sort=-_lastUpdated: 111 ms → 0.1 ms). Functional dependencies
+-- alone give the same plans as dependencies + MCV lists, at half the planning time.
+CREATE STATISTICS idx_token_stats (dependencies) ON rtype, param, code FROM idx_token;
+CREATE STATISTICS idx_string_stats (dependencies) ON rtype, param FROM idx_string;
+CREATE STATISTICS idx_date_stats (dependencies) ON rtype, param FROM idx_date;
+CREATE STATISTICS idx_reference_stats (dependencies) ON rtype, param, target_type FROM idx_reference;
+CREATE STATISTICS idx_quantity_stats (dependencies) ON rtype, param FROM idx_quantity;
+CREATE STATISTICS idx_number_stats (dependencies) ON rtype, param FROM idx_number;
+CREATE STATISTICS idx_uri_stats (dependencies) ON rtype, param FROM idx_uri;
 -- Codes are many (LOINC, SNOMED …): keep more of them, so a code with thousands of rows is not
--- estimated at hundreds (measured: Observation?code=&date=ge 15 ms → 1 ms). The multi-column
--- statistics stay at the default size: at 1000 entries they doubled planning time (0.2 → 0.4 ms),
--- which is most of what a simple search costs the database.
+-- estimated at hundreds (measured: Observation?code=&date=ge 15 ms → 1 ms).
 ALTER TABLE idx_token ALTER COLUMN code SET STATISTICS 1000;
