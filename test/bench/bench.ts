@@ -314,9 +314,25 @@ const phases: Phase[] = [];
 
 phases.push(await ingest(client, server.proc, [0], samples));
 console.error(`ingested: ${phases[0].resourcesPerSec} resources/s`);
-// The server refreshes planner statistics after bulk writes (db/statistics.ts); give it the moment
-// it needs, as a deployment would have between a bulk load and its first users.
-await new Promise((r) => setTimeout(r, 10_000));
+// The server refreshes planner statistics after bulk writes (db/statistics.ts): ANALYZE as
+// tables grow, VACUUM (ANALYZE) once writes pause. Wait for that, as a deployment would have
+// between a bulk load and its first users (on PGlite, which cannot be watched from here, 10 s).
+async function settle(since: Date): Promise<void> {
+  if (!db.url) {
+    await new Promise((r) => setTimeout(r, 10_000));
+    return;
+  }
+  const c = new pg.Client({ connectionString: db.url });
+  await c.connect();
+  const until = Date.now() + 300_000;
+  while (Date.now() < until) {
+    const { rows } = await c.query("SELECT last_vacuum FROM pg_stat_user_tables WHERE relname = 'idx_uri'");
+    if (rows[0]?.last_vacuum && new Date(rows[0].last_vacuum) > since) break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  await c.end();
+}
+await settle(new Date());
 phases.push(await runFor('read', server.proc, (w, i) => client.request('GET', i % 2 ? `Patient/${pick(samples.patientIds, w * 31 + i)}` : `Observation/${pick(samples.observationIds, w * 131 + i)}`)));
 phases.push(
   await runFor('If-Match update', server.proc, async (w, i) => {
@@ -334,7 +350,7 @@ phases.push(search1.phase);
 let search10: typeof search1 | undefined;
 if (SCALE > 1) {
   phases.push(await ingest(client, server.proc, Array.from({ length: SCALE - 1 }, (_, k) => k + 1), { ...samples, patientIds: [...samples.patientIds] }));
-  await new Promise((r) => setTimeout(r, 30_000));
+  await settle(new Date());
   search10 = await searchPhase(client, server.proc, samples, ` at ${SCALE}x data`);
   phases.push(search10.phase);
 }
