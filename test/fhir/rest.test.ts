@@ -112,43 +112,29 @@ describe('update, patch, delete', () => {
     });
     expect(jp.status).toBe(200);
     expect((await jp.json()).gender).toBe('male');
-    const fp = await s.fhir(`Patient/${body.id}`, {
+    // FHIRPath Patch (https://hl7.org/fhir/R4/fhirpatch.html): add an absent element, replace a present one.
+    const operation = (parts: Record<string, unknown>[]) => ({ resourceType: 'Parameters', parameter: [{ name: 'operation', part: parts }] });
+    const add = await s.fhir(`Patient/${body.id}`, {
       method: 'PATCH',
-      json: {
-        resourceType: 'Parameters',
-        parameter: [
-          {
-            name: 'operation',
-            part: [
-              { name: 'type', valueCode: 'replace' },
-              { name: 'path', valueString: 'Patient.birthDate' },
-              { name: 'value', valueDate: '1999-09-09' },
-            ],
-          },
-        ],
-      },
+      json: operation([
+        { name: 'type', valueCode: 'add' },
+        { name: 'path', valueString: 'Patient' },
+        { name: 'name', valueString: 'birthDate' },
+        { name: 'value', valueDate: '1999-09-09' },
+      ]),
     });
-    // birthDate absent → FHIRPath replace has nothing to replace; add it first with 'add'
-    if (fp.status !== 200) {
-      const add = await s.fhir(`Patient/${body.id}`, {
-        method: 'PATCH',
-        json: {
-          resourceType: 'Parameters',
-          parameter: [
-            {
-              name: 'operation',
-              part: [
-                { name: 'type', valueCode: 'add' },
-                { name: 'path', valueString: 'Patient' },
-                { name: 'name', valueString: 'birthDate' },
-                { name: 'value', valueDate: '1999-09-09' },
-              ],
-            },
-          ],
-        },
-      });
-      expect(add.status).toBe(200);
-    }
+    expect(add.status).toBe(200);
+    const replace = await s.fhir(`Patient/${body.id}`, {
+      method: 'PATCH',
+      json: operation([
+        { name: 'type', valueCode: 'replace' },
+        { name: 'path', valueString: 'Patient.gender' },
+        { name: 'value', valueCode: 'female' },
+      ]),
+    });
+    expect(replace.status).toBe(200);
+    expect((await replace.json()).meta.versionId).toBe('4');
+    expect((await (await s.fhir(`Patient/${body.id}`)).json()).gender).toBe('female');
     expect((await (await s.fhir(`Patient/${body.id}`)).json()).birthDate).toBe('1999-09-09');
   });
 
