@@ -100,13 +100,24 @@ function startServer(db: { url?: string; dataDir?: string }): { proc: ChildProce
   return { proc, ready };
 }
 
+/** Resident memory of the server: the process and its worker processes, in MB. */
 function rssMb(proc: ChildProcess): number {
-  try {
-    const status = readFileSync(`/proc/${proc.pid}/status`, 'utf8');
-    return Math.round(Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024);
-  } catch {
-    return 0;
-  }
+  const rssKb = (pid: number): number => {
+    try {
+      return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+    } catch {
+      return 0;
+    }
+  };
+  const children = (pid: number): number[] => {
+    try {
+      return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    } catch {
+      return [];
+    }
+  };
+  const pid = proc.pid ?? 0;
+  return Math.round([pid, ...children(pid)].reduce((sum, p) => sum + rssKb(p), 0) / 1024);
 }
 
 async function stopServer(proc: ChildProcess): Promise<void> {
