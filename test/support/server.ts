@@ -2,7 +2,11 @@ import { exportJWK, generateKeyPair } from 'jose';
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Role } from '../../server/src/access/context.ts';
 import { createServer } from '../../server/src/app.ts';
+import { issueAccessToken } from '../../server/src/auth/access-token.ts';
+import { fhirBaseUrl, issuerUrl } from '../../server/src/auth/endpoints.ts';
+import { loadSigningKeys } from '../../server/src/auth/keys.ts';
 import { registerBackendClient } from '../../server/src/auth/clients.ts';
 import { requestToken } from '../../server/src/cli/backend-key.ts';
 import { loadConfig } from '../../server/src/config.ts';
@@ -21,9 +25,30 @@ export interface TestServer {
   db: Database;
   /** A token for a backend client of `tenant` (created on first use) holding `scope`. */
   token(scope?: string, tenant?: string): Promise<string>;
+  /**
+   * An access token for a person (SMART App Launch claims), signed directly with the server's
+   * key: for tests of the access decision point, which should not depend on the login flow.
+   * The login and token flows themselves are tested through /authorize and /auth/token.
+   */
+  personToken(claims: PersonClaims): Promise<string>;
+  /** Creates the tenant if this server has not yet. */
+  ensureTenant(tenant: string): Promise<void>;
   /** fetch against the FHIR base with a bearer token and FHIR JSON headers. */
   fhir(path: string, init?: RequestInit & { token?: string; json?: unknown }): Promise<Response>;
   close(): Promise<void>;
+}
+
+export interface PersonClaims {
+  tenant?: string;
+  scope: string;
+  fhirUser?: string;
+  roles?: Role[];
+  patient?: string;
+  encounter?: string;
+  purposeOfUse?: string;
+  userId?: string;
+  clientId?: string;
+  ttlSeconds?: number;
 }
 
 export async function startTestServer(): Promise<TestServer> {
@@ -41,11 +66,39 @@ export async function startTestServer(): Promise<TestServer> {
   const clients = new Map<string, { clientId: string; key: CryptoKey; kid: string }>();
   const tokens = new Map<string, string>();
 
-  async function client(tenant: string) {
+  async function ensureTenant(tenant: string): Promise<void> {
     if (!tenants.has(tenant)) {
       await createTenant(db, { id: tenant, name: `Test ${tenant}` });
       tenants.add(tenant);
     }
+  }
+
+  async function personToken(c: PersonClaims): Promise<string> {
+    const tenant = c.tenant ?? 'test';
+    await ensureTenant(tenant);
+    const keys = await loadSigningKeys(db);
+    return issueAccessToken(
+      keys,
+      issuerUrl(config),
+      fhirBaseUrl(config),
+      {
+        tenant,
+        clientId: c.clientId ?? 'test-app',
+        scope: c.scope,
+        sub: c.userId ?? c.fhirUser ?? 'test-user',
+        userId: c.userId,
+        fhirUser: c.fhirUser,
+        roles: c.roles,
+        patient: c.patient,
+        encounter: c.encounter,
+        purposeOfUse: c.purposeOfUse,
+      },
+      c.ttlSeconds ?? 300
+    );
+  }
+
+  async function client(tenant: string) {
+    await ensureTenant(tenant);
     let c = clients.get(tenant);
     if (!c) {
       const { privateKey, publicKey } = await generateKeyPair('ES384', { extractable: true });
@@ -88,6 +141,8 @@ export async function startTestServer(): Promise<TestServer> {
     fhirBase,
     db,
     token,
+    personToken,
+    ensureTenant,
     fhir,
     async close() {
       await new Promise<void>((resolve) => httpServer.close(() => resolve()));

@@ -1,4 +1,5 @@
 import { fail } from '../fhir/outcome.ts';
+import type { AccessContext } from './context.ts';
 import { type Permission, type ResourceScope, parseScopes } from './scopes.ts';
 
 /**
@@ -13,6 +14,8 @@ export type ReadConstraint =
   | { kind: 'match'; any: [string, string][][] };
 
 export interface AccessPolicy {
+  /** Who is asking (audit reads this too). */
+  readonly context: AccessContext;
   readonly tenant: string;
   readonly clientId: string | undefined;
   /** Raw granted scope string, for introspection and audit. */
@@ -29,6 +32,7 @@ export function scopePolicy(tenant: string, clientId: string | undefined, scope:
   const matching = (type: string, p: Permission): ResourceScope[] =>
     scopes.filter((s) => (s.resourceType === '*' || s.resourceType === type) && s.permissions.has(p));
   return {
+    context: { tenant, clientId, scope },
     tenant,
     clientId,
     scope,
@@ -45,6 +49,15 @@ export function scopePolicy(tenant: string, clientId: string | undefined, scope:
       return { kind: 'match', any: m.map((s) => s.query ?? []) };
     },
   };
+}
+
+/**
+ * The policy for a verified token's context. Today: scopes alone (system tokens). The SMART
+ * issue extends this to person tokens (patient compartment, roles, care relationships).
+ */
+export async function policyFor(context: AccessContext): Promise<AccessPolicy> {
+  const p = scopePolicy(context.tenant, context.clientId, context.scope);
+  return { ...p, context };
 }
 
 /** Full access within one tenant, for the server's own seeding and CLI work; never from a token. */

@@ -13,7 +13,27 @@ export interface AccessTokenClaims {
   sub: string;
   /** Expiry, seconds since the epoch (verified tokens only). */
   exp?: number;
+  /** Token id (verified tokens only). */
+  jti?: string;
+  /** Person tokens (SMART App Launch): see access/context.ts for the meaning of each. */
+  userId?: string;
+  fhirUser?: string;
+  roles?: string[];
+  patient?: string;
+  encounter?: string;
+  purposeOfUse?: string;
+  grantId?: string;
 }
+
+/** Optional person/launch claims, carried under these JWT claim names. */
+const PERSON_CLAIMS = [
+  ['userId', 'uid'],
+  ['fhirUser', 'fhirUser'],
+  ['patient', 'patient'],
+  ['encounter', 'encounter'],
+  ['purposeOfUse', 'pou'],
+  ['grantId', 'gid'],
+] as const;
 
 export async function issueAccessToken(
   keys: SigningKeys,
@@ -22,7 +42,10 @@ export async function issueAccessToken(
   claims: AccessTokenClaims,
   ttlSeconds: number
 ): Promise<string> {
-  return new SignJWT({ tenant: claims.tenant, scope: claims.scope, client_id: claims.clientId })
+  const extra: Record<string, unknown> = {};
+  for (const [field, claim] of PERSON_CLAIMS) if (claims[field] !== undefined) extra[claim] = claims[field];
+  if (claims.roles?.length) extra.roles = claims.roles;
+  return new SignJWT({ tenant: claims.tenant, scope: claims.scope, client_id: claims.clientId, ...extra })
     .setProtectedHeader({ alg: keys.current.alg, kid: keys.current.kid, typ: 'at+jwt' })
     .setIssuer(issuer)
     .setAudience(audience)
@@ -48,7 +71,17 @@ export async function verifyAccessToken(
     if (typeof payload.tenant !== 'string' || typeof payload.scope !== 'string' || typeof payload.client_id !== 'string') {
       return undefined;
     }
-    return { tenant: payload.tenant, scope: payload.scope, clientId: payload.client_id, sub: payload.sub ?? payload.client_id, exp: payload.exp };
+    const claims: AccessTokenClaims = {
+      tenant: payload.tenant,
+      scope: payload.scope,
+      clientId: payload.client_id,
+      sub: payload.sub ?? payload.client_id,
+      exp: payload.exp,
+      jti: payload.jti,
+    };
+    for (const [field, claim] of PERSON_CLAIMS) if (typeof payload[claim] === 'string') claims[field] = payload[claim] as string;
+    if (Array.isArray(payload.roles) && payload.roles.every((r) => typeof r === 'string')) claims.roles = payload.roles as string[];
+    return claims;
   } catch {
     return undefined;
   }

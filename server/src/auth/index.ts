@@ -1,7 +1,8 @@
 import express from 'express';
 import type { Config } from '../config.ts';
 import type { Database } from '../db/database.ts';
-import { type AccessPolicy, scopePolicy } from '../access/policy.ts';
+import { type AccessPolicy, policyFor } from '../access/policy.ts';
+import type { Role } from '../access/context.ts';
 import { fail } from '../fhir/outcome.ts';
 import { verifyAccessToken } from './access-token.ts';
 import { RemoteJwks } from './client-keys.ts';
@@ -98,7 +99,19 @@ export async function authenticate(deps: AuthDeps, authorizationHeader: string |
     if (hit && hit.expiresAt > now) return hit.policy;
     const claims = await verifyAccessToken(deps.keys, issuerUrl(deps.config), fhirBaseUrl(deps.config), m[1]);
     if (claims) {
-      const policy = scopePolicy(claims.tenant, claims.clientId, claims.scope);
+      const policy = await policyFor({
+        tenant: claims.tenant,
+        clientId: claims.clientId,
+        scope: claims.scope,
+        userId: claims.userId,
+        fhirUser: claims.fhirUser,
+        roles: claims.roles as Role[] | undefined,
+        patient: claims.patient,
+        encounter: claims.encounter,
+        purposeOfUse: claims.purposeOfUse,
+        tokenId: claims.jti,
+        grantId: claims.grantId,
+      });
       remember(m[1], policy, Math.min((claims.exp ?? 0) * 1000, now + 60_000), now);
       return policy;
     }

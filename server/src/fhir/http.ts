@@ -7,6 +7,7 @@ import type { Config } from '../config.ts';
 import type { Database } from '../db/database.ts';
 import { log } from '../log.ts';
 import { Repository } from '../store/repository.ts';
+import { writeHooks } from '../write-hooks.ts';
 import { applySubset } from './subset.ts';
 import { capabilityStatement } from './interactions/metadata.ts';
 import { fail, informational, outcome, statusOf } from './outcome.ts';
@@ -53,6 +54,7 @@ export function fhirHttp(deps: FhirHttpDeps): express.Router {
         lenient: prefer.handling === 'lenient',
         defaultCount: config.defaultCount,
         maxCount: config.maxCount,
+        hooks: writeHooks,
       });
       const path = req.path.replace(/^\/+/, '');
       const search = req.originalUrl.includes('?') ? req.originalUrl.slice(req.originalUrl.indexOf('?')) : '';

@@ -7,6 +7,7 @@ import type { Config } from '../config.ts';
 import type { Database } from '../db/database.ts';
 import { log } from '../log.ts';
 import { Repository } from '../store/repository.ts';
+import { writeHooks } from '../write-hooks.ts';
 
 /**
  * On an empty database, a demo clinic (tenant `demo`) so a new user sees something at once.
@@ -26,6 +27,7 @@ export async function seedDemo(db: Database, config: Config): Promise<void> {
     lenient: false,
     defaultCount: config.defaultCount,
     maxCount: config.maxCount,
+    hooks: writeHooks,
   });
   await repo.withTransaction(async (tx) => {
     await tx.createResource<Practitioner>({

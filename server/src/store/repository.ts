@@ -25,6 +25,7 @@ import type { AccessPolicy } from '../access/policy.ts';
 import type { Database, Queryable } from '../db/database.ts';
 import { fail } from '../fhir/outcome.ts';
 import { type HistoryPage, type HistoryQuery, historyBundle, readHistoryRows } from './history.ts';
+import { type WriteHook, type WriteMethod, hooksFor } from './hooks.ts';
 import { emptyRows } from './index-rows.ts';
 import { indexResource } from './indexer.ts';
 import { search as runSearch } from './search/index.ts';
@@ -39,6 +40,8 @@ export interface RepositoryContext {
   lenient: boolean;
   defaultCount: number;
   maxCount: number;
+  /** Write hooks (./hooks.ts); the server passes its full list, see server/src/write-hooks.ts. */
+  hooks?: readonly WriteHook[];
 }
 
 const ID = /^[A-Za-z0-9\-.]{1,64}$/;
@@ -112,14 +115,19 @@ export class Repository extends FhirRepository {
 
   async createResource<T extends Resource>(resource: T, options?: CreateResourceOptions): Promise<WithId<T>> {
     this.ctx.access.assertCan(resource.resourceType, 'c');
+    if (!this.inTransaction && this.needsTransaction(resource.resourceType)) {
+      return this.withTransaction((tx) => tx.createResource(resource, options));
+    }
     const id = options?.assignedId && resource.id ? resource.id : generateId();
-    const stored = this.prepare({ ...resource, id }, 1);
+    const candidate = await this.beforeWrite('create', { ...resource, id });
+    const stored = this.prepare(candidate, 1);
     const write = this.versionWrite(stored, 'POST', false);
     if (this.inTransaction) {
       this.pending.push(write);
     } else {
       await writeVersions(this.q, this.ctx.tenant, [write]);
     }
+    await this.afterWrite('create', stored.resourceType, stored.id, undefined, stored);
     return stored;
   }
 
@@ -208,17 +216,22 @@ export class Repository extends FhirRepository {
     const { resourceType, id } = resource;
     if (!id) fail('invalid', 'Resource id is required for update', `${resourceType}.id`);
     if (!ID.test(id)) fail('invalid', `Invalid resource id '${id}'`, `${resourceType}.id`);
+    if (!this.inTransaction && this.needsTransaction(resourceType)) {
+      return this.withTransaction((tx) => tx.updateResource(resource, options));
+    }
     return this.modify(resourceType, id, options?.ifMatch, async (row) => {
       if (!row || row.deleted) {
         // Update as create with a client-assigned id (https://hl7.org/fhir/R4/http.html#upsert).
         this.ctx.access.assertCan(resourceType, 'c');
-        const stored = this.prepare(resource, (row?.version ?? 0) + 1);
+        const stored = this.prepare(await this.beforeWrite('create', resource), (row?.version ?? 0) + 1);
         createdByUpdate.add(stored);
         return this.versionWrite(stored, 'PUT', Boolean(row));
       }
       this.ctx.access.assertCan(resourceType, 'u');
-      await this.assertVisible(JSON.parse(row.content) as Resource);
-      return this.versionWrite(this.prepare(resource, row.version + 1), 'PUT', true);
+      const before = JSON.parse(row.content) as Resource;
+      await this.assertVisible(before);
+      const next = await this.beforeWrite('update', resource, before);
+      return this.versionWrite(this.prepare(next, row.version + 1), 'PUT', true, before);
     }) as Promise<WithId<T>>;
   }
 
@@ -229,6 +242,9 @@ export class Repository extends FhirRepository {
     options?: UpdateResourceOptions
   ): Promise<WithId<T>> {
     this.ctx.access.assertCan(resourceType, 'u');
+    if (!this.inTransaction && this.needsTransaction(resourceType)) {
+      return this.withTransaction((tx) => tx.patchResource(resourceType, id, patch, options));
+    }
     return this.modify(resourceType, id, options?.ifMatch, async (row) => {
       if (!row) fail('not-found', `${resourceType}/${id} not found`);
       if (row.deleted) fail('gone', `${resourceType}/${id} was deleted`);
@@ -248,17 +264,26 @@ export class Repository extends FhirRepository {
       if (patched.resourceType !== resourceType || patched.id !== id) {
         fail('invalid', 'A patch may not change resourceType or id', `${resourceType}.id`);
       }
-      return this.versionWrite(this.prepare(patched, row.version + 1), 'PATCH', true);
+      const next = await this.beforeWrite('patch', patched, current);
+      return this.versionWrite(this.prepare(next, row.version + 1), 'PATCH', true, current);
     }) as Promise<WithId<T>>;
   }
 
   async deleteResource(resourceType: string, id: string, options?: DeleteResourceOptions): Promise<void> {
     this.ctx.access.assertCan(resourceType, 'd');
+    if (!this.inTransaction && this.needsTransaction(resourceType)) {
+      return this.withTransaction((tx) => tx.deleteResource(resourceType, id, options));
+    }
     await this.modify(resourceType, id, options?.ifMatch, async (row) => {
       if (!row) fail('not-found', `${resourceType}/${id} not found`);
       if (row.deleted) return undefined; // Deleting a deleted resource changes nothing (R4 http.html#delete).
-      await this.assertVisible(JSON.parse(row.content) as Resource);
+      const before = JSON.parse(row.content) as Resource;
+      await this.assertVisible(before);
+      for (const h of hooksFor(this.ctx.hooks, resourceType)) {
+        await h.beforeWrite?.({ repo: this, method: 'delete', resourceType, id, before });
+      }
       return {
+        before,
         type: resourceType,
         id,
         version: row.version + 1,
@@ -300,7 +325,11 @@ export class Repository extends FhirRepository {
         if (!row && !this.inTransaction && (err as { outcome?: { id?: string } }).outcome?.id === 'conflict' && attempt < MAX_ATTEMPTS) continue;
         throw err;
       }
-      if (written) return write.resource as WithId<Resource> | undefined;
+      if (written) {
+        const method: WriteMethod = write.deleted ? 'delete' : write.method === 'PATCH' ? 'patch' : row && !row.deleted ? 'update' : 'create';
+        await this.afterWrite(method, resourceType, id, write.before, write.resource);
+        return write.resource as WithId<Resource> | undefined;
+      }
       if (attempt >= MAX_ATTEMPTS) fail('conflict', `${resourceType}/${id} is being changed by many writers at once; retry`);
     }
   }
@@ -364,6 +393,30 @@ export class Repository extends FhirRepository {
     if (!bundle.entry?.length) fail('not-found', `${resource.resourceType}/${resource.id} not found`);
   }
 
+  private needsTransaction(resourceType: string): boolean {
+    return hooksFor(this.ctx.hooks, resourceType).some((h) => h.afterWrite);
+  }
+
+  private async beforeWrite<T extends Resource>(method: WriteMethod, resource: T, before?: Resource): Promise<T> {
+    let current = resource;
+    for (const h of hooksFor(this.ctx.hooks, resource.resourceType)) {
+      const replaced = await h.beforeWrite?.({ repo: this, method, resourceType: resource.resourceType, id: resource.id as string, before, after: current });
+      if (replaced) {
+        if (replaced.resourceType !== resource.resourceType || replaced.id !== resource.id) {
+          throw new Error(`write hook ${h.name} changed the identity of ${resource.resourceType}/${resource.id}`);
+        }
+        current = replaced as T;
+      }
+    }
+    return current;
+  }
+
+  private async afterWrite(method: WriteMethod, resourceType: string, id: string, before: Resource | undefined, after: Resource | undefined): Promise<void> {
+    for (const h of hooksFor(this.ctx.hooks, resourceType)) {
+      await h.afterWrite?.({ repo: this, method, resourceType, id, before, after });
+    }
+  }
+
   /** Validates and stamps meta; returns the exact resource that will be stored. */
   private prepare<T extends Resource>(resource: T, version: number): WithId<T> {
     if (resource.id !== undefined && !ID.test(resource.id)) {
@@ -374,8 +427,9 @@ export class Repository extends FhirRepository {
     return { ...resource, meta } as WithId<T>;
   }
 
-  private versionWrite<R extends Resource>(stored: WithId<R>, method: VersionWrite['method'], exists: boolean): VersionWrite {
+  private versionWrite<R extends Resource>(stored: WithId<R>, method: VersionWrite['method'], exists: boolean, before?: Resource): VersionWrite {
     return {
+      before,
       type: stored.resourceType,
       id: stored.id,
       version: Number(stored.meta?.versionId),

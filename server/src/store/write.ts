@@ -1,3 +1,4 @@
+import type { Resource } from '@medplum/fhirtypes';
 import type { Queryable } from '../db/database.ts';
 import { noteWrites } from '../db/statistics.ts';
 import { fail } from '../fhir/outcome.ts';
@@ -21,7 +22,9 @@ export interface VersionWrite {
   /** True when a row already exists in `resource` (update, delete, re-create after delete). */
   exists: boolean;
   /** The stored resource itself, for the caller to return (not written; `content` is). */
-  resource?: unknown;
+  resource?: Resource;
+  /** The version this write replaces, for write hooks (not written). */
+  before?: Resource;
 }
 
 const COLUMNS: Record<(typeof INDEX_TABLES)[number], { cols: string[]; types: string[]; pick: (r: any) => unknown[] }> = {
