@@ -22,6 +22,14 @@ export interface OAuthClient {
   scope: string;
   disabled: boolean;
   createdAt: string;
+  /** 'none' (public, PKCE), 'client_secret_basic' or 'private_key_jwt' (migration 003). */
+  authMethod: 'none' | 'client_secret_basic' | 'private_key_jwt';
+  /** Registered redirect URIs, matched exactly (SMART apps). */
+  redirectUris: string[];
+  /** 'approved', or 'pending' for a dynamic registration awaiting a tenant admin. */
+  status: 'approved' | 'pending';
+  /** The app's launch URL for EHR launch, when registered. */
+  launchUri: string | undefined;
 }
 
 export const BACKEND_SERVICE = 'backend-service';
@@ -75,7 +83,8 @@ export async function listClients(db: Queryable, tenant: string): Promise<OAuthC
   return r.rows.map(toClient);
 }
 
-const COLUMNS = 'tenant, id, name, kind, jwks, jwks_uri, scope, disabled, created_at::text AS created_at';
+const COLUMNS =
+  'tenant, id, name, kind, jwks, jwks_uri, scope, disabled, created_at::text AS created_at, auth_method, redirect_uris, status, launch_uri';
 
 interface ClientRow {
   tenant: string;
@@ -87,6 +96,10 @@ interface ClientRow {
   scope: string;
   disabled: boolean;
   created_at: string;
+  auth_method: string;
+  redirect_uris: string[] | null;
+  status: string;
+  launch_uri: string | null;
 }
 
 function toClient(row: ClientRow): OAuthClient {
@@ -100,6 +113,10 @@ function toClient(row: ClientRow): OAuthClient {
     scope: row.scope,
     disabled: row.disabled,
     createdAt: row.created_at,
+    authMethod: row.auth_method as OAuthClient['authMethod'],
+    redirectUris: row.redirect_uris ?? [],
+    status: row.status as OAuthClient['status'],
+    launchUri: row.launch_uri ?? undefined,
   };
 }
 
