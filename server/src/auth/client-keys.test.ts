@@ -13,6 +13,10 @@ const base: OAuthClient = {
   jwksUri: undefined,
   scope: 'system/*.rs',
   disabled: false,
+  authMethod: 'private_key_jwt',
+  redirectUris: [],
+  status: 'approved',
+  launchUri: undefined,
   createdAt: '',
 };
 

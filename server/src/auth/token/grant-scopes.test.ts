@@ -11,6 +11,10 @@ const client = (scope: string): OAuthClient => ({
   jwksUri: undefined,
   scope,
   disabled: false,
+  authMethod: 'private_key_jwt',
+  redirectUris: [],
+  status: 'approved',
+  launchUri: undefined,
   createdAt: '',
 });
 
