@@ -19,6 +19,20 @@ export interface Config {
   maxBodyBytes: number;
   /** Access-token lifetime for backend-service (system) tokens, seconds. SMART caps it at 300. */
   systemTokenSeconds: number;
+  /** Access-token lifetime for person (SMART App Launch) tokens, seconds; at most 3600. */
+  personTokenSeconds: number;
+  /** Refresh-token lifetime for offline_access grants, seconds (each rotation starts it anew). */
+  offlineRefreshSeconds: number;
+  /** Refresh-token lifetime for online_access grants, seconds; they also end with the user's session. */
+  onlineRefreshSeconds: number;
+  /** Tenant for RFC 7591 registrations that name none (empty: the request must carry `tenant`). */
+  defaultTenant: string | undefined;
+  /** Requests per minute per client IP at the token, introspection and revocation endpoints (in memory, per process). */
+  tokenRateLimitPerIp: number;
+  /** Requests per minute per client id at the token endpoint (in memory, per process). */
+  tokenRateLimitPerClient: number;
+  /** Dynamic registrations per hour per client IP (in memory, per process). */
+  registrationRateLimitPerIp: number;
   /** Server processes sharing the port when on PostgreSQL (PGlite always runs one). */
   workers: number;
   /** Seed a demo clinic when the database is empty. */
@@ -28,6 +42,10 @@ export interface Config {
   /** Default and maximum page size for search. */
   defaultCount: number;
   maxCount: number;
+  /** Login sessions (auth/session): idle timeout, seconds (OWASP: 15 min for sensitive data). */
+  sessionIdleSeconds: number;
+  /** Login sessions: absolute lifetime, seconds, however active the session is. */
+  sessionMaxSeconds: number;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -40,10 +58,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dbPoolSize: Number(env.DB_POOL_SIZE ?? 10),
     maxBodyBytes: Number(env.MAX_BODY_BYTES ?? 16 * 1024 * 1024),
     systemTokenSeconds: Math.min(300, Number(env.SYSTEM_TOKEN_SECONDS ?? 300)),
+    personTokenSeconds: Math.min(3600, Number(env.PERSON_TOKEN_SECONDS ?? 3600)),
+    offlineRefreshSeconds: Number(env.OFFLINE_REFRESH_SECONDS ?? 30 * 24 * 3600),
+    onlineRefreshSeconds: Number(env.ONLINE_REFRESH_SECONDS ?? 12 * 3600),
+    defaultTenant: env.DEFAULT_TENANT || undefined,
+    tokenRateLimitPerIp: Number(env.TOKEN_RATE_LIMIT_PER_IP ?? 1200),
+    tokenRateLimitPerClient: Number(env.TOKEN_RATE_LIMIT_PER_CLIENT ?? 600),
+    registrationRateLimitPerIp: Number(env.REGISTRATION_RATE_LIMIT_PER_IP ?? 100),
     workers: Math.max(1, Number(env.WORKERS ?? availableParallelism())),
     seedDemo: env.SEED_DEMO !== 'false',
     statisticsIntervalMs: Number(env.STATISTICS_INTERVAL_MS ?? 10_000),
     defaultCount: 20,
     maxCount: 1000,
+    sessionIdleSeconds: Number(env.SESSION_IDLE_SECONDS ?? 15 * 60),
+    sessionMaxSeconds: Number(env.SESSION_MAX_SECONDS ?? 12 * 3600),
   };
 }

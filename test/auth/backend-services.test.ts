@@ -142,11 +142,11 @@ describe('discovery', () => {
       issuer: s.baseUrl,
       token_endpoint: `${s.baseUrl}/auth/token`,
       jwks_uri: `${s.baseUrl}/auth/jwks`,
-      token_endpoint_auth_methods_supported: ['private_key_jwt'],
+      token_endpoint_auth_methods_supported: expect.arrayContaining(['private_key_jwt']),
       token_endpoint_auth_signing_alg_values_supported: ['RS384', 'ES384'],
-      grant_types_supported: ['client_credentials'],
+      grant_types_supported: expect.arrayContaining(['client_credentials']),
     });
-    expect(doc.capabilities).toEqual(['client-confidential-asymmetric', 'permission-v1', 'permission-v2']);
+    expect(doc.capabilities).toEqual(expect.arrayContaining(['client-confidential-asymmetric', 'permission-v1', 'permission-v2']));
     expect(doc.scopes_supported).toContain('system/*.rs');
   });
 
@@ -243,13 +243,13 @@ describe('request parameters', () => {
     await expectError(res, 400, 'invalid_request', /client_assertion_type/);
   });
 
-  test.each(['authorization_code', 'password', 'refresh_token', 'urn:ietf:params:oauth:grant-type:jwt-bearer'])('grant_type=%s → 400 unsupported_grant_type', async (grantType) => {
+  test.each(['password', 'implicit', 'urn:ietf:params:oauth:grant-type:jwt-bearer'])('grant_type=%s → 400 unsupported_grant_type', async (grantType) => {
     const res = await postToken(form({ grant_type: grantType, client_assertion_type: JWT_BEARER, client_assertion: await assertion(esClient), scope: 'system/*.rs', code: 'x' }));
     await expectError(res, 400, 'unsupported_grant_type');
   });
 
   test('unsupported grant type wins over missing client authentication', async () => {
-    await expectError(await postToken(form({ grant_type: 'authorization_code', code: 'abc' })), 400, 'unsupported_grant_type');
+    await expectError(await postToken(form({ grant_type: 'password', code: 'abc' })), 400, 'unsupported_grant_type');
   });
 });
 

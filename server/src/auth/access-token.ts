@@ -13,6 +13,8 @@ export interface AccessTokenClaims {
   sub: string;
   /** Expiry, seconds since the epoch (verified tokens only). */
   exp?: number;
+  /** Issued at, seconds since the epoch (verified tokens only). */
+  iat?: number;
   /** Token id (verified tokens only). */
   jti?: string;
   /** Person tokens (SMART App Launch): see access/context.ts for the meaning of each. */
@@ -65,7 +67,9 @@ export async function verifyAccessToken(
 ): Promise<AccessTokenClaims | undefined> {
   try {
     const { kid } = decodeProtectedHeader(token);
-    const k = kid ? keys.publicKeys.get(kid) : undefined;
+    let k = kid ? keys.publicKeys.get(kid) : undefined;
+    // A kid we do not know may be a key another process added by rotation: look once more.
+    if (!k && kid && (await keys.reload?.())) k = keys.publicKeys.get(kid);
     if (!k) return undefined;
     const { payload } = await jwtVerify(token, k.key, { issuer, audience, typ: 'at+jwt', algorithms: [k.jwk.alg as string] });
     if (typeof payload.tenant !== 'string' || typeof payload.scope !== 'string' || typeof payload.client_id !== 'string') {
@@ -77,6 +81,7 @@ export async function verifyAccessToken(
       clientId: payload.client_id,
       sub: payload.sub ?? payload.client_id,
       exp: payload.exp,
+      iat: payload.iat,
       jti: payload.jti,
     };
     for (const [field, claim] of PERSON_CLAIMS) if (typeof payload[claim] === 'string') claims[field] = payload[claim] as string;

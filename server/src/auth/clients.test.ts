@@ -1,6 +1,7 @@
 import { exportJWK, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type TestDatabase, freshDatabase } from '../../../test/support/database.ts';
+import { loadDefinitions } from '../fhir/definitions.ts';
 import { createTenant, listTenants } from '../tenant/tenants.ts';
 import { findClient, listClients, registerBackendClient } from './clients.ts';
 
@@ -9,6 +10,7 @@ let publicJwk: Record<string, unknown>;
 let privateJwk: Record<string, unknown>;
 
 beforeAll(async () => {
+  loadDefinitions(); // createTenant installs the clinic's profiles
   t = await freshDatabase();
   await createTenant(t.db, { id: 'clinic', name: 'Clinic' });
   const { publicKey, privateKey } = await generateKeyPair('ES384', { extractable: true });

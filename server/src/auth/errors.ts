@@ -45,8 +45,24 @@ export class InvalidScope extends OAuthError {
   readonly status = 400;
 }
 
+/**
+ * §5.2: the authorization code or refresh token is invalid, expired, revoked, already used, was
+ * issued to another client or for another redirect URI; or the PKCE code_verifier fails
+ * (RFC 7636 §4.6).
+ */
+export class InvalidGrant extends OAuthError {
+  readonly error = 'invalid_grant';
+  readonly status = 400;
+}
+
+/** Too many requests from one address or client (our rate limit; RFC 6749 §4.1.2.1 names the code). */
+export class TemporarilyUnavailable extends OAuthError {
+  readonly error = 'temporarily_unavailable';
+  readonly status = 429;
+}
+
 /** Every error class the token endpoint can emit, for documentation checks. */
-export const OAUTH_ERRORS = [InvalidRequest, InvalidClient, UnsupportedGrantType, InvalidScope] as const;
+export const OAUTH_ERRORS = [InvalidRequest, InvalidClient, UnsupportedGrantType, InvalidScope, InvalidGrant, TemporarilyUnavailable] as const;
 
 /** The wire body of RFC 6749 §5.2. */
 export function errorBody(err: OAuthError): { error: string; error_description: string } {

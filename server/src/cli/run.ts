@@ -1,10 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { OperationOutcomeError } from '@medplum/core';
+import { verifyChain } from '../audit/hash-chain.ts';
 import { listClients, registerBackendClient } from '../auth/clients.ts';
+import { type AuthMethod, approveClient, registerSmartApp } from '../auth/clients/smart-app.ts';
+import { rotateSigningKeys } from '../auth/keys.ts';
 import type { Database } from '../db/database.ts';
 import { createTenant, listTenants } from '../tenant/tenants.ts';
 import { generateClientKey, requestToken } from './backend-key.ts';
+import { USER_COMMANDS, USER_USAGE, runUserCommand } from '../auth/users/cli.ts';
 
 /**
  * The admin CLI (`npm run cli -- <command>`): tenants and backend-service clients.
@@ -27,6 +31,14 @@ export const USAGE = `Usage: npm run cli -- <command>
       --jwks-file  a JWK Set ({"keys": [...]}) or a single JWK, public keys only
       --jwks-url   where the client publishes its JWK Set (a jku header must equal it exactly)
       --scope      space-separated system/ scopes the client is pre-authorized for (default "system/*.read")
+  client register --app --tenant T --name NAME --redirect-uri URI [--redirect-uri URI ...]
+        --auth-method none|client_secret_basic|private_key_jwt [--jwks-file FILE | --jwks-url URL]
+        --scope "launch/patient openid fhirUser patient/*.rs" [--launch-uri URI] [--id ID]
+      Registers a SMART App Launch app and prints its client id; for client_secret_basic also
+      the client secret, shown this once (only its scrypt hash is kept).
+  client approve --id ID
+      Approves a client registered dynamically (RFC 7591, POST /auth/register); until then it
+      cannot get tokens.
   client list --tenant T
   client keygen --out FILE
       Makes an ES384 key pair: writes the private JWK to FILE (mode 600) and prints the public
@@ -34,6 +46,15 @@ export const USAGE = `Usage: npm run cli -- <command>
   token --client ID --key FILE [--url http://localhost:8080] [--scope "system/*.read"]
       Signs a client assertion with the private JWK in FILE, asks the server's token endpoint
       for an access token and prints it. No database needed.
+  audit verify --tenant T
+      Walks the tenant's AuditEvent hash chain and reports the first broken link (exit 1), or
+      the number of links checked and the head hash to keep elsewhere (exit 0).
+  keys rotate
+      Adds a new access-token (ES256) and id_token (RS256) signing key; each server process signs
+      with them from its next start. Keys superseded more than 2 hours ago are retired (no longer
+      published); younger ones stay published until the tokens they signed have expired.
+
+${USER_USAGE}
 
 The database is DATABASE_URL (PostgreSQL) when set, else PGlite in DATA_DIR (default ./data).
 PGlite is single-process: stop the server before running the CLI against the same DATA_DIR.`;
@@ -52,6 +73,17 @@ const OPTIONS = {
   key: { type: 'string' },
   url: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
+  app: { type: 'boolean' },
+  'redirect-uri': { type: 'string', multiple: true },
+  'auth-method': { type: 'string' },
+  'launch-uri': { type: 'string' },
+  username: { type: 'string' },
+  password: { type: 'string' },
+  role: { type: 'string' },
+  'fhir-user': { type: 'string' },
+  'totp-secret': { type: 'string' },
+  'display-name': { type: 'string' },
+  secret: { type: 'string' },
 } as const;
 
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
@@ -105,6 +137,42 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         return 0;
       }
       case 'client register': {
+        if (v.app) {
+          allow('app', 'tenant', 'name', 'jwks-file', 'jwks-url', 'scope', 'id', 'redirect-uri', 'auth-method', 'launch-uri');
+          positionals(2);
+          const tenant = need('tenant');
+          const name = need('name');
+          const redirectUris = v['redirect-uri'] ?? [];
+          if (redirectUris.length === 0) throw new UsageError('--redirect-uri is required for "client register --app"');
+          const authMethod = need('auth-method') as AuthMethod;
+          if (!['none', 'client_secret_basic', 'private_key_jwt'].includes(authMethod)) {
+            throw new UsageError('--auth-method must be none, client_secret_basic or private_key_jwt');
+          }
+          let registered: { clientId: string; clientSecret?: string };
+          try {
+            registered = await registerSmartApp(await database(), {
+              tenant,
+              name,
+              id: v.id,
+              redirectUris,
+              authMethod,
+              jwks: v['jwks-file'] === undefined ? undefined : readJwksFile(v['jwks-file']),
+              jwksUri: v['jwks-url'],
+              scope: need('scope'),
+              launchUri: v['launch-uri'],
+            });
+          } catch (e) {
+            if (e instanceof OperationOutcomeError || e instanceof UsageError) throw e;
+            throw new CliFailure((e as Error).message);
+          }
+          io.err(`Registered SMART app "${name}" (${authMethod}) for tenant ${tenant}; client id:`);
+          io.out(registered.clientId);
+          if (registered.clientSecret) {
+            io.err('Client secret (shown once; only its hash is stored):');
+            io.out(registered.clientSecret);
+          }
+          return 0;
+        }
         allow('tenant', 'name', 'jwks-file', 'jwks-url', 'scope', 'id');
         positionals(2);
         const tenant = need('tenant');
@@ -139,10 +207,25 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
               c.kind,
               c.jwksUri ?? `inline (${c.jwks?.keys.length ?? 0} key${c.jwks?.keys.length === 1 ? '' : 's'})`,
               c.scope,
-              c.disabled ? 'disabled' : 'enabled',
+              c.disabled ? 'disabled' : c.status === 'pending' ? 'pending' : 'enabled',
             ])
           )
         );
+        return 0;
+      }
+      case 'client approve': {
+        allow('id');
+        positionals(2);
+        const id = need('id');
+        if (!(await approveClient(await database(), id))) throw new CliFailure(`Client "${id}" does not exist`);
+        io.out(`Approved client ${id}`);
+        return 0;
+      }
+      case 'keys rotate': {
+        allow();
+        positionals(2);
+        const { added, retired } = await rotateSigningKeys(await database());
+        io.out(`Added signing keys ${added.join(', ')}${retired.length ? `; retired ${retired.join(', ')}` : ''}`);
         return 0;
       }
       case 'client keygen': {
@@ -175,7 +258,24 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         io.out(body.access_token);
         return 0;
       }
+      case 'audit verify': {
+        allow('tenant');
+        positionals(2);
+        const tenant = need('tenant');
+        const report = await verifyChain(await database(), tenant);
+        if (report.broken) {
+          io.out(`BROKEN at link ${report.broken.pos} (AuditEvent/${report.broken.id}): ${report.broken.reason}`);
+          io.err(`${report.checked} links verified before it; ${report.unsealed} not yet sealed`);
+          return 1;
+        }
+        io.out(`OK: ${report.checked} links verified; ${report.unsealed} not yet sealed; head ${report.head ?? '(empty chain)'}`);
+        return 0;
+      }
       default:
+        if (USER_COMMANDS.includes(command)) {
+          allow('tenant', 'username', 'password', 'role', 'fhir-user', 'totp-secret', 'display-name', 'secret');
+          return await runUserCommand(command, v, database, (line) => io.out(line));
+        }
         throw new UsageError(`Unknown command "${command}"`);
     }
   } catch (e) {

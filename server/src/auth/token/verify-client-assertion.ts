@@ -36,7 +36,12 @@ export interface AuthenticatedClient {
   exp: number;
 }
 
-export async function verifyClientAssertion(ctx: VerifyContext, assertion: ClientAssertion): Promise<AuthenticatedClient> {
+export async function verifyClientAssertion(
+  ctx: VerifyContext,
+  assertion: ClientAssertion,
+  /** Which kind of client may authenticate here: backend services at client_credentials, SMART apps elsewhere. */
+  opts: { kind: string } = { kind: BACKEND_SERVICE }
+): Promise<AuthenticatedClient> {
   const { jwt } = assertion;
   if (jwt.split('.').length !== 3) throw new InvalidClient('client_assertion must be a signed JWT (JWS compact serialization)');
   let header: ReturnType<typeof decodeProtectedHeader>;
@@ -69,7 +74,11 @@ export async function verifyClientAssertion(ctx: VerifyContext, assertion: Clien
   // "ensure that the client_id provided is known and matches the JWT's iss claim".
   const client = await findClient(ctx.db, iss);
   if (!client || client.disabled) throw new InvalidClient('Unknown or disabled client');
-  if (client.kind !== BACKEND_SERVICE) throw new InvalidClient('This client is not registered for the client_credentials grant');
+  if (client.kind !== opts.kind) {
+    throw new InvalidClient(
+      opts.kind === BACKEND_SERVICE ? 'This client is not registered for the client_credentials grant' : 'This client is not registered as a SMART app'
+    );
+  }
 
   const jwk = await resolveClientKey(client, { kid: header.kid, alg, jku: header.jku }, ctx.remoteJwks);
   let key: Awaited<ReturnType<typeof importJWK>>;

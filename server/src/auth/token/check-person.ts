@@ -1,0 +1,24 @@
+import type { Queryable } from '../../db/database.ts';
+import type { GrantRow } from '../grants.ts';
+import { isSessionActive } from '../session/index.ts';
+import { findUserById } from '../users/index.ts';
+
+/**
+ * Whether the person behind a grant may still get tokens: the user account exists and is not
+ * disabled and, for online_access, the login session the grant came from is still active (SMART
+ * scopes-and-launch-context: online_access lasts "only as long as the end-user remains online").
+ */
+export async function userIsActive(db: Queryable, userId: string): Promise<boolean> {
+  const user = await findUserById(db, userId);
+  return Boolean(user && !user.disabled);
+}
+
+export async function sessionIsActive(db: Queryable, sessionId: string | null | undefined): Promise<boolean> {
+  return Boolean(sessionId) && isSessionActive(db, sessionId as string);
+}
+
+export async function personMayRefresh(db: Queryable, grant: GrantRow): Promise<'ok' | 'user' | 'session'> {
+  if (!(await userIsActive(db, grant.user_id))) return 'user';
+  if (grant.access_type === 'online' && !(await sessionIsActive(db, grant.session_id))) return 'session';
+  return 'ok';
+}

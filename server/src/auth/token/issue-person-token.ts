@@ -1,0 +1,87 @@
+import type { Config } from '../../config.ts';
+import type { Queryable } from '../../db/database.ts';
+import { issueAccessToken } from '../access-token.ts';
+import { fhirBaseUrl, issuerUrl } from '../endpoints.ts';
+import { type GrantRow, MAX_ACCESS_TOKEN_SECONDS, issueRefreshToken } from '../grants.ts';
+import { absoluteFhirUser, issueIdToken, wantsIdToken } from '../id-token.ts';
+import type { SigningKeys } from '../keys.ts';
+
+/**
+ * The token response of SMART App Launch ("Response to a successful token request"):
+ * access_token, token_type "Bearer", expires_in, scope, and the launch context decided at
+ * /authorize (patient, encounter, fhirContext, need_patient_banner, smart_style_url); an
+ * id_token with openid + fhirUser/profile; a refresh_token with offline_access/online_access.
+ * https://hl7.org/fhir/smart-app-launch/app-launch.html#response-5
+ */
+export interface PersonTokenResponse {
+  access_token: string;
+  token_type: 'Bearer';
+  expires_in: number;
+  scope: string;
+  id_token?: string;
+  refresh_token?: string;
+  patient?: string;
+  encounter?: string;
+  fhirContext?: unknown[];
+  need_patient_banner?: boolean;
+  smart_style_url?: string;
+}
+
+export interface IssueContext {
+  db: Queryable;
+  config: Pick<Config, 'baseUrl' | 'personTokenSeconds' | 'offlineRefreshSeconds' | 'onlineRefreshSeconds'>;
+  keys: SigningKeys;
+  now: () => number;
+}
+
+export async function issuePersonTokens(
+  ctx: IssueContext,
+  grant: GrantRow,
+  scope: string,
+  opts: { idToken: boolean }
+): Promise<PersonTokenResponse> {
+  const ttl = Math.max(1, Math.min(ctx.config.personTokenSeconds, MAX_ACCESS_TOKEN_SECONDS));
+  const c = grant.context;
+  const accessToken = await issueAccessToken(
+    ctx.keys,
+    issuerUrl(ctx.config),
+    fhirBaseUrl(ctx.config),
+    {
+      tenant: grant.tenant,
+      clientId: grant.client_id,
+      scope,
+      sub: grant.user_id,
+      userId: grant.user_id,
+      fhirUser: c.fhirUser,
+      roles: c.roles,
+      patient: c.patient,
+      encounter: c.encounter,
+      grantId: grant.id,
+    },
+    ttl
+  );
+  const res: PersonTokenResponse = { access_token: accessToken, token_type: 'Bearer', expires_in: ttl, scope };
+  if (c.patient) res.patient = c.patient;
+  if (c.encounter) res.encounter = c.encounter;
+  if (Array.isArray(c.fhirContext) && c.fhirContext.length) res.fhirContext = c.fhirContext;
+  if (c.need_patient_banner !== undefined) res.need_patient_banner = c.need_patient_banner;
+  if (c.smart_style_url) res.smart_style_url = c.smart_style_url;
+  if (opts.idToken && wantsIdToken(scope)) {
+    res.id_token = await issueIdToken(ctx.keys, {
+      issuer: issuerUrl(ctx.config),
+      clientId: grant.client_id,
+      subject: grant.user_id,
+      fhirUser: absoluteFhirUser(c.fhirUser, fhirBaseUrl(ctx.config)),
+      nonce: c.nonce,
+      authTime: c.auth_time,
+      ttlSeconds: ttl,
+      now: ctx.now(),
+    });
+  }
+  const parts = scope.split(' ');
+  if (parts.includes('offline_access') || parts.includes('online_access')) {
+    const refreshTtl = parts.includes('offline_access') ? ctx.config.offlineRefreshSeconds : ctx.config.onlineRefreshSeconds;
+    res.refresh_token = await issueRefreshToken(ctx.db, grant, scope, refreshTtl);
+  }
+  return res;
+}

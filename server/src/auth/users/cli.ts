@@ -1,0 +1,83 @@
+import type { Role } from '../../access/context.ts';
+import type { Database } from '../../db/database.ts';
+import { fail } from '../../fhir/outcome.ts';
+import { createUser, listUsers, resetMfa, unlockUser } from './index.ts';
+import { isTotpSecret, totpNow } from './totp.ts';
+
+/**
+ * The `user …` and `totp` commands of the admin CLI (server/src/cli/run.ts delegates here).
+ * Usage errors are thrown as `fail('invalid', …)`, which the CLI reports with exit code 1.
+ */
+export const USER_USAGE = `  user create --tenant T --username U --password P --role clinician[,supervisor] --fhir-user Practitioner/x [--totp-secret S] [--display-name N]
+      Creates a login. Roles: clinician, supervisor, care-manager, front-desk, tenant-admin
+      (with Practitioner/x), patient (Patient/y) or related-person (RelatedPerson/z).
+      Practitioners without --totp-secret enrol a TOTP at their first login.
+  user list --tenant T
+  user unlock --tenant T --username U
+      Clears a lockout (5 failed attempts lock an account for 15 minutes).
+  user reset-mfa --tenant T --username U
+      Forgets the TOTP secret and recovery codes; a practitioner enrols again at the next login.
+  totp --secret S
+      Prints the current RFC 6238 code of a base32 secret (for the demo logins). No database needed.`;
+
+export const USER_COMMANDS = ['user create', 'user list', 'user unlock', 'user reset-mfa', 'totp'];
+
+export interface UserCommandValues {
+  tenant?: string;
+  username?: string;
+  password?: string;
+  role?: string;
+  'fhir-user'?: string;
+  'totp-secret'?: string;
+  'display-name'?: string;
+  secret?: string;
+}
+
+const need = (v: UserCommandValues, name: keyof UserCommandValues): string => {
+  const value = v[name];
+  if (typeof value !== 'string' || value.trim() === '') fail('invalid', `--${name} is required`);
+  return value;
+};
+
+export async function runUserCommand(command: string, v: UserCommandValues, database: () => Promise<Database>, out: (line: string) => void): Promise<number> {
+  switch (command) {
+    case 'totp': {
+      const secret = need(v, 'secret');
+      if (!isTotpSecret(secret)) fail('invalid', '--secret must be a base32 TOTP secret');
+      out(totpNow(secret));
+      return 0;
+    }
+    case 'user create': {
+      const user = await createUser(await database(), {
+        tenant: need(v, 'tenant'),
+        username: need(v, 'username'),
+        password: need(v, 'password'),
+        roles: need(v, 'role').split(',').map((r) => r.trim()) as Role[],
+        fhirUser: need(v, 'fhir-user'),
+        displayName: v['display-name'],
+        totpSecret: v['totp-secret'],
+      });
+      out(`Created user ${user.username} (${user.roles.join(', ')}, ${user.fhirUser}) in tenant ${user.tenant}; id ${user.id}`);
+      return 0;
+    }
+    case 'user list': {
+      const users = await listUsers(await database(), need(v, 'tenant'));
+      if (users.length === 0) out('(none)');
+      for (const u of users) {
+        const locked = u.lockedUntil && u.lockedUntil > new Date() ? ' LOCKED' : '';
+        out(`${u.username}  ${u.roles.join(',')}  ${u.fhirUser}  ${u.totpEnrolled ? 'totp' : 'no-totp'}${locked}${u.disabled ? ' disabled' : ''}`);
+      }
+      return 0;
+    }
+    case 'user unlock':
+      await unlockUser(await database(), need(v, 'tenant'), need(v, 'username'));
+      out(`Unlocked ${v.username}`);
+      return 0;
+    case 'user reset-mfa':
+      await resetMfa(await database(), need(v, 'tenant'), need(v, 'username'));
+      out(`Reset the second factor of ${v.username}; they enrol again at their next login`);
+      return 0;
+    default:
+      fail('invalid', `Unknown command "${command}"`);
+  }
+}
