@@ -47,8 +47,13 @@ describe('tenant isolation', () => {
       const theirs = await (await s.fhir(q, { token: b })).json();
       expect(theirs.entry ?? [], q).toEqual([]);
     }
-    const hist = await (await s.fhir('_history', { token: b })).json();
-    expect(hist.entry ?? []).toEqual([]);
+    // Tenant B has history of its own (the Questionnaires and profiles every tenant starts with),
+    // but nothing of tenant A's.
+    const hist = await (await s.fhir('_history?_count=1000', { token: b })).json();
+    const ids = (hist.entry ?? []).map((e: { resource?: { id?: string } }) => e.resource?.id);
+    expect(ids).not.toContain(patientA);
+    expect(ids).not.toContain(obsA);
+    expect(JSON.stringify(hist)).not.toContain('Secret');
   });
 
   test('update, patch and delete cannot touch another tenant’s resource', async () => {

@@ -1,18 +1,21 @@
+import type { Queryable } from '../db/database.ts';
 import { fail } from '../fhir/outcome.ts';
-import type { AccessContext } from './context.ts';
-import { type Permission, type ResourceScope, parseScopes } from './scopes.ts';
+import { ALL, DENY, type ReadConstraint, allOf, anyOf } from './constraint.ts';
+import type { AccessContext, Role } from './context.ts';
+import { RESTRICTING_LABELS } from './labels.ts';
+import { guardianships, treatedPatients } from './reach.ts';
+import { AUDIT_EVENT, PATIENT_REFERENCE, type PersonReach, compartmentTypes, roleConstraint } from './roles.ts';
+import { type Context, type Permission, type ResourceScope, parseScopes } from './scopes.ts';
+
+export type { ReadConstraint } from './constraint.ts';
 
 /**
  * The access decision point. Every read path asks `readConstraint` and composes the answer into
- * its SQL; every write asks `assertCan`. Today it decides from system scopes alone; users, patient
- * compartments, consent and security labels (SMART issue) plug in here and nowhere else.
+ * its SQL (store/search/access.ts); every write asks `assertCan` for the type and the repository
+ * checks the current and the new version against `readConstraint(type, 'c' | 'u' | 'd')` in SQL.
+ * Scopes, roles, care relationships, consent and security labels are decided here and nowhere
+ * else; see ./README.md for the rules.
  */
-export type ReadConstraint =
-  | { kind: 'deny' }
-  | { kind: 'all' }
-  /** Allowed when the resource matches any of these search-parameter sets (OR of ANDs). */
-  | { kind: 'match'; any: [string, string][][] };
-
 export interface AccessPolicy {
   /** Who is asking (audit reads this too). */
   readonly context: AccessContext;
@@ -23,46 +26,134 @@ export interface AccessPolicy {
   can(resourceType: string, permission: Permission): boolean;
   /** Throws 403 unless the permission is granted for the type. */
   assertCan(resourceType: string, permission: Permission): void;
-  /** What a search/read of this type may return. */
-  readConstraint(resourceType: string, permission: 'r' | 's'): ReadConstraint;
+  /**
+   * Which resources of this type the permission covers: 'r'/'s' for reads and searches, 'c'/'u'/'d'
+   * for the before/after checks of writes. 'all' means no SQL at all.
+   */
+  readConstraint(resourceType: string, permission: Permission): ReadConstraint;
 }
 
+/** Scopes alone, every context counted: the server's own work and unit tests. */
 export function scopePolicy(tenant: string, clientId: string | undefined, scope: string): AccessPolicy {
   const scopes = parseScopes(scope);
-  const matching = (type: string, p: Permission): ResourceScope[] =>
-    scopes.filter((s) => (s.resourceType === '*' || s.resourceType === type) && s.permissions.has(p));
-  return {
-    context: { tenant, clientId, scope },
-    tenant,
-    clientId,
-    scope,
-    can: (type, p) => matching(type, p).length > 0,
-    assertCan(type, p) {
-      if (matching(type, p).length === 0) {
-        fail('forbidden', `The granted scopes do not allow ${VERB[p]} on ${type}`);
-      }
-    },
-    readConstraint(type, p) {
-      const m = matching(type, p);
-      if (m.length === 0) return { kind: 'deny' };
-      if (m.some((s) => !s.query)) return { kind: 'all' };
-      return { kind: 'match', any: m.map((s) => s.query ?? []) };
-    },
-  };
+  return build({ tenant, clientId, scope }, (type, p) => scopeConstraint(scopes, undefined, type, p));
 }
 
 /**
- * The policy for a verified token's context. Today: scopes alone (system tokens). The SMART
- * issue extends this to person tokens (patient compartment, roles, care relationships).
+ * The policy for a verified token's context, with the person's care relationships read from `db`
+ * once (the caller keeps the policy for the token's short cache life).
+ *  - No person (no userId/fhirUser): system/ scopes only; labelled records only through a scope
+ *    that names their type; AuditEvent is never written.
+ *  - A person: user/ scopes ∩ role reach, and patient/ scopes ∩ the launch patient's compartment
+ *    ∩ role reach. Without roles, or without a launch patient for patient/ scopes, nothing.
  */
-export async function policyFor(context: AccessContext): Promise<AccessPolicy> {
-  const p = scopePolicy(context.tenant, context.clientId, context.scope);
-  return { ...p, context };
+export async function policyFor(context: AccessContext, db?: Queryable): Promise<AccessPolicy> {
+  const scopes = parseScopes(context.scope);
+  const person = Boolean(context.userId || context.fhirUser);
+  if (!person) {
+    return build(context, (type, p) => {
+      if (type === AUDIT_EVENT && p !== 'r' && p !== 's') return DENY;
+      const c = scopeConstraint(scopes, 'system', type, p);
+      if (c.kind === 'deny' || (p !== 'r' && p !== 's')) return c;
+      const named = scopes.some((s) => s.context === 'system' && s.resourceType === type && s.permissions.has(p));
+      return named ? c : allOf([c, { kind: 'unlabelled', labels: RESTRICTING_LABELS }]);
+    });
+  }
+  const roles = (context.roles ?? []) as Role[];
+  const reach = await loadReach(context, roles, db);
+  return build(context, (type, p) => {
+    if (type === AUDIT_EVENT && p !== 'r' && p !== 's') return DENY;
+    const byRole = anyOf(roles.map((role) => roleConstraint(role, type, p, reach)));
+    if (byRole.kind === 'deny') return DENY;
+    const user = allOf([scopeConstraint(scopes, 'user', type, p), byRole]);
+    const launch = context.patient ? launchConstraint(context.patient, type, p) : DENY;
+    const patient = allOf([scopeConstraint(scopes, 'patient', type, p), launch, byRole]);
+    return anyOf([user, patient]);
+  });
 }
 
 /** Full access within one tenant, for the server's own seeding and CLI work; never from a token. */
 export function tenantAdminPolicy(tenant: string): AccessPolicy {
   return scopePolicy(tenant, undefined, 'system/*.cruds');
+}
+
+/** Roles granted the whole tenant: env TENANT_WIDE_ROLES, comma-separated `role` or `tenant:role`; off by default. */
+export function tenantWideRoles(tenant: string, env: NodeJS.ProcessEnv = process.env): Set<string> {
+  const out = new Set<string>();
+  for (const entry of (env.TENANT_WIDE_ROLES ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+    const i = entry.lastIndexOf(':');
+    if (i < 0) out.add(entry);
+    else if (entry.slice(0, i) === tenant) out.add(entry.slice(i + 1));
+  }
+  return out;
+}
+
+const ID = /^[A-Za-z0-9\-.]{1,64}$/;
+
+function idOf(fhirUser: string | undefined, type: string): string | undefined {
+  const m = /^(?:.*\/)?([A-Za-z]+)\/([^/]+)$/.exec(fhirUser ?? '');
+  return m && m[1] === type && ID.test(m[2]) ? m[2] : undefined;
+}
+
+async function loadReach(context: AccessContext, roles: Role[], db: Queryable | undefined): Promise<PersonReach> {
+  const tenantWide = tenantWideRoles(context.tenant);
+  const practitioner = idOf(context.fhirUser, 'Practitioner');
+  const relatedPerson = idOf(context.fhirUser, 'RelatedPerson');
+  const needsTreated = roles.some((r) => (r === 'clinician' || r === 'care-manager') && !tenantWide.has(r));
+  const reach: PersonReach = {
+    practitioner,
+    patient: idOf(context.fhirUser, 'Patient'),
+    relatedPerson,
+    fhirUser: practitioner ? `Practitioner/${practitioner}` : undefined,
+    purposeOfUse: context.purposeOfUse,
+    treated: [],
+    guardianships: [],
+    tenantWide,
+  };
+  // Without a database the relationships cannot be known: fail closed (nothing treated).
+  if (db && practitioner && needsTreated) reach.treated = await treatedPatients(db, context.tenant, practitioner);
+  if (db && relatedPerson && roles.includes('related-person')) reach.guardianships = await guardianships(db, context.tenant, relatedPerson);
+  return reach;
+}
+
+/**
+ * patient/ scopes: the launch patient's compartment; reference data outside the compartment
+ * (./roles.ts PATIENT_REFERENCE) is readable when the scope grants it.
+ */
+function launchConstraint(patient: string, type: string, p: Permission): ReadConstraint {
+  if (!ID.test(patient)) return DENY;
+  if (compartmentTypes().has(type)) return { kind: 'compartment', patients: [patient] };
+  return (p === 'r' || p === 's') && PATIENT_REFERENCE.has(type) ? ALL : DENY;
+}
+
+/** The scopes of one context (undefined = any) granting `p` on `type`: deny, all, or granular matches. */
+function scopeConstraint(scopes: ResourceScope[], context: Context | undefined, type: string, p: Permission): ReadConstraint {
+  const m = scopes.filter((s) => (!context || s.context === context) && (s.resourceType === '*' || s.resourceType === type) && s.permissions.has(p));
+  if (m.length === 0) return DENY;
+  if (m.some((s) => !s.query)) return ALL;
+  return { kind: 'match', any: m.map((s) => s.query ?? []) };
+}
+
+function build(context: AccessContext, decide: (type: string, p: Permission) => ReadConstraint): AccessPolicy {
+  // Decisions are pure per (type, permission) for the policy's life: compute each once.
+  const memo = new Map<string, ReadConstraint>();
+  const readConstraint = (type: string, p: Permission): ReadConstraint => {
+    const key = `${type} ${p}`;
+    let c = memo.get(key);
+    if (!c) memo.set(key, (c = decide(type, p)));
+    return c;
+  };
+  return {
+    context,
+    tenant: context.tenant,
+    clientId: context.clientId,
+    scope: context.scope,
+    readConstraint,
+    can: (type, p) => readConstraint(type, p).kind !== 'deny',
+    assertCan(type, p) {
+      if (readConstraint(type, p).kind === 'deny') fail('forbidden', `The granted access does not allow ${VERB[p]} on ${type}`);
+    },
+  };
 }
 
 const VERB: Record<Permission, string> = { c: 'create', r: 'read', u: 'update', d: 'delete', s: 'search' };

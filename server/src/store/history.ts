@@ -1,7 +1,12 @@
 import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
+import type { AccessPolicy } from '../access/policy.ts';
 import type { Queryable } from '../db/database.ts';
+import { loadDefinitions, resourceTypes } from '../fhir/definitions.ts';
 import { fail } from '../fhir/outcome.ts';
 import { dateRange } from './date-range.ts';
+import { accessForTypes, accessPredicate } from './search/access.ts';
+import type { FilterEnv } from './search/filter.ts';
+import { Sql } from './search/sql.ts';
 
 /**
  * _history at instance, type and system level (https://hl7.org/fhir/R4/http.html#history).
@@ -40,40 +45,48 @@ export interface HistoryPage {
 
 export async function readHistoryRows(
   db: Queryable,
-  ctx: { tenant: string; defaultCount: number; maxCount: number },
+  ctx: { tenant: string; defaultCount: number; maxCount: number; access: AccessPolicy; fhirBase: string },
   query: HistoryQuery
 ): Promise<HistoryPage> {
-  const params: unknown[] = [ctx.tenant];
-  const p = (v: unknown): string => {
-    params.push(v);
-    return `$${params.length}`;
-  };
-  const where = ['tenant = $1'];
-  if (query.type) where.push(`type = ${p(query.type)}`);
-  if (query.id) where.push(`id = ${p(query.id)}`);
-  if (query.types) where.push(`type = ANY(${p(query.types)}::text[])`);
+  loadDefinitions();
+  const q = new Sql(ctx.tenant);
+  const where = ['h.tenant = $1'];
+  if (query.type) where.push(`h.type = ${q.p(query.type)}`);
+  if (query.id) where.push(`h.id = ${q.p(query.id)}`);
+  if (query.types) where.push(`h.type = ANY(${q.p(query.types, 'text[]')})`);
+  // System-level history leaves AuditEvents out: each history read adds AuditEvents, and the audit
+  // trail is reviewed as AuditEvent (search, AuditEvent/_history), not mixed with the record.
+  if (!query.type) where.push(`h.type <> 'AuditEvent'`);
+  // The caller's access, in the SQL (../access/policy.ts): a version is visible when its
+  // resource is — decided on the resource's current index rows (labels, compartment), so older
+  // versions follow the resource's current visibility, and a deleted resource (no index rows) is
+  // visible only under an unconstrained (`all`) decision.
+  const env: FilterEnv = { access: ctx.access, fhirBase: ctx.fhirBase, permission: 'r' };
+  const access = query.type ? accessPredicate(q, query.type, 'h', env) : accessForTypes(q, resourceTypes(), 'h', env, true);
+  if (access === 'FALSE') return { rows: [], query };
+  if (access !== 'TRUE') where.push(`(${access})`);
   if (query.since) {
     const r = dateRange(query.since);
     if (!r) fail('invalid', `Invalid _since '${query.since}': expected an instant`, '_since');
-    where.push(`last_updated >= ${p(r.low)}::timestamptz`);
+    where.push(`h.last_updated >= ${q.p(r.low)}::timestamptz`);
   }
   if (query.before) {
     const r = dateRange(query.before);
     if (!r) fail('invalid', `Invalid _at '${query.before}'`, '_at');
-    where.push(`last_updated < ${p(r.high)}::timestamptz`);
+    where.push(`h.last_updated < ${q.p(r.high)}::timestamptz`);
   }
   if (query.cursor) {
     const c = decodeCursor(query.cursor);
-    where.push(`(last_updated, type, id, version) < (${p(c[0])}::timestamptz, ${p(c[1])}, ${p(c[2])}, ${p(c[3])}::int)`);
+    where.push(`(h.last_updated, h.type, h.id, h.version) < (${q.p(c[0])}::timestamptz, ${q.p(c[1])}, ${q.p(c[2])}, ${q.p(c[3])}::int)`);
   }
   const count = Math.min(Math.max(query.count ?? ctx.defaultCount, 0), ctx.maxCount);
   const offset = query.offset && query.offset > 0 ? query.offset : 0;
   const { rows } = await db.query<HistoryRow>(
-    `SELECT type, id, version, to_char(last_updated AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS lu, deleted, method, content
-     FROM resource_history WHERE ${where.join(' AND ')}
-     ORDER BY last_updated DESC, type DESC, id DESC, version DESC
-     LIMIT ${p(count + 1)} OFFSET ${p(offset)}`,
-    params
+    `SELECT h.type, h.id, h.version, to_char(h.last_updated AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS lu, h.deleted, h.method, h.content
+     FROM resource_history h WHERE ${where.join(' AND ')}
+     ORDER BY h.last_updated DESC, h.type DESC, h.id DESC, h.version DESC
+     LIMIT ${q.p(count + 1)} OFFSET ${q.p(offset)}`,
+    q.params
   );
   const page: HistoryPage = { rows: rows.slice(0, count), query };
   if (rows.length > count && count > 0) {

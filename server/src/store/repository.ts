@@ -22,13 +22,16 @@ import {
 } from '@medplum/fhir-router';
 import type { Bundle, Parameters, Reference, Resource } from '@medplum/fhirtypes';
 import type { AccessPolicy } from '../access/policy.ts';
+import type { Permission } from '../access/scopes.ts';
 import type { Database, Queryable } from '../db/database.ts';
 import { fail } from '../fhir/outcome.ts';
 import { type HistoryPage, type HistoryQuery, historyBundle, readHistoryRows } from './history.ts';
 import { type WriteHook, type WriteMethod, hooksFor } from './hooks.ts';
 import { emptyRows } from './index-rows.ts';
 import { indexResource } from './indexer.ts';
+import { accessForTypes, accessPredicate } from './search/access.ts';
 import { search as runSearch } from './search/index.ts';
+import { Sql } from './search/sql.ts';
 import { validate } from './validate.ts';
 import { type VersionWrite, writeVersions } from './write.ts';
 
@@ -111,6 +114,16 @@ export class Repository extends FhirRepository {
     await writeVersions(this.q, this.ctx.tenant, batch);
   }
 
+  /**
+   * Stores new versions the server writes for itself, with no hooks and no access checks: the
+   * audit write hook (server/src/audit/write-hook.ts) stores AuditEvents this way from afterWrite.
+   * Inside a transaction they join the buffered creates (one statement at commit).
+   */
+  async storeInternal(writes: VersionWrite[]): Promise<void> {
+    if (this.inTransaction) this.pending.push(...writes);
+    else await writeVersions(this.q, this.ctx.tenant, writes);
+  }
+
   // --- create -------------------------------------------------------------------------------
 
   async createResource<T extends Resource>(resource: T, options?: CreateResourceOptions): Promise<WithId<T>> {
@@ -127,6 +140,7 @@ export class Repository extends FhirRepository {
     } else {
       await writeVersions(this.q, this.ctx.tenant, [write]);
     }
+    await this.assertWritten(stored.resourceType, stored.id, 'c');
     await this.afterWrite('create', stored.resourceType, stored.id, undefined, stored);
     return stored;
   }
@@ -138,10 +152,9 @@ export class Repository extends FhirRepository {
     this.ctx.access.assertCan(resourceType, 'r');
     const row = await this.currentRow(resourceType, id);
     if (!row) fail('not-found', `${resourceType}/${id} not found`);
+    await this.assertVisible(resourceType, id);
     if (row.deleted) fail('gone', `${resourceType}/${id} was deleted`);
-    const resource = JSON.parse(row.content) as WithId<T>;
-    await this.assertVisible(resource);
-    return resource;
+    return JSON.parse(row.content) as WithId<T>;
   }
 
   async readReference<T extends Resource>(reference: Reference<T>): Promise<WithId<T>> {
@@ -164,10 +177,10 @@ export class Repository extends FhirRepository {
       [this.ctx.tenant, resourceType, id, version]
     );
     if (!rows[0]) fail('not-found', `${resourceType}/${id}/_history/${vid} not found`);
+    // A version is visible when its resource is (the same rule as history, ./history.ts).
+    await this.assertVisible(resourceType, id);
     if (rows[0].deleted) fail('gone', `${resourceType}/${id}/_history/${vid} is a delete`);
-    const resource = JSON.parse(rows[0].content) as WithId<T>;
-    await this.assertVisible(resource);
-    return resource;
+    return JSON.parse(rows[0].content) as WithId<T>;
   }
 
   async readHistory<T extends Resource>(resourceType: string, id: string, options?: ReadHistoryOptions): Promise<Bundle<WithId<T>>> {
@@ -175,6 +188,7 @@ export class Repository extends FhirRepository {
     this.ctx.access.assertCan(resourceType, 'r');
     const exists = await this.currentRow(resourceType, id);
     if (!exists) fail('not-found', `${resourceType}/${id} not found`);
+    await this.assertVisible(resourceType, id);
     const page = await readHistoryRows(this.q, this.ctx, { type: resourceType, id, count: options?.limit, offset: options?.offset });
     return historyBundle(this.ctx, page) as Bundle<WithId<T>>;
   }
@@ -186,26 +200,28 @@ export class Repository extends FhirRepository {
   }
 
   /**
-   * Resources in a compartment: those whose (type, param) reference points at the owner.
-   * One statement over idx_reference; `pairs` are the compartment's (resource type, param) links.
+   * Resources in a compartment that the caller may search: those whose (type, param) reference
+   * points at the owner, with the caller's access composed into the same statement (per type,
+   * ./search/access.ts). `pairs` are the compartment's (resource type, param) links.
    */
   async compartmentResources(ownerType: string, ownerId: string, pairs: [string, string][], since?: string): Promise<Resource[]> {
     await this.flush();
     if (pairs.length === 0) return [];
-    const params: unknown[] = [this.ctx.tenant, ownerType, ownerId, pairs.map((p) => p[0]), pairs.map((p) => p[1])];
-    let sinceSql = '';
-    if (since) {
-      params.push(since);
-      sinceSql = ' AND r.last_updated >= $6::timestamptz';
-    }
+    const q = new Sql(this.ctx.tenant);
+    const types = [...new Set(pairs.map((p) => p[0]))];
+    const access = accessForTypes(q, types, 'r', { access: this.ctx.access, fhirBase: this.ctx.fhirBase, permission: 's' }, true);
+    if (access === 'FALSE') return [];
+    const owner = `x.target_type = ${q.p(ownerType)} AND x.target_id = ${q.p(ownerId)}`;
+    const links = `unnest(${q.p(pairs.map((p) => p[0]), 'text[]')}, ${q.p(pairs.map((p) => p[1]), 'text[]')})`;
+    const sinceSql = since ? ` AND r.last_updated >= ${q.p(since)}::timestamptz` : '';
     const { rows } = await this.q.query<{ content: string }>(
       `SELECT r.content FROM resource r
        WHERE r.tenant = $1 AND NOT r.deleted${sinceSql} AND (r.type, r.id) IN (
          SELECT x.rtype, x.rid FROM idx_reference x
-         JOIN unnest($4::text[], $5::text[]) AS c(rtype, param) ON x.rtype = c.rtype AND x.param = c.param
-         WHERE x.tenant = $1 AND x.target_type = $2 AND x.target_id = $3)
+         JOIN ${links} AS c(rtype, param) ON x.rtype = c.rtype AND x.param = c.param
+         WHERE x.tenant = $1 AND ${owner}) AND (${access})
        ORDER BY r.type, r.id`,
-      params
+      q.params
     );
     return rows.map((row) => JSON.parse(row.content) as Resource);
   }
@@ -228,8 +244,8 @@ export class Repository extends FhirRepository {
         return this.versionWrite(stored, 'PUT', Boolean(row));
       }
       this.ctx.access.assertCan(resourceType, 'u');
+      await this.assertVisible(resourceType, id, 'u');
       const before = JSON.parse(row.content) as Resource;
-      await this.assertVisible(before);
       const next = await this.beforeWrite('update', resource, before);
       return this.versionWrite(this.prepare(next, row.version + 1), 'PUT', true, before);
     }) as Promise<WithId<T>>;
@@ -248,8 +264,8 @@ export class Repository extends FhirRepository {
     return this.modify(resourceType, id, options?.ifMatch, async (row) => {
       if (!row) fail('not-found', `${resourceType}/${id} not found`);
       if (row.deleted) fail('gone', `${resourceType}/${id} was deleted`);
+      await this.assertVisible(resourceType, id, 'u');
       const current = JSON.parse(row.content) as WithId<T>;
-      await this.assertVisible(current);
       const patched = deepClone(current);
       if (Array.isArray(patch)) {
         const errors = applyPatch(patched, patch).filter(Boolean);
@@ -276,9 +292,9 @@ export class Repository extends FhirRepository {
     }
     await this.modify(resourceType, id, options?.ifMatch, async (row) => {
       if (!row) fail('not-found', `${resourceType}/${id} not found`);
+      await this.assertVisible(resourceType, id, 'd');
       if (row.deleted) return undefined; // Deleting a deleted resource changes nothing (R4 http.html#delete).
       const before = JSON.parse(row.content) as Resource;
-      await this.assertVisible(before);
       for (const h of hooksFor(this.ctx.hooks, resourceType)) {
         await h.beforeWrite?.({ repo: this, method: 'delete', resourceType, id, before });
       }
@@ -327,6 +343,7 @@ export class Repository extends FhirRepository {
       }
       if (written) {
         const method: WriteMethod = write.deleted ? 'delete' : write.method === 'PATCH' ? 'patch' : row && !row.deleted ? 'update' : 'create';
+        if (!write.deleted) await this.assertWritten(resourceType, id, method === 'create' ? 'c' : 'u');
         await this.afterWrite(method, resourceType, id, write.before, write.resource);
         return write.resource as WithId<Resource> | undefined;
       }
@@ -365,6 +382,19 @@ export class Repository extends FhirRepository {
     return result;
   }
 
+  /**
+   * A read-only aggregate statement over this tenant's index tables, for operations that report
+   * on many resources at once (clinical/outcomes `$mbc-cohort`). The caller composes the access
+   * decision into its SQL itself (`readConstraint` of every type it reads, compiled with
+   * store/search/access.ts `compileConstraint`) and binds the tenant as `$1`. Inside
+   * `withTransaction` it also carries `SET LOCAL` planner settings for the statement that follows.
+   */
+  async aggregate<T>(sql: string, params: unknown[]): Promise<T[]> {
+    await this.flush();
+    const { rows } = await this.q.query<T>(sql, params);
+    return rows;
+  }
+
   // --- helpers ------------------------------------------------------------------------------
 
   private async currentRow(resourceType: string, id: string): Promise<CurrentRow | undefined> {
@@ -378,22 +408,51 @@ export class Repository extends FhirRepository {
   }
 
   /**
-   * Granular (query-constrained) scopes decide per resource. Reads of a resource outside the
-   * constraint answer 404 rather than 403 so that existence does not leak.
+   * Whether the stored row type/id is within the caller's reach for `permission`, decided by the
+   * access policy's predicate in SQL (./search/access.ts) on the row's current index rows.
    */
-  private async assertVisible(resource: Resource): Promise<void> {
-    const c = this.ctx.access.readConstraint(resource.resourceType, 'r');
-    if (c.kind === 'all') return;
-    if (c.kind === 'deny') fail('forbidden', `The granted scopes do not allow reading ${resource.resourceType}`);
-    const bundle = await runSearch(this.q, { ...this.ctx, permission: 'r' }, resource.resourceType, [
-      ['_id', resource.id as string],
-      ['_count', '1'],
-      ['_total', 'none'],
-    ]);
-    if (!bundle.entry?.length) fail('not-found', `${resource.resourceType}/${resource.id} not found`);
+  private async within(resourceType: string, id: string, permission: Permission): Promise<boolean> {
+    const c = this.ctx.access.readConstraint(resourceType, permission);
+    if (c.kind === 'all') return true;
+    if (c.kind === 'deny') return false;
+    const q = new Sql(this.ctx.tenant);
+    const pred = accessPredicate(q, resourceType, 'r', { access: this.ctx.access, fhirBase: this.ctx.fhirBase, permission });
+    const { rows } = await this.q.query(
+      `SELECT 1 FROM resource r WHERE r.tenant = $1 AND r.type = ${q.p(resourceType)} AND r.id = ${q.p(id)} AND ${pred}`,
+      q.params
+    );
+    return rows.length > 0;
+  }
+
+  /**
+   * Before a read or a change: the resource must be visible to the caller, else 404 — a resource
+   * outside the caller's reach answers as if it did not exist (existence must not leak). Visible
+   * but not changeable with `permission` is a 403.
+   */
+  private async assertVisible(resourceType: string, id: string, permission: Permission = 'r'): Promise<void> {
+    if (!(await this.within(resourceType, id, 'r'))) fail('not-found', `${resourceType}/${id} not found`);
+    if (permission !== 'r' && !(await this.within(resourceType, id, permission))) {
+      fail('forbidden', `The granted access does not allow changing ${resourceType}/${id}`);
+    }
+  }
+
+  /**
+   * After a change, inside its transaction: the new version must still be within the caller's
+   * reach (a user cannot create outside it, nor move a resource out of it or to another patient).
+   * Failing rolls the whole change back.
+   */
+  private async assertWritten(resourceType: string, id: string, permission: Permission): Promise<void> {
+    if (this.ctx.access.readConstraint(resourceType, permission).kind === 'all') return;
+    await this.flush();
+    if (!(await this.within(resourceType, id, permission))) {
+      fail('forbidden', `The granted access does not allow this ${resourceType}: it would be outside the caller's reach`);
+    }
   }
 
   private needsTransaction(resourceType: string): boolean {
+    // A write checked after the change (assertWritten) must be able to roll back.
+    const a = this.ctx.access;
+    if ((['c', 'u'] as const).some((p) => a.readConstraint(resourceType, p).kind !== 'all')) return true;
     return hooksFor(this.ctx.hooks, resourceType).some((h) => h.afterWrite);
   }
 

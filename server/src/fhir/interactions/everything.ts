@@ -8,7 +8,8 @@ import { fail } from '../outcome.ts';
 /**
  * Patient/[id]/$everything (http://hl7.org/fhir/R4/patient-operation-everything.html): the patient
  * and every resource in its compartment that the caller may read, in one SQL statement over the
- * reference index. Supports _since and _type; returns a searchset Bundle.
+ * reference index with the caller's access predicate composed in (store/repository.ts). The
+ * Patient itself is read through the same check as a read: 404 when outside the caller's reach. Supports _since and _type; returns a searchset Bundle.
  */
 export const patientEverything: FhirRouteHandler = async (req: FhirRequest, repo): Promise<FhirResponse> => {
   const r = repo as Repository;
@@ -21,8 +22,10 @@ export const patientEverything: FhirRouteHandler = async (req: FhirRequest, repo
   const pairs: [string, string][] = [];
   for (const [type, params] of patientCompartmentParams()) {
     if (typeFilter && !typeFilter.includes(type)) continue;
-    // Types under a query-constrained or denied scope are left out rather than filtered in JS.
-    if (r.ctx.access.readConstraint(type, 's').kind !== 'all') continue;
+    // AuditEvents about the patient are the access log, not the patient's record (server/src/audit).
+    if (type === 'AuditEvent') continue;
+    // Denied types are left out; the others carry the caller's access in the one statement.
+    if (!r.ctx.access.can(type, 's')) continue;
     for (const p of params) pairs.push([type, p]);
   }
   const resources = await r.compartmentResources('Patient', id, pairs, since);

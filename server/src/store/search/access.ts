@@ -1,4 +1,6 @@
 import { OperationOutcomeError } from '@medplum/core';
+import type { ReadConstraint } from '../../access/constraint.ts';
+import { patientCompartmentParams } from '../../fhir/compartment.ts';
 import { fail } from '../../fhir/outcome.ts';
 import { type FilterEnv, compileFilter, toPredicate } from './filter.ts';
 import { parseFilter } from './parse.ts';
@@ -7,18 +9,92 @@ import { and, or } from './sql.ts';
 import type { Filter } from './types.ts';
 
 /**
- * The access decision (../../access/policy.ts) composed INTO the SQL: a 'match' constraint is an
- * OR of search-parameter sets, each compiled with the same machinery as the request's own
- * filters and ANDed onto the resource row — so a page, a count and an include never contain a
- * resource the caller may not see, and nothing is filtered after loading.
+ * The access decision (../../access/policy.ts) composed INTO the SQL: the caller's constraint for
+ * the type is compiled into a predicate on the resource row `alias` (which needs only `type` and
+ * `id` columns: `resource` or `resource_history`) and ANDed onto it — so a page, a count, a
+ * chain, an include and a history page never contain a resource the caller may not see, and
+ * nothing is filtered after loading. Every lookup is tenant-first and by resource
+ * (idx_reference_resource, idx_token_resource): one index probe per candidate row.
  */
 export function accessPredicate(q: Sql, type: string, alias: string, env: FilterEnv): string {
-  const c = env.access.readConstraint(type, env.permission ?? 's');
-  if (c.kind === 'all') return 'TRUE';
-  if (c.kind === 'deny') return 'FALSE';
+  return compileConstraint(q, type, alias, env.access.readConstraint(type, env.permission ?? 's'), env);
+}
+
+/**
+ * `type` undefined: the constraint is compiled for whatever type the row has (`alias.type`), so
+ * that types sharing one type-independent constraint (labels, ids, references) share one branch;
+ * `compartment` and `match` always need their type.
+ */
+export function compileConstraint(q: Sql, type: string | undefined, alias: string, c: ReadConstraint, env: FilterEnv): string {
+  // A part that folds to TRUE or FALSE leaves no bind parameters behind: PostgreSQL cannot type
+  // a parameter the statement never mentions.
+  const mark = q.params.length;
+  const sql = compileNode(q, type, alias, c, env);
+  if (sql === 'TRUE' || sql === 'FALSE') {
+    q.params.length = mark;
+    return sql;
+  }
+  // Parenthesized, so that callers may write `… AND ${predicate}` whatever its shape.
+  return `(${sql})`;
+}
+
+function compileNode(q: Sql, type: string | undefined, alias: string, c: ReadConstraint, env: FilterEnv): string {
+  // Only the leaves that use it add the type as a parameter: an unused parameter cannot be typed.
+  const rtype = (): string => (type === undefined ? `${alias}.type` : q.p(type));
+  switch (c.kind) {
+    case 'all':
+      return 'TRUE';
+    case 'deny':
+      return 'FALSE';
+    case 'and': {
+      const parts = c.all.map((x) => compileConstraint(q, type, alias, x, env));
+      return parts.includes('FALSE') ? 'FALSE' : and(parts);
+    }
+    case 'or':
+      return or(c.any.map((x) => compileConstraint(q, type, alias, x, env)));
+    case 'match':
+      return type === undefined ? 'FALSE' : matchPredicate(q, type, alias, c.any, env);
+    case 'ids':
+      return c.ids.length === 0 ? 'FALSE' : `${alias}.id = ANY(${q.p(c.ids, 'text[]')})`;
+    case 'compartment':
+      return type === undefined ? 'FALSE' : compartmentPredicate(q, type, alias, c.patients);
+    case 'refers': {
+      const x = q.alias('a');
+      const targets = c.targets.map((t) => t.split('/'));
+      const target = or(targets.map(([tt, ti]) => `${x}.target_type = ${q.p(tt)} AND ${x}.target_id = ${q.p(ti)}`));
+      return `EXISTS (SELECT 1 FROM idx_reference ${x} WHERE ${x}.tenant = $1 AND ${x}.rtype = ${rtype()} AND ${x}.rid = ${alias}.id AND ${x}.param = ANY(${q.p(c.params, 'text[]')}) AND (${target}))`;
+    }
+    case 'unlabelled': {
+      // meta.security is indexed as the `_security` token (system, code) of every resource.
+      const x = q.alias('a');
+      const bySystem = new Map<string, string[]>();
+      for (const l of c.labels) bySystem.set(l.system, [...(bySystem.get(l.system) ?? []), l.code]);
+      const labels = or([...bySystem].map(([s, codes]) => `${x}.system = ${q.p(s)} AND ${x}.code = ANY(${q.p(codes, 'text[]')})`));
+      return `NOT EXISTS (SELECT 1 FROM idx_token ${x} WHERE ${x}.tenant = $1 AND ${x}.rtype = ${rtype()} AND ${x}.rid = ${alias}.id AND ${x}.param = '_security' AND (${labels}))`;
+    }
+  }
+}
+
+/**
+ * In the Patient compartment (R4 CompartmentDefinition Patient) of one of `patients`: a Patient
+ * by its id, another type when one of its compartment parameters references one of them.
+ */
+function compartmentPredicate(q: Sql, type: string, alias: string, patients: string[]): string {
+  if (patients.length === 0) return 'FALSE';
+  if (type === 'Patient') return patients.length === 1 ? `${alias}.id = ${q.p(patients[0])}` : `${alias}.id = ANY(${q.p(patients, 'text[]')})`;
+  const params = patientCompartmentParams().get(type);
+  if (!params?.length) return 'FALSE';
+  const x = q.alias('a');
+  const param = params.length === 1 ? `${x}.param = ${q.p(params[0])}` : `${x}.param = ANY(${q.p(params, 'text[]')})`;
+  const target = patients.length === 1 ? `${x}.target_id = ${q.p(patients[0])}` : `${x}.target_id = ANY(${q.p(patients, 'text[]')})`;
+  return `EXISTS (SELECT 1 FROM idx_reference ${x} WHERE ${x}.tenant = $1 AND ${x}.rtype = ${q.p(type)} AND ${x}.rid = ${alias}.id AND ${param} AND ${x}.target_type = 'Patient' AND ${target})`;
+}
+
+/** Granular scopes: an OR of search-parameter sets, compiled like the request's own filters. */
+function matchPredicate(q: Sql, type: string, alias: string, any: [string, string][][], env: FilterEnv): string {
   const trusted: FilterEnv = { ...env, trusted: true };
   return or(
-    c.any.map((set) =>
+    any.map((set) =>
       and(
         set.map(([name, value]) => {
           let f: Filter;
@@ -37,23 +113,54 @@ export function accessPredicate(q: Sql, type: string, alias: string, env: Filter
 }
 
 /**
- * Access over a row that may be one of several types (system search, includes): types with full
- * access share one `type = ANY(...)`, constrained types each get their own branch, denied types
- * none. Returns 'FALSE' when nothing is visible. `typesChecked`: the row is already known to
- * be one of `types` (the main query), so full access needs no type test of its own.
+ * Access over a row that may be one of several types (system search, includes, history,
+ * $everything): types with full access share one `type = ANY(...)`, constrained types each get
+ * their own branch, denied types none. Returns 'FALSE' when nothing is visible. `typesChecked`:
+ * the row is already known to be one of `types` (the main query), so full access needs no type
+ * test of its own.
  */
 export function accessForTypes(q: Sql, types: string[], alias: string, env: FilterEnv, typesChecked = false): string {
   const open: string[] = [];
   const branches: string[] = [];
+  // Types whose constraint does not depend on the type (labels, ids, references) are grouped, so a
+  // system search over 146 types under one label rule is one branch, not 146.
+  const shared = new Map<string, { c: ReadConstraint; types: string[] }>();
   for (const t of types) {
     const c = env.access.readConstraint(t, env.permission ?? 's');
     if (c.kind === 'all') open.push(t);
-    else if (c.kind === 'match') branches.push(and([`${alias}.type = ${q.p(t)}`, accessPredicate(q, t, alias, env)]));
+    else if (c.kind === 'deny') continue;
+    else if (typeIndependent(c)) {
+      const key = JSON.stringify(c);
+      const g = shared.get(key);
+      if (g) g.types.push(t);
+      else shared.set(key, { c, types: [t] });
+    } else branches.push(and([`${alias}.type = ${q.p(t)}`, compileConstraint(q, t, alias, c, env)]));
   }
   // The caller already limited the row to `types`, all of them fully visible: nothing to add.
   if (typesChecked && open.length === types.length) return 'TRUE';
+  for (const { c, types: ts } of shared.values()) {
+    const typeTest = typesChecked && ts.length === types.length ? 'TRUE' : typeIn(q, alias, ts);
+    branches.push(and([typeTest, compileConstraint(q, undefined, alias, c, env)]));
+  }
   const parts: string[] = [];
-  if (open.length === 1) parts.push(`${alias}.type = ${q.p(open[0])}`);
-  else if (open.length > 1) parts.push(`${alias}.type = ANY(${q.p(open, 'text[]')})`);
+  if (open.length) parts.push(typeIn(q, alias, open));
   return or([...parts, ...branches]);
+}
+
+function typeIn(q: Sql, alias: string, types: string[]): string {
+  return types.length === 1 ? `${alias}.type = ${q.p(types[0])}` : `${alias}.type = ANY(${q.p(types, 'text[]')})`;
+}
+
+function typeIndependent(c: ReadConstraint): boolean {
+  switch (c.kind) {
+    case 'and':
+      return c.all.every(typeIndependent);
+    case 'or':
+      return c.any.every(typeIndependent);
+    case 'compartment':
+    case 'match':
+      return false;
+    default:
+      return true;
+  }
 }

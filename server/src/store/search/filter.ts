@@ -1,4 +1,5 @@
 import type { AccessPolicy } from '../../access/policy.ts';
+import type { Permission } from '../../access/scopes.ts';
 import { compileChain, compileHas } from './chain.ts';
 import type { Sql } from './sql.ts';
 import { and, or } from './sql.ts';
@@ -23,8 +24,11 @@ export interface FilterEnv {
   fhirBase: string;
   /** Inside an access constraint: chains there are the server's own rule, not re-checked. */
   trusted?: boolean;
-  /** The permission asked of the access policy: 's' for a search, 'r' for a read's visibility check. */
-  permission?: 'r' | 's';
+  /**
+   * The permission asked of the access policy: 's' for a search, 'r' for a read's visibility
+   * check, 'c'/'u'/'d' for the repository's before/after checks of a write.
+   */
+  permission?: Permission;
 }
 
 export type Compiled = { set: string } | { where: (alias: string) => string };

@@ -1,5 +1,6 @@
 import type { Bundle, BundleLink, Resource } from '@medplum/fhirtypes';
 import type { AccessPolicy } from '../../access/policy.ts';
+import type { Permission } from '../../access/scopes.ts';
 import type { Queryable } from '../../db/database.ts';
 import { loadDefinitions, resourceTypes } from '../../fhir/definitions.ts';
 import { fail } from '../../fhir/outcome.ts';
@@ -33,7 +34,7 @@ export interface SearchContext {
    * read-visibility check (`_id=x` under a granular scope) passes 'r', so that a client allowed
    * to read but not to search still gets its read.
    */
-  permission?: 'r' | 's';
+  permission?: Permission;
 }
 
 /**
@@ -145,7 +146,7 @@ function typeCondition(q: Sql, parsed: ParsedSearch, types: string[]): string {
  * in _type) that the caller may not search is a 403; in a system search without _type, the
  * types it may not search are simply not searched.
  */
-function visibleTypes(access: AccessPolicy, parsed: ParsedSearch, permission: 'r' | 's'): string[] {
+function visibleTypes(access: AccessPolicy, parsed: ParsedSearch, permission: Permission): string[] {
   const denied = parsed.types.filter((t) => access.readConstraint(t, permission).kind === 'deny');
   if (parsed.explicitTypes && denied.length) {
     fail('forbidden', `The granted scopes do not allow searching ${denied.join(', ')}`);
