@@ -1,4 +1,9 @@
-import type { Queryable } from '../db/database.ts';
+import type { AuditEventEntity } from '@medplum/fhirtypes';
+import type { Database, Queryable } from '../db/database.ts';
+import { otherAuditEvent } from './audit-event.ts';
+import { insertAuditEvents } from './audit-store.ts';
+import { auditTrailFor, scheduleSealEverywhere } from './audit-trail.ts';
+import { OBJECT_ROLE, OBJECT_TYPE, authCodes } from './codes.ts';
 
 /**
  * Authentication and authorization events, recorded as AuditEvents (issue 3 §4). The auth code
@@ -36,9 +41,38 @@ export interface AuthEvent {
 }
 
 /**
- * Records one auth event. Until the audit module lands this only validates its input;
- * callers must already call it at every auth event so nothing is missed when it does.
+ * Records one auth event as an AuditEvent of the event's tenant, at once, on `db` (the caller's
+ * transaction when it passes one: the event then commits or rolls back with it). Codes: see
+ * ./codes.ts `authCodes` (DICOM 110114 User Authentication with 110122 Login / 110123 Logout,
+ * IHE ITI-71 for tokens, our own CodeSystem where no standard code exists).
  */
-export async function auditAuthEvent(_db: Queryable, event: AuthEvent): Promise<void> {
+const DETAIL_TYPE: Partial<Record<AuthAction, string>> = { consent: 'decision', 'token-issued': 'scope', 'token-refreshed': 'scope' };
+
+export async function auditAuthEvent(db: Queryable, event: AuthEvent): Promise<void> {
   if (!event.tenant || !event.action) throw new Error('auth event without tenant or action');
+  const codes = authCodes(event.action);
+  const entity: AuditEventEntity[] = [];
+  if (event.detail) {
+    entity.push({
+      type: { system: OBJECT_TYPE, code: '2', display: 'System Object' },
+      role: { system: OBJECT_ROLE, code: '13', display: 'Security Resource' },
+      detail: [{ type: DETAIL_TYPE[event.action] ?? 'detail', valueString: event.detail }],
+    });
+  }
+  const audit = otherAuditEvent({
+    tenant: event.tenant,
+    context: { tenant: event.tenant, clientId: event.clientId, scope: '', userId: event.userId, fhirUser: event.fhirUser },
+    ip: event.ip,
+    username: event.userId || event.fhirUser ? undefined : event.username,
+    type: codes.type,
+    subtype: codes.subtype,
+    action: codes.action,
+    success: event.outcome === 'success',
+    outcomeDesc: event.outcome === 'success' ? undefined : `${event.action} failed${event.detail ? `: ${event.detail}` : ''}`,
+    entity,
+  });
+  await insertAuditEvents(db, event.tenant, [audit]);
+  // A Database (not a transaction) commits at once: ask for the chain to be sealed.
+  if (typeof (db as Partial<Database>).transaction === 'function') auditTrailFor(db as Database).scheduleSeal();
+  else scheduleSealEverywhere();
 }

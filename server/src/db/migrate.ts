@@ -27,10 +27,29 @@ export async function migrate(db: Database): Promise<number> {
   return applied;
 }
 
-/** Our migration files hold plain DDL: statements end with ';' at the end of a line. */
-function splitStatements(sql: string): string[] {
-  return sql
-    .split(/;\s*$/m)
-    .map((s) => s.replace(/^\s*--.*$/gm, '').trim())
-    .filter(Boolean);
+/**
+ * Splits a migration file into statements: a statement ends with ';' at the end of a line, except
+ * inside a dollar-quoted body (`$$ ... $$` or `$tag$ ... $tag$`, e.g. a plpgsql trigger function),
+ * which is kept whole. Whole-line `--` comments outside bodies are dropped.
+ */
+export function splitStatements(sql: string): string[] {
+  const out: string[] = [];
+  let current: string[] = [];
+  let open: string | undefined; // the tag of the dollar quote we are inside, if any
+  const push = () => {
+    const stmt = current.join('\n').trim().replace(/;\s*$/, '').trim();
+    if (stmt) out.push(stmt);
+    current = [];
+  };
+  for (const line of sql.split(/\r?\n/)) {
+    if (!open && /^\s*--/.test(line)) continue;
+    current.push(line);
+    for (const m of line.matchAll(/\$[A-Za-z_]*\$/g)) {
+      if (!open) open = m[0];
+      else if (m[0] === open) open = undefined;
+    }
+    if (!open && /;\s*$/.test(line)) push();
+  }
+  push();
+  return out;
 }

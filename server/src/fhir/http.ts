@@ -3,6 +3,9 @@ import type { FhirRequest, FhirRouter, HttpMethod } from '@medplum/fhir-router';
 import type { OperationOutcome, Resource } from '@medplum/fhirtypes';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { AccessPolicy } from '../access/policy.ts';
+import { setAuditSource } from '../audit/audit-event.ts';
+import { auditRequestScope, auditTrailFor } from '../audit/audit-trail.ts';
+import { beginFhirAudit } from '../audit/fhir-audit.ts';
 import type { Config } from '../config.ts';
 import type { Database } from '../db/database.ts';
 import { log } from '../log.ts';
@@ -33,8 +36,11 @@ export function fhirHttp(deps: FhirHttpDeps): express.Router {
   const { config } = deps;
   const fhirBase = `${config.baseUrl}/fhir/R4`;
   const r = express.Router();
+  setAuditSource(fhirBase);
+  const trail = auditTrailFor(deps.db);
 
   r.get('/metadata', (req, res) => {
+    res.set('Access-Control-Allow-Origin', '*'); // SMART: browser apps read it from other origins
     checkFormat(req);
     send(req, res, 200, capabilityStatement(config.baseUrl, fhirBase, deps.software));
   });
@@ -42,11 +48,15 @@ export function fhirHttp(deps: FhirHttpDeps): express.Router {
   r.use(express.raw({ type: () => true, limit: config.maxBodyBytes }));
 
   r.use(async (req: Request, res: Response, next: NextFunction) => {
+    // Every request is audited when its response is sent, whatever the outcome (audit/fhir-audit.ts).
+    const audit = beginFhirAudit(trail, req, res, deps.router);
     try {
       checkFormat(req);
       const access = await deps.authenticate(req.headers.authorization);
+      audit.access = access;
       const prefer = parsePrefer([req.headers.prefer ?? []].flat().join(","));
       const body = parseBody(req);
+      audit.body = body;
       const repo = new Repository(deps.db, {
         tenant: access.tenant,
         access,
@@ -67,7 +77,8 @@ export function fhirHttp(deps: FhirHttpDeps): express.Router {
         query: {},
         headers: req.headers,
       };
-      const [result, resource] = await deps.router.handleRequest(fhirReq, repo);
+      const [result, resource] = await auditRequestScope.run(audit, () => deps.router.handleRequest(fhirReq, repo));
+      audit.resource = resource;
       respond(req, res, result, resource, prefer.return);
     } catch (err) {
       next(err);

@@ -1,0 +1,40 @@
+import type { AuditEvent } from '@medplum/fhirtypes';
+import { beforeAll, expect, test } from 'vitest';
+import { loadDefinitions } from '../fhir/definitions.ts';
+import { INDEX_TABLES } from '../store/index-rows.ts';
+import { indexResource } from '../store/indexer.ts';
+import { otherAuditEvent, restAuditEvent } from './audit-event.ts';
+import { AUDIT_SEARCH_PARAMS, auditIndexRows } from './audit-index.ts';
+import { authCodes } from './codes.ts';
+
+beforeAll(() => loadDefinitions());
+
+const person = { tenant: 't', clientId: 'app', scope: 'user/*.rs', userId: 'u1', fhirUser: 'Practitioner/p1', roles: ['clinician' as const], purposeOfUse: 'TREAT' };
+const events: AuditEvent[] = [
+  restAuditEvent({ tenant: 't', context: person, ip: '10.0.0.1', interaction: 'search-type', status: 200, query: 'name=smith', queryDescription: 'Patient search', patients: ['a', 'b'] }),
+  restAuditEvent({ tenant: 't', context: person, ip: '::1', interaction: 'read', status: 200, what: ['Observation/o1/_history/2'], patients: ['a'] }),
+  restAuditEvent({ tenant: 't', context: { tenant: 't', clientId: 'svc', scope: 'system/*.rs' }, interaction: 'update', status: 404, what: ['Patient/a/_history/3'] }),
+  restAuditEvent({ tenant: 't', context: { tenant: 't', clientId: 'pt', scope: 'patient/*.rs', fhirUser: 'Patient/a', roles: ['patient'] }, interaction: 'vread', status: 200, what: ['Patient/a/_history/1'] }),
+  otherAuditEvent({ tenant: 't', context: undefined, username: 'mallory', ip: '10.9.9.9', ...authCodes('login'), success: false }),
+  otherAuditEvent({ tenant: 't', context: person, ...authCodes('token-issued'), success: true }),
+];
+
+// The hand-built rows must be exactly what the general (FHIRPath) indexer makes for those
+// parameters, so search over AuditEvents behaves as over any other resource.
+test.each(events.map((e, i) => [i, e] as const))('event %i: direct index rows equal the general indexer’s (as sets)', (_i, e) => {
+  const direct = auditIndexRows(e);
+  const general = indexResource(e);
+  const wanted = new Set<string>(AUDIT_SEARCH_PARAMS);
+  for (const t of INDEX_TABLES) {
+    const sort = (rows: object[]) => [...new Set(rows.map((r) => JSON.stringify(r, Object.keys(r).sort())))].sort();
+    const g = (general[t] as { param: string }[]).filter((r) => wanted.has(r.param.split(/[#:]/)[0]));
+    expect(sort(direct[t]), t).toEqual(sort(g));
+  }
+});
+
+test('patient rows name the patients of entities and of a patient agent, once each', () => {
+  const rows = auditIndexRows(events[3]).reference.filter((r) => r.param === 'patient');
+  expect(rows.map((r) => r.targetId)).toEqual(['a']);
+  const search = auditIndexRows(events[0]).reference.filter((r) => r.param === 'patient');
+  expect(search.map((r) => r.targetId)).toEqual(['a', 'b']);
+});

@@ -1,0 +1,109 @@
+import type { FhirRouter, HttpMethod } from '@medplum/fhir-router';
+import type { Resource } from '@medplum/fhirtypes';
+import type { Request, Response } from 'express';
+import type { AccessPolicy } from '../access/policy.ts';
+import { log } from '../log.ts';
+import { restAuditEvent } from './audit-event.ts';
+import type { AuditRequestScope, AuditTrail } from './audit-trail.ts';
+import { addPatientsOf } from './patients.ts';
+
+/**
+ * The AuditEvent of one FHIR REST request (read, vread, search, history, operations, batch and
+ * transaction, and every refused or failed request), recorded when the response has been sent
+ * (`finish`), so it never delays the answer. Successful writes are audited by the write hook in
+ * their own transaction instead (./write-hook.ts); this records a write only when the hook did not
+ * (it failed, or changed nothing, e.g. deleting what was already deleted).
+ *
+ * A request that never authenticated (401, or refused before the token was read) has no tenant,
+ * hence no tenant audit trail: it is logged as one line without PHI (method, interaction, status).
+ */
+export interface FhirAudit extends AuditRequestScope {
+  interaction: string | undefined;
+  params: Record<string, string>;
+  /** Set by the HTTP layer once the token is verified. */
+  access?: AccessPolicy;
+  /** The parsed request body (form parameters of POST _search, the type of a Bundle). */
+  body?: unknown;
+  /** The resource answered (read result, search Bundle, …). */
+  resource?: Resource;
+}
+
+const WRITES = new Set(['create', 'update', 'patch', 'delete']);
+const VERSIONED = new Set(['read', 'vread', 'create', 'update', 'patch']);
+
+export function beginFhirAudit(trail: AuditTrail, req: Request, res: Response, router: FhirRouter): FhirAudit {
+  let route: ReturnType<FhirRouter['find']>;
+  try {
+    route = router.find(req.method as HttpMethod, req.path.replace(/^\/+/, ''));
+  } catch {
+    route = undefined;
+  }
+  const state: FhirAudit = {
+    trail,
+    ip: req.ip ?? req.socket.remoteAddress,
+    writesAudited: 0,
+    interaction: route?.data?.interaction,
+    params: route?.params ?? {},
+  };
+  res.once('finish', () => {
+    try {
+      finish(state, req, res.statusCode);
+    } catch (err) {
+      log.error('audit of a FHIR request failed', { name: (err as Error)?.name });
+    }
+  });
+  return state;
+}
+
+function finish(state: FhirAudit, req: Request, status: number): void {
+  let interaction = state.interaction ?? 'operation';
+  const body = state.body as { resourceType?: string; type?: string } | undefined;
+  if (interaction === 'batch' && body?.resourceType === 'Bundle' && body.type === 'transaction') interaction = 'transaction';
+  if (!state.access) {
+    log.info('FHIR request without an authenticated tenant: not audited per tenant', { method: req.method, interaction, status });
+    return;
+  }
+  if (WRITES.has(interaction) && status < 400 && state.writesAudited > 0) return;
+
+  const { resourceType, id, vid } = state.params;
+  const ok = status < 400;
+  const patients = new Set<string>();
+  if (ok) addPatientsOf(state.resource, patients);
+  // The resource touched, with the version read or written where there is one.
+  const what: string[] = [];
+  if (resourceType && id) {
+    const returnsVersion = VERSIONED.has(interaction) && ok && state.resource?.resourceType === resourceType;
+    const version = vid ?? (returnsVersion ? state.resource?.meta?.versionId : undefined);
+    what.push(`${resourceType}/${id}${version ? `/_history/${version}` : ''}`);
+  }
+  let query: string | undefined;
+  let queryDescription: string | undefined;
+  const qs = req.originalUrl.includes('?') ? req.originalUrl.slice(req.originalUrl.indexOf('?') + 1) : '';
+  if (interaction.startsWith('search')) {
+    const form = body && typeof body === 'object' && !Array.isArray(body) && !body.resourceType ? new URLSearchParams(body as Record<string, string>).toString() : '';
+    query = [qs, form].filter(Boolean).join('&');
+    queryDescription = `${resourceType ?? 'system'} search`;
+  } else if (interaction === 'operation') {
+    queryDescription = req.path.split('/').find((s) => s.startsWith('$'));
+    query = qs;
+  } else if (interaction.startsWith('history') && qs) {
+    query = qs;
+    queryDescription = `${interaction}`;
+  }
+  state.trail.record(
+    state.access.tenant,
+    restAuditEvent({
+      tenant: state.access.tenant,
+      context: state.access.context,
+      ip: state.ip,
+      author: WRITES.has(interaction),
+      interaction,
+      status,
+      outcomeDesc: ok ? undefined : `HTTP ${status}`,
+      what,
+      query,
+      queryDescription,
+      patients,
+    })
+  );
+}
