@@ -1,8 +1,12 @@
 import express from 'express';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { auditTrailFor } from './audit/audit-trail.ts';
 import { authRouter, authenticate } from './auth/index.ts';
 import { loadSigningKeys } from './auth/keys.ts';
+import { loadInstrumentsForAllTenants } from './clinical/instruments/index.ts';
+import { useSigningKeys } from './clinical/notes/signing-keys.ts';
+import { installProfilesEverywhere } from './clinical/profiles/install.ts';
 import type { Config } from './config.ts';
 import type { Database } from './db/database.ts';
 import { openDatabase } from './db/open.ts';
@@ -31,6 +35,12 @@ export async function createServer(config: Config, db?: Database): Promise<Serve
   const database = db ?? (await openDatabase(config));
   const keys = await loadSigningKeys(database);
   const deps = { db: database, config, keys };
+  // Notes are signed with the server's key (clinical/notes); profiles are copied into each tenant.
+  useSigningKeys(`${config.baseUrl}/fhir/R4`, keys);
+  await installProfilesEverywhere(database);
+  // The shipped instruments (questionnaires/) in every tenant; a changed file under an existing
+  // version stops the start (clinical/instruments).
+  await loadInstrumentsForAllTenants(database);
 
   const app = express();
   app.disable('x-powered-by');
@@ -56,6 +66,8 @@ export async function createServer(config: Config, db?: Database): Promise<Serve
   app.use((req, res) => {
     res.status(404).type('application/fhir+json').send(JSON.stringify(outcome('not-found', `No route for ${req.method} ${req.path}`)));
   });
+  // AuditEvents a crashed process committed but never sealed are chained now (audit/hash-chain.ts).
+  auditTrailFor(database).scheduleSeal();
   const stopStatistics = config.statisticsIntervalMs > 0 ? keepStatistics(database, config.statisticsIntervalMs) : () => undefined;
   return {
     app,
@@ -63,6 +75,8 @@ export async function createServer(config: Config, db?: Database): Promise<Serve
     config,
     close: async () => {
       stopStatistics();
+      // Buffered AuditEvents are stored and the chain sealed before the database goes.
+      await auditTrailFor(database).close();
       await database.close();
     },
   };

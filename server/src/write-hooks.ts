@@ -1,3 +1,8 @@
+import { auditWriteHook } from './audit/write-hook.ts';
+import { goalAchievementHook } from './clinical/careplan/goal-achievement.ts';
+import { noteHook } from './clinical/notes/note-hook.ts';
+import { profileValidationHook } from './clinical/profiles/profile-hook.ts';
+import { scoringHook } from './clinical/scoring/hook.ts';
 import type { WriteHook } from './store/hooks.ts';
 
 /**
@@ -5,4 +10,14 @@ import type { WriteHook } from './store/hooks.ts';
  * path can be read in one place: clinical rules first (they may change or refuse the resource),
  * audit last (it records what was actually stored).
  */
-export const writeHooks: readonly WriteHook[] = [];
+export const writeHooks: readonly WriteHook[] = [
+  // Notes first: a signed note is refused before anything else runs; a psychotherapy section is
+  // moved out before the note is validated against its profile.
+  noteHook,
+  // A QuestionnaireResponse is validated against its Questionnaire and scored by the server;
+  // its Observations are written in the same transaction (clinical/scoring/hook.ts).
+  scoringHook,
+  profileValidationHook,
+  goalAchievementHook,
+  auditWriteHook,
+];

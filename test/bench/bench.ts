@@ -17,7 +17,9 @@ import pg from 'pg';
 import { registerBackendClient } from '../../server/src/auth/clients.ts';
 import { openDatabase } from '../../server/src/db/open.ts';
 import { createTenant } from '../../server/src/tenant/tenants.ts';
-import { type BenchClient, type Credentials, benchClient, makeCredentials, percentile } from './client.ts';
+import { issueAccessToken } from '../../server/src/auth/access-token.ts';
+import { type SigningKeys, loadSigningKeys } from '../../server/src/auth/keys.ts';
+import { type BenchClient, type Credentials, benchClient, fixedTokenClient, makeCredentials, percentile } from './client.ts';
 
 const args = Object.fromEntries(
   process.argv.slice(2).map((a) => {
@@ -310,12 +312,15 @@ async function searchPhase(client: BenchClient, proc: ChildProcess, s: Samples, 
 
 const db = await freshDatabase();
 // Tenant and backend client are registered before the server starts: PGlite is single-process.
-const credentials: Credentials = await (async () => {
+// The server's signing keys are created here too, so the access phases can mint person tokens
+// (token issuance is not what they measure; the login flow has its own tests).
+const { credentials, keys } = await (async (): Promise<{ credentials: Credentials; keys: SigningKeys }> => {
   const setup = await openDatabase({ databaseUrl: db.url, dataDir: db.dataDir ?? 'memory', dbPoolSize: 1 });
   await createTenant(setup, { id: 'bench', name: 'Benchmark clinic' });
   const c = await makeCredentials(async (jwks) => (await registerBackendClient(setup, { tenant: 'bench', name: 'bench', jwks, scope: 'system/*.cruds' })).clientId);
+  const k = await loadSigningKeys(setup);
   await setup.close();
-  return c;
+  return { credentials: c, keys: k };
 })();
 let server = startServer(db);
 await server.ready;
@@ -358,6 +363,57 @@ phases.push(
 );
 const search1 = await searchPhase(client, server.proc, samples, '');
 phases.push(search1.phase);
+
+// Access cost (issue 3 §7): the same search mix with a clinician's user/ token and with patient/
+// tokens. The clinician is on the care team of every sample patient, so the access predicate is
+// evaluated in full and the results match the system token's; each patient/ client is one
+// patient, whose own id the patient-specific queries use.
+const access = await accessPhases();
+phases.push(...access);
+
+async function accessPhases(): Promise<Phase[]> {
+  const practitioner = { resourceType: 'Practitioner', id: 'bench-clinician', name: [{ family: 'Bench', given: ['Clinician'] }] };
+  const teams = samples.patientIds.map((id, i) => ({
+    resource: {
+      resourceType: 'CareTeam',
+      id: `bench-team-${i}`,
+      status: 'active',
+      subject: { reference: `Patient/${id}` },
+      participant: [{ member: { reference: 'Practitioner/bench-clinician' } }],
+    },
+    request: { method: 'PUT', url: `CareTeam/bench-team-${i}` },
+  }));
+  const setup = await client.request(
+    'POST',
+    '',
+    JSON.stringify({ resourceType: 'Bundle', type: 'transaction', entry: [{ resource: practitioner, request: { method: 'PUT', url: 'Practitioner/bench-clinician' } }, ...teams] }),
+    { prefer: 'return=minimal' }
+  );
+  if (!setup.ok) throw new Error(`care teams: ${setup.status} ${(await setup.text()).slice(0, 300)}`);
+  const mint = (claims: { scope: string; fhirUser: string; roles: string[]; patient?: string }) =>
+    issueAccessToken(keys, BASE, `${BASE}/fhir/R4`, { tenant: 'bench', clientId: 'bench-app', sub: claims.fhirUser, ...claims }, 3600);
+  const clinician = fixedTokenClient(BASE, await mint({ scope: 'user/*.rs', fhirUser: 'Practitioner/bench-clinician', roles: ['clinician'] }));
+  const out: Phase[] = [];
+  out.push((await searchPhase(clinician, server.proc, samples, ' (clinician user/ token)')).phase);
+  // One patient per client; the mix's patient-specific queries use that patient.
+  const perWorker = await Promise.all(
+    Array.from({ length: CONCURRENCY }, async (_, w) => {
+      const id = samples.patientIds[w % samples.patientIds.length];
+      const c = fixedTokenClient(BASE, await mint({ scope: 'patient/*.rs', fhirUser: `Patient/${id}`, roles: ['patient'], patient: id }));
+      return { c, s: { ...samples, patientIds: [id] } };
+    })
+  );
+  const patientMix = perWorker.map(({ s }) => searchMix(s));
+  out.push(
+    await runFor('search mix (patient/ tokens)', server.proc, (w, i) => perWorker[w].c.request('GET', patientMix[w][(w + i) % patientMix[w].length].url(w * 7919 + i)))
+  );
+  const systemAgain = perWorker.map(({ s }) => searchMix(s));
+  out.push(
+    await runFor('search mix (system token, patient-specific as above)', server.proc, (w, i) => client.request('GET', systemAgain[w][(w + i) % systemAgain[w].length].url(w * 7919 + i)))
+  );
+  out.push((await searchPhase(client, server.proc, samples, ' (system token, again)')).phase);
+  return out;
+}
 let search10: typeof search1 | undefined;
 if (SCALE > 1) {
   phases.push(await ingest(client, server.proc, Array.from({ length: SCALE - 1 }, (_, k) => k + 1), { ...samples, patientIds: [...samples.patientIds] }));
@@ -384,6 +440,10 @@ const result = {
   scale: SCALE,
   phases,
   searchMixPerQuery: search1.perQuery,
+  accessCost: {
+    clinicianVsSystem: round(access[0].perSec / ((search1.phase.perSec + access[3].perSec) / 2)),
+    patientVsSystemSameQueries: round(access[1].perSec / access[2].perSec),
+  },
   ...(search10 ? { searchMixPerQueryScaled: search10.perQuery, scaledSlowdownP95: round(search10.phase.p95 / search1.phase.p95), scaledThroughputRatio: round(search1.phase.perSec / search10.phase.perSec) } : {}),
   restart: { startToMetadataMs: round(restartMs), startToFirstReadMs: round(firstAnswerMs), firstReadStatus: firstRead.status },
 };

@@ -26,8 +26,15 @@ export async function makeCredentials(register: (jwks: { keys: unknown[] }) => P
   return { clientId, key: privateKey, kid };
 }
 
+/**
+ * A client that sends one fixed bearer token (a person's token minted for the access benchmark);
+ * the caller keeps it within its lifetime.
+ */
+export function fixedTokenClient(base: string, token: string): BenchClient {
+  return httpClient(base, async () => token, { clientId: 'fixed', key: undefined as unknown as CryptoKey, kid: '' });
+}
+
 export async function benchClient(base: string, credentials: Credentials): Promise<BenchClient> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   let token = '';
   let expires = 0;
   const fetchToken = async () => {
@@ -43,10 +50,22 @@ export async function benchClient(base: string, credentials: Credentials): Promi
     await refreshing;
   };
   await ensureToken();
+  return httpClient(
+    base,
+    async () => {
+      await ensureToken();
+      return token;
+    },
+    credentials
+  );
+}
+
+function httpClient(base: string, bearer: () => Promise<string>, credentials: Credentials): BenchClient {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   return {
     credentials,
     async request(method, path, body, headers = {}) {
-      await ensureToken();
+      const token = await bearer();
       const url = new URL(`${base}/fhir/R4/${path}`);
       return new Promise<Response>((resolve, reject) => {
         const req = http.request(

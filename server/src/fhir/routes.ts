@@ -1,6 +1,10 @@
 import { type FhirRouteHandler, FhirRouter, type HttpMethod, type RestInteraction } from '@medplum/fhir-router';
 import { batchOrTransaction } from './interactions/batch.ts';
+import { compositionCountersign, compositionSign } from './interactions/composition-sign.ts';
 import { patientEverything } from './interactions/everything.ts';
+import { extractOperation } from './interactions/extract.ts';
+import { mbcCohort } from './interactions/mbc-cohort.ts';
+import { mbcSummary } from './interactions/mbc-summary.ts';
 import { historyInstance, historySystem, historyType } from './interactions/history.ts';
 import { searchSystem, searchType } from './interactions/search.ts';
 import { update } from './interactions/update.ts';
@@ -26,6 +30,15 @@ const ROUTES: [HttpMethod, string, FhirRouteHandler, RestInteraction][] = [
   ['GET', ':resourceType/:id/$validate', validateOperation, 'operation'],
   ['GET', 'Patient/:id/$everything', patientEverything, 'operation'],
   ['POST', 'Patient/:id/$everything', patientEverything, 'operation'],
+  ['POST', 'QuestionnaireResponse/$extract', extractOperation, 'operation'],
+  ['POST', 'QuestionnaireResponse/:id/$extract', extractOperation, 'operation'],
+  ['GET', 'QuestionnaireResponse/:id/$extract', extractOperation, 'operation'],
+  ['POST', 'Composition/:id/$sign', compositionSign, 'operation'],
+  ['POST', 'Composition/:id/$countersign', compositionCountersign, 'operation'],
+  ['GET', 'Patient/:id/$mbc-summary', mbcSummary, 'operation'],
+  ['POST', 'Patient/:id/$mbc-summary', mbcSummary, 'operation'],
+  ['GET', '$mbc-cohort', mbcCohort, 'operation'],
+  ['POST', '$mbc-cohort', mbcCohort, 'operation'],
 ];
 
 export function createFhirRouter(): FhirRouter {

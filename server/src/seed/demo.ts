@@ -8,6 +8,8 @@ import type { Database } from '../db/database.ts';
 import { log } from '../log.ts';
 import { Repository } from '../store/repository.ts';
 import { writeHooks } from '../write-hooks.ts';
+import { seedDemoClinical } from './demo-clinical.ts';
+import { seedDemoUsers } from './demo-users.ts';
 
 /**
  * On an empty database, a demo clinic (tenant `demo`) so a new user sees something at once.
@@ -50,6 +52,8 @@ export async function seedDemo(db: Database, config: Config): Promise<void> {
   const keyPath = join(config.dataDir === 'memory' ? '.' : dirname(resolve(config.dataDir)), 'demo-backend.private.jwk');
   const { publicJwks } = await generateClientKey(keyPath);
   await registerBackendClient(db, { tenant: DEMO_TENANT, name: 'Demo backend', id: DEMO_CLIENT, jwks: publicJwks, scope: 'system/*.cruds' });
+  await seedDemoUsers(db, config, DEMO_TENANT);
+  await seedDemoClinical(db, config, DEMO_TENANT);
   log.info('seeded demo clinic', {
     tenant: DEMO_TENANT,
     backendClient: DEMO_CLIENT,

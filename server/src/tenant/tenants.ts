@@ -1,4 +1,7 @@
 import type { Queryable } from '../db/database.ts';
+import { loadInstruments } from '../clinical/instruments/index.ts';
+import { installProfiles } from '../clinical/profiles/install.ts';
+import { loadDefinitions } from '../fhir/definitions.ts';
 import { fail } from '../fhir/outcome.ts';
 
 /**
@@ -25,6 +28,12 @@ export async function createTenant(db: Queryable, input: { id: string; name?: st
     [input.id, name]
   );
   if (r.rows.length === 0) fail('conflict', `Tenant "${input.id}" already exists`);
+  // Every tenant starts with the platform's profiles (profiles/README.md). The CLI creates
+  // tenants without a running server, so the FHIR definitions may not be loaded yet.
+  loadDefinitions();
+  await installProfiles(db, input.id);
+  // ... and the shipped instruments (questionnaires/README.md).
+  await loadInstruments(db, input.id);
   return { id: input.id, name, createdAt: r.rows[0].created_at };
 }
 

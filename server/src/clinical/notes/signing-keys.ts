@@ -1,0 +1,27 @@
+import { CompactSign } from 'jose';
+import type { SigningKeys } from '../../auth/keys.ts';
+import { fail } from '../../fhir/outcome.ts';
+
+/**
+ * The server's signing key (auth/keys.ts, published at /auth/jwks) as the notes module sees it.
+ * app.ts registers the keys it loaded under its FHIR base, so that several servers in one process
+ * (tests) each sign with their own database's key; the keys themselves live in the database, so
+ * every node of one deployment signs with the same key.
+ */
+const byFhirBase = new Map<string, SigningKeys>();
+
+export function useSigningKeys(fhirBase: string, keys: SigningKeys): void {
+  byFhirBase.set(fhirBase, keys);
+}
+
+export function signingKeysFor(fhirBase: string, explicit?: SigningKeys): SigningKeys {
+  const keys = explicit ?? byFhirBase.get(fhirBase);
+  if (!keys) fail('server-error', 'The server has no signing key loaded for notes');
+  return keys;
+}
+
+/** A compact JWS (RFC 7515) with the payload attached, signed with the server's current key. */
+export async function signJws(keys: SigningKeys, payload: string): Promise<string> {
+  const { kid, alg, key } = keys.current;
+  return new CompactSign(new TextEncoder().encode(payload)).setProtectedHeader({ alg, kid, cty: 'application/fhir+json' }).sign(key);
+}

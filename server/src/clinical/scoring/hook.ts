@@ -1,0 +1,90 @@
+import type { Observation, Patient, Questionnaire, QuestionnaireResponse } from '@medplum/fhirtypes';
+import { fail } from '../../fhir/outcome.ts';
+import type { WriteEvent, WriteHook } from '../../store/hooks.ts';
+import { extractObservations } from '../extract/index.ts';
+import type { Repository } from '../../store/repository.ts';
+import { instrumentByUrl } from './definitions.ts';
+import { type ScoreResult, scoreObservations, scoreResponse, sexOf } from './index.ts';
+import { resolveQuestionnaire } from './resolve.ts';
+import { validateResponse } from './validate-response.ts';
+
+/**
+ * The scoring write hook on QuestionnaireResponse (DESIGN.md write path: "a completed
+ * QuestionnaireResponse is scored and its Observations extracted").
+ *
+ * beforeWrite: a response naming a Questionnaire is validated against it (400 naming the item
+ *   otherwise, nothing stored); a completed or amended one is scored by the server and stored with
+ *   the server's totals in place of anything the client sent.
+ * afterWrite (same transaction): Observations derived from the previous version are marked
+ *   entered-in-error (never two current truths for one response), then the new ones are created:
+ *   status final, or amended when they replace earlier ones or the response is `amended`.
+ * All reads and writes go through `event.repo`, i.e. the caller's access policy: a caller that may
+ * write responses but not Observations is refused (a policy question, see the instruments README).
+ */
+const COMPLETE = new Set(['completed', 'amended']);
+const UNCHECKED = new Set(['entered-in-error', 'stopped']);
+
+/** Scores computed in beforeWrite, handed to afterWrite of the same write (same repository). */
+const pending = new WeakMap<Repository, Map<string, { questionnaire: Questionnaire; score: ScoreResult }>>();
+
+export const scoringHook: WriteHook = {
+  name: 'questionnaire-scoring',
+  types: ['QuestionnaireResponse'],
+
+  async beforeWrite(event: WriteEvent) {
+    pending.get(event.repo)?.delete(event.id);
+    const response = event.after as QuestionnaireResponse | undefined;
+    if (!response || event.method === 'delete' || !response.questionnaire || UNCHECKED.has(response.status)) return undefined;
+    const questionnaire = await resolveQuestionnaire(event.repo, response.questionnaire);
+    if (!COMPLETE.has(response.status)) {
+      validateResponse(questionnaire, response, { complete: false });
+      return undefined;
+    }
+    validateResponse(questionnaire, response, { complete: true });
+    const sex = instrumentByUrl(questionnaire.url)?.name === 'audit-c' ? sexOf(await subjectPatient(event.repo, response)) : 'unknown';
+    const score = scoreResponse(questionnaire, response, { sex, validate: false });
+    // Scores become Observations about the subject; without one they would fail as Observations.
+    if (!response.subject && extractObservations(questionnaire, score.response).length) {
+      fail('invalid', 'A completed response needs a subject: its scores are recorded as Observations about that patient', 'QuestionnaireResponse.subject');
+    }
+    let byId = pending.get(event.repo);
+    if (!byId) pending.set(event.repo, (byId = new Map()));
+    byId.set(event.id, { questionnaire, score });
+    return score.response;
+  },
+
+  async afterWrite(event: WriteEvent) {
+    const byId = pending.get(event.repo);
+    const scored = byId?.get(event.id);
+    byId?.delete(event.id);
+    const superseded = event.method === 'create' ? 0 : await supersede(event.repo, event.id);
+    const response = event.after as QuestionnaireResponse | undefined;
+    if (!scored || !response || !COMPLETE.has(response.status)) return;
+    const status = superseded > 0 || response.status === 'amended' ? 'amended' : 'final';
+    const observations = scoreObservations(scored.questionnaire, { ...scored.score, response: { ...scored.score.response, id: event.id } }, status);
+    for (const obs of observations) await event.repo.createResource<Observation>(obs);
+  },
+};
+
+/** Marks the current Observations derived from the response entered-in-error; returns how many. */
+async function supersede(repo: Repository, responseId: string): Promise<number> {
+  const bundle = await repo.searchParams('Observation', [
+    ['derived-from', `QuestionnaireResponse/${responseId}`],
+    ['status', 'final,amended,corrected,preliminary'],
+    ['_count', '1000'],
+  ]);
+  const current = (bundle.entry ?? []).map((e) => e.resource as Observation);
+  for (const obs of current) await repo.updateResource<Observation>({ ...obs, status: 'entered-in-error' });
+  return current.length;
+}
+
+/** The Patient the response is about, or undefined when it cannot be read (unknown sex). */
+async function subjectPatient(repo: Repository, response: QuestionnaireResponse): Promise<Patient | undefined> {
+  const ref = response.subject?.reference;
+  if (!ref?.startsWith('Patient/')) return undefined;
+  try {
+    return await repo.readReference<Patient>({ reference: ref });
+  } catch {
+    return undefined;
+  }
+}
