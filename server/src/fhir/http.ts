@@ -144,6 +144,12 @@ export function send(req: Request, res: Response, status: number, body: unknown)
   res.status(status).type(FHIR_JSON).send(pretty ? JSON.stringify(body, null, 2) : JSON.stringify(body));
 }
 
+/** pg's DatabaseError and PGlite's carry a five-character SQLSTATE in `code`. */
+function isDatabaseError(err: unknown): boolean {
+  const e = err as { code?: unknown; constructor?: { name?: string } } | null;
+  return Boolean(e) && ((typeof e?.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code)) || e?.constructor?.name === 'DatabaseError');
+}
+
 export function sendError(req: Request, res: Response, err: unknown): void {
   let o: OperationOutcome;
   const e = err as { type?: string; status?: number; code?: string };
@@ -153,6 +159,9 @@ export function sendError(req: Request, res: Response, err: unknown): void {
     o = outcome('too-large', 'The request body is larger than the server accepts');
   } else if (e?.type === 'entity.parse.failed' || e?.status === 400) {
     o = outcome('invalid', 'The request could not be read');
+  } else if (isDatabaseError(err)) {
+    // A database error is never the client's to read (its text can carry SQL and values).
+    o = outcome('server-error', 'database error');
   } else {
     o = normalizeOperationOutcome(err);
   }

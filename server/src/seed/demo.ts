@@ -6,6 +6,7 @@ import { generateClientKey } from '../cli/backend-key.ts';
 import type { Config } from '../config.ts';
 import type { Database } from '../db/database.ts';
 import { log } from '../log.ts';
+import { createTenant } from '../tenant/tenants.ts';
 import { Repository } from '../store/repository.ts';
 import { writeHooks } from '../write-hooks.ts';
 import { seedDemoClinical } from './demo-clinical.ts';
@@ -21,7 +22,9 @@ export const DEMO_CLIENT = 'demo-backend';
 export async function seedDemo(db: Database, config: Config): Promise<void> {
   const { rows } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM tenant');
   if (rows[0].n > 0) return;
-  await db.query('INSERT INTO tenant (id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING', [DEMO_TENANT, 'Demo Clinic']);
+  // Through createTenant, so the demo clinic starts like any tenant: with the platform's
+  // profiles and instruments.
+  await createTenant(db, { id: DEMO_TENANT, name: 'Demo Clinic' });
   const repo = new Repository(db, {
     tenant: DEMO_TENANT,
     access: tenantAdminPolicy(DEMO_TENANT),
