@@ -30,6 +30,8 @@ export class AuditTrail {
   private retryTimer: NodeJS.Timeout | undefined;
   private inFlight = new Set<Promise<void>>();
   private closed = false;
+  private sealing: Promise<void> | undefined;
+  private sealAgain = false;
 
   constructor(db: Database) {
     this.db = db;
@@ -93,12 +95,28 @@ export class AuditTrail {
     this.retryTimer.unref();
   }
 
+  /**
+   * One seal at a time in this process: a seal asked for while one runs is run once after it
+   * (it may find rows committed meanwhile). Without this, seals that outlast SEAL_DELAY_MS under
+   * load stacked up, each holding a pool connection while it waited for the tenant's lock.
+   */
   async seal(): Promise<void> {
-    try {
-      await sealPending(this.db);
-    } catch (err) {
-      if (!this.closed) log.error('audit seal failed', { code: (err as { code?: string }).code });
+    if (this.sealing) {
+      this.sealAgain = true;
+      return this.sealing;
     }
+    const run = async () => {
+      do {
+        this.sealAgain = false;
+        try {
+          await sealPending(this.db);
+        } catch (err) {
+          if (!this.closed) log.error('audit seal failed', { code: (err as { code?: string }).code });
+        }
+      } while (this.sealAgain);
+    };
+    this.sealing = run().finally(() => (this.sealing = undefined));
+    return this.sealing;
   }
 
   /** Flushes, seals, and stops the timers; later events are dropped. */
@@ -109,6 +127,7 @@ export class AuditTrail {
     this.closed = true;
     open.delete(this);
     for (const t of [this.flushTimer, this.sealTimer, this.retryTimer]) if (t) clearTimeout(t);
+    await this.sealing;
     await sealPending(this.db).catch(() => undefined);
   }
 }

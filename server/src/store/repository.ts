@@ -395,6 +395,18 @@ export class Repository extends FhirRepository {
     return rows;
   }
 
+  /**
+   * As `aggregate`, for a statement that reads only resources of `types`: buffered creates are
+   * written first only when one of them is of those types, so a write hook that looks something
+   * up after each create (clinical/careplan/goal-achievement.ts) does not split the buffered
+   * batch into one statement per resource.
+   */
+  async aggregateOver<T>(types: readonly string[], sql: string, params: unknown[]): Promise<T[]> {
+    if (this.pending.some((w) => types.includes(w.type))) await this.flush();
+    const { rows } = await this.q.query<T>(sql, params);
+    return rows;
+  }
+
   // --- helpers ------------------------------------------------------------------------------
 
   private async currentRow(resourceType: string, id: string): Promise<CurrentRow | undefined> {

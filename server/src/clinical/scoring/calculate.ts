@@ -20,7 +20,7 @@ export function calculate(questionnaire: Questionnaire, response: QuestionnaireR
     if (!expression) continue;
     let result: unknown[];
     try {
-      result = fhirpath.evaluate(clean, expression, { resource: clean, questionnaire }, r4) as unknown[];
+      result = compiled(expression)(clean, { resource: clean, questionnaire }) as unknown[];
     } catch {
       fail('unprocessable', `The value of calculated item '${item.linkId}' could not be computed from the answers`, `Questionnaire.item.where(linkId='${item.linkId}')`);
     }
@@ -31,6 +31,23 @@ export function calculate(questionnaire: Questionnaire, response: QuestionnaireR
     clean.item = [...(clean.item ?? []), { linkId: item.linkId, answer: [item.type === 'integer' ? { valueInteger: value } : { valueDecimal: value }] }];
   }
   return values;
+}
+
+/**
+ * Parsed FHIRPath per expression text: parsing costs far more than evaluating (~0.5 ms for a
+ * PHQ-9 total), and the Questionnaires of a server use a handful of expressions. A parse error
+ * is thrown at evaluation time, as fhirpath.evaluate did, and nothing is cached for it.
+ */
+const COMPILED_MAX = 500;
+const compiledCache = new Map<string, ReturnType<typeof fhirpath.compile>>();
+function compiled(expression: string): ReturnType<typeof fhirpath.compile> {
+  let fn = compiledCache.get(expression);
+  if (!fn) {
+    fn = fhirpath.compile(expression, r4);
+    if (compiledCache.size >= COMPILED_MAX) compiledCache.delete(compiledCache.keys().next().value as string);
+    compiledCache.set(expression, fn);
+  }
+  return fn;
 }
 
 export function calculatedItems(items: QuestionnaireItem[]): QuestionnaireItem[] {
