@@ -373,15 +373,14 @@ phases.push(...access);
 
 async function accessPhases(): Promise<Phase[]> {
   const practitioner = { resourceType: 'Practitioner', id: 'bench-clinician', name: [{ family: 'Bench', given: ['Clinician'] }] };
-  const teams = samples.patientIds.map((id, i) => ({
+  const teams = samples.patientIds.map((id) => ({
     resource: {
       resourceType: 'CareTeam',
-      id: `bench-team-${i}`,
       status: 'active',
       subject: { reference: `Patient/${id}` },
       participant: [{ member: { reference: 'Practitioner/bench-clinician' } }],
     },
-    request: { method: 'PUT', url: `CareTeam/bench-team-${i}` },
+    request: { method: 'POST', url: 'CareTeam' },
   }));
   const setup = await client.request(
     'POST',

@@ -189,20 +189,23 @@ describe('amending supersedes', () => {
   });
 });
 
-describe('the derived Observations are written with the caller\'s access', () => {
-  test('a patient app allowed to write its responses but not Observations is refused, nothing stored', async () => {
-    // A policy question, not worked around: the scores are the server's work, but they are
-    // written through the caller's repository (clinical/scoring/hook.ts).
+describe('the derived Observations are the server\'s work', () => {
+  test('a patient app that may write its own responses gets its scores without any Observation write right', async () => {
+    // Scores come from the server (never the client), so a client that may submit a response
+    // does not need, and should not have, the right to write Observations itself.
     const p = await createPatient(s, 'female');
+    const other = await createPatient(s, 'male');
     const body = responseFor('phq-9', spread(def('phq-9'), 5), { subject: { reference: `Patient/${p}` } });
     const narrow = await s.personToken({ scope: 'patient/QuestionnaireResponse.cru patient/Questionnaire.rs patient/Observation.rs', patient: p, fhirUser: `Patient/${p}`, roles: ['patient'] });
-    const refused = await s.fhir('QuestionnaireResponse', { method: 'POST', token: narrow, json: body });
-    expect(refused.status).toBe(403);
-    expect((await refused.json()).issue[0].diagnostics).toMatch(/create on Observation/);
-    expect((await (await s.fhir(`QuestionnaireResponse?subject=Patient/${p}&_total=accurate`)).json()).total).toBe(0);
-    const wide = await s.personToken({ scope: 'patient/*.cruds', patient: p, fhirUser: `Patient/${p}`, roles: ['patient'] });
-    const ok = await s.fhir('QuestionnaireResponse', { method: 'POST', token: wide, json: body });
+    const ok = await s.fhir('QuestionnaireResponse', { method: 'POST', token: narrow, json: body });
     expect(ok.status).toBe(201);
     expect(totalOf(def('phq-9'), await derived(s, (await ok.json()).id))[0].valueQuantity?.value).toBe(5);
+    // The patient still cannot write an Observation directly ...
+    const direct = await s.fhir('Observation', { method: 'POST', token: narrow, json: { resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: `Patient/${p}` } } });
+    expect(direct.status).toBe(403);
+    // ... nor submit a response about another patient to get scores written there.
+    const elsewhere = await s.fhir('QuestionnaireResponse', { method: 'POST', token: narrow, json: { ...body, subject: { reference: `Patient/${other}` } } });
+    expect(elsewhere.status).toBeGreaterThanOrEqual(403);
+    expect((await (await s.fhir(`Observation?subject=Patient/${other}&_total=accurate`)).json()).total).toBe(0);
   });
 });

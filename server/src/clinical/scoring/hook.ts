@@ -1,6 +1,7 @@
 import type { Observation, Patient, Questionnaire, QuestionnaireResponse } from '@medplum/fhirtypes';
 import { fail } from '../../fhir/outcome.ts';
 import type { WriteEvent, WriteHook } from '../../store/hooks.ts';
+import { systemRepoFor } from '../careplan/system-repo.ts';
 import { extractObservations } from '../extract/index.ts';
 import type { Repository } from '../../store/repository.ts';
 import { instrumentByUrl } from './definitions.ts';
@@ -18,8 +19,11 @@ import { validateResponse } from './validate-response.ts';
  * afterWrite (same transaction): Observations derived from the previous version are marked
  *   entered-in-error (never two current truths for one response), then the new ones are created:
  *   status final, or amended when they replace earlier ones or the response is `amended`.
- * All reads and writes go through `event.repo`, i.e. the caller's access policy: a caller that may
- * write responses but not Observations is refused (a policy question, see the instruments README).
+ * The Questionnaire and the patient are read with the caller's access. The Observations are the
+ * server's own work (scores never come from the client), written with tenant-wide access in the
+ * caller's transaction and under the caller's identity for the audit trail: a patient app that
+ * may submit its responses needs no right to write Observations. The response itself passed the
+ * caller's write checks, so the scores land only where the caller may write a response.
  */
 const COMPLETE = new Set(['completed', 'amended']);
 const UNCHECKED = new Set(['entered-in-error', 'stopped']);
@@ -57,12 +61,16 @@ export const scoringHook: WriteHook = {
     const byId = pending.get(event.repo);
     const scored = byId?.get(event.id);
     byId?.delete(event.id);
-    const superseded = event.method === 'create' ? 0 : await supersede(event.repo, event.id);
     const response = event.after as QuestionnaireResponse | undefined;
-    if (!scored || !response || !COMPLETE.has(response.status)) return;
-    const status = superseded > 0 || response.status === 'amended' ? 'amended' : 'final';
-    const observations = scoreObservations(scored.questionnaire, { ...scored.score, response: { ...scored.score.response, id: event.id } }, status);
-    for (const obs of observations) await event.repo.createResource<Observation>(obs);
+    if (event.method === 'create' && (!scored || !response || !COMPLETE.has(response.status))) return;
+    const server = await systemRepoFor(event.repo);
+    const superseded = event.method === 'create' ? 0 : await supersede(server, event.id);
+    if (scored && response && COMPLETE.has(response.status)) {
+      const status = superseded > 0 || response.status === 'amended' ? 'amended' : 'final';
+      const observations = scoreObservations(scored.questionnaire, { ...scored.score, response: { ...scored.score.response, id: event.id } }, status);
+      for (const obs of observations) await server.createResource<Observation>(obs);
+    }
+    await server.flush();
   },
 };
 
