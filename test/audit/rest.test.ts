@@ -188,7 +188,10 @@ describe('writes: audited in the write transaction, visible as soon as the respo
     }
   });
 
-  test('a transaction: one AuditEvent for the bundle, one per write, all in its transaction', async () => {
+  // A transaction is one interaction (R4 AuditEvent models one event per interaction): one
+  // AuditEvent of subtype transaction, stored in the bundle's transaction, names every resource
+  // written (lifecycle create/update/delete) and every patient — no longer one event per entry.
+  test('a transaction: one AuditEvent for the bundle naming every write and patient, in its transaction', async () => {
     const res = await s.fhir('', {
       token: admin,
       method: 'POST',
@@ -207,10 +210,16 @@ describe('writes: audited in the write transaction, visible as soon as the respo
     expect(res.status).toBe(200);
     const out = (await res.json()) as Bundle;
     const pid = out.entry?.[0]?.response?.location?.split('/')[1];
-    const creates = (await auditEvents(s.db)).filter((e) => isRest('create')(e) && patientsOf(e).includes(`Patient/${pid}`));
-    expect(creates.map((e) => whats(e)[0].split('/')[0]).sort()).toEqual(['Observation', 'Patient']);
-    const [t] = await waitForAudit(s.db, (x) => isRest('transaction')(x) && byClient(x));
+    // Visible as soon as the response is (written in the bundle's transaction, not buffered).
+    const all = await auditEvents(s.db);
+    expect(all.filter((e) => isRest('create')(e) && patientsOf(e).includes(`Patient/${pid}`))).toHaveLength(0);
+    const txs = all.filter((e) => isRest('transaction')(e) && patientsOf(e).includes(`Patient/${pid}`));
+    expect(txs).toHaveLength(1);
+    const [t] = txs;
+    expect(byClient(t)).toBe(true);
     expect(t.outcome).toBe('0');
+    expect(whats(t).filter((w) => !w.startsWith('Patient/') || w.includes('/_history/')).map((w) => w.split('/')[0]).sort()).toEqual(['Observation', 'Patient']);
+    expect(t.entity?.filter((e) => e.lifecycle?.code === '1')).toHaveLength(2);
   });
 
   test('a failed transaction leaves no AuditEvent of success, only its own failure (outcome 4)', async () => {

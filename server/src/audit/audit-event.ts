@@ -24,6 +24,8 @@ import {
  * agents, this server as source, the resources touched, the query, and one entity per patient.
  * Nothing here logs; the events themselves are PHI and live only in the database.
  */
+const LIFECYCLE_SYSTEM = 'http://terminology.hl7.org/CodeSystem/dicom-audit-lifecycle';
+
 let sourceUrl = 'urn:bh-fhir:server';
 
 /** The server's own identity for AuditEvent.source; set once at startup from the base URL. */
@@ -124,6 +126,10 @@ export interface RestEventInput extends Who {
   outcomeDesc?: string;
   /** References of the resources touched ('Observation/1/_history/2'). */
   what?: string[];
+  /** DICOM lifecycle codes of the `what` entities, by position (transaction bundles). */
+  lifecycle?: string[];
+  /** Resources written but not named (over the cap of one event). */
+  moreEntities?: number;
   /** Search or operation query string (without '?'). */
   query?: string;
   /** What the query entity describes ('Observation search', '$everything'). */
@@ -135,7 +141,14 @@ export interface RestEventInput extends Who {
 
 export function restAuditEvent(input: RestEventInput): AuditEvent {
   const subtype: Coding = { system: RESTFUL_INTERACTION, code: input.interaction };
-  const entity: AuditEventEntity[] = (input.what ?? []).map(resourceEntity);
+  const entity: AuditEventEntity[] = (input.what ?? []).map((w, i) => {
+    const e = resourceEntity(w);
+    const lc = input.lifecycle?.[i];
+    return lc ? { ...e, lifecycle: { system: LIFECYCLE_SYSTEM, code: lc } } : e;
+  });
+  if (input.moreEntities) {
+    entity.push({ type: { system: OBJECT_TYPE, code: '2', display: 'System Object' }, description: `${input.moreEntities} more resources written, not listed` });
+  }
   if (input.query !== undefined) entity.push(queryEntity(input.query, input.queryDescription));
   for (const p of input.patients ?? []) entity.push(patientEntity(p));
   const outcome = outcomeOf(input.status);

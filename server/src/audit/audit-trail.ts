@@ -172,6 +172,11 @@ export interface AuditRequestScope {
   ip?: string;
   /** Writes whose AuditEvent the write hook stored in the write's transaction. */
   writesAudited: number;
+  /** The route's interaction and parsed body (set by ./fhir-audit.ts): tells a transaction bundle. */
+  interaction?: string;
+  body?: unknown;
+  /** A transaction bundle's writes, gathered for its one AuditEvent (./write-hook.ts). */
+  bundleWrites?: { what: string[]; lifecycle: string[]; more: number; patients: Set<string> };
 }
 
 export const auditRequestScope = new AsyncLocalStorage<AuditRequestScope>();

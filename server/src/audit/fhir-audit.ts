@@ -63,7 +63,8 @@ function finish(state: FhirAudit, req: Request, status: number): void {
     log.info('FHIR request without an authenticated tenant: not audited per tenant', { method: req.method, interaction, status });
     return;
   }
-  if (WRITES.has(interaction) && status < 400 && state.writesAudited > 0) return;
+  // Audited by the write hook in the write's transaction (a transaction bundle: one event for all).
+  if ((WRITES.has(interaction) || interaction === 'transaction') && status < 400 && state.writesAudited > 0) return;
 
   const { resourceType, id, vid } = state.params;
   const ok = status < 400;

@@ -30,6 +30,42 @@ export const auditWriteHook: WriteHook = {
     const scope = auditRequestScope.getStore();
     const stored = event.after as Resource | undefined;
     const version = stored?.meta?.versionId;
+    const what = `${event.resourceType}/${event.id}${version ? `/_history/${version}` : ''}`;
+    // A transaction bundle is one interaction (R4 AuditEvent: one event per interaction): one
+    // AuditEvent of subtype transaction naming every entity written and every patient, stored in
+    // the bundle's transaction just before it commits. Was one AuditEvent per entry (ingest cost).
+    const body = scope?.body as { resourceType?: string; type?: string } | undefined;
+    if (scope && scope.interaction === 'batch' && body?.resourceType === 'Bundle' && body.type === 'transaction' && event.repo.transactional) {
+      let agg = scope.bundleWrites;
+      if (!agg) {
+        const gathered = (agg = scope.bundleWrites = { what: [], lifecycle: [], more: 0, patients: new Set<string>() });
+        const repo = event.repo;
+        repo.onBeforeCommit(async () => {
+          const audit = restAuditEvent({
+            tenant: repo.ctx.tenant,
+            context: repo.ctx.access.context,
+            ip: scope.ip,
+            author: true,
+            interaction: 'transaction',
+            status: 200,
+            what: gathered.what,
+            lifecycle: gathered.lifecycle,
+            moreEntities: gathered.more,
+            patients: gathered.patients,
+          });
+          await repo.storeInternal(auditVersions([audit]));
+          scope.writesAudited += 1;
+          scope.trail.scheduleSeal();
+        });
+      }
+      if (agg.what.length < MAX_ENTITIES) {
+        agg.what.push(what);
+        agg.lifecycle.push(LIFECYCLE[event.method]);
+      } else agg.more += 1;
+      addPatientsOf(event.after, agg.patients);
+      addPatientsOf(event.before, agg.patients);
+      return;
+    }
     const patients = new Set<string>();
     addPatientsOf(event.after, patients);
     addPatientsOf(event.before, patients);
@@ -40,7 +76,7 @@ export const auditWriteHook: WriteHook = {
       author: true,
       interaction: event.method,
       status: event.method === 'create' ? 201 : 200,
-      what: [`${event.resourceType}/${event.id}${version ? `/_history/${version}` : ''}`],
+      what: [what],
       patients,
     });
     await event.repo.storeInternal(auditVersions([audit]));
@@ -50,5 +86,10 @@ export const auditWriteHook: WriteHook = {
     }
   },
 };
+
+/** Resource entities named on one transaction's AuditEvent; beyond, a count (patients are all kept). */
+const MAX_ENTITIES = 1000;
+/** DICOM audit lifecycle (R4 AuditEvent.entity.lifecycle): creation, amendment, logical deletion. */
+const LIFECYCLE = { create: '1', update: '3', patch: '3', delete: '14' } as const;
 
 const PAST = { create: 'created', update: 'updated', patch: 'patched', delete: 'deleted' } as const;

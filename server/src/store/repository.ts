@@ -76,6 +76,7 @@ export class Repository extends FhirRepository {
   private readonly q: Queryable;
   private readonly inTransaction: boolean;
   private pending: VersionWrite[] = [];
+  private beforeCommit: (() => Promise<void>)[] = [];
 
   constructor(db: Database, ctx: RepositoryContext, tx?: Queryable) {
     super();
@@ -99,11 +100,27 @@ export class Repository extends FhirRepository {
       async (tx) => {
         const child = new Repository(this.db, this.ctx, tx) as this;
         const result = await callback(child);
+        for (const fn of child.beforeCommit.splice(0)) await fn();
         await child.flush();
         return result;
       },
       { serializable: options?.serializable }
     );
+  }
+
+  /** True on the repository of an open transaction (writes commit or roll back together). */
+  get transactional(): boolean {
+    return this.inTransaction;
+  }
+
+  /**
+   * Runs `fn` once just before this transaction commits (after the last write, on its connection);
+   * used by the audit hook to store one AuditEvent per bundle transaction. Outside a transaction: false.
+   */
+  onBeforeCommit(fn: () => Promise<void>): boolean {
+    if (!this.inTransaction) return false;
+    this.beforeCommit.push(fn);
+    return true;
   }
 
   /** Writes buffered creates. Called before anything that reads and at commit. */
