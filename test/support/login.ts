@@ -1,4 +1,5 @@
-import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { totpNow } from '../../server/src/auth/users/totp.ts';
 
 /**
  * A browser without JavaScript, in code: follows /auth/authorize with a cookie jar over fetch,
@@ -94,34 +95,10 @@ export async function authorizeInBrowserless(opts: AuthorizeInBrowserlessOptions
   throw new Error('too many steps following /authorize');
 }
 
-/** RFC 6238 TOTP (SHA-1, 6 digits, 30 s steps) of a base32 secret at timeMs (default now). */
+/** RFC 6238 TOTP of a base32 secret at timeMs (default now): the server's own, checked against
+ * the RFC's test vectors in test/auth/login.test.ts. */
 export function totp(secret: string, timeMs: number = Date.now()): string {
-  const step = Math.floor(timeMs / 1000 / 30);
-  const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(step));
-  const mac = createHmac('sha1', base32Decode(secret)).update(counter).digest();
-  const offset = mac[mac.length - 1] & 0x0f;
-  const bin = (mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000;
-  return String(bin).padStart(6, '0');
-}
-
-function base32Decode(s: string): Buffer {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  const clean = s.toUpperCase().replace(/[\s=]/g, '');
-  let bits = 0;
-  let value = 0;
-  const out: number[] = [];
-  for (const ch of clean) {
-    const i = alphabet.indexOf(ch);
-    if (i < 0) throw new Error('not base32');
-    value = (value << 5) | i;
-    bits += 5;
-    if (bits >= 8) {
-      out.push((value >>> (bits - 8)) & 0xff);
-      bits -= 8;
-    }
-  }
-  return Buffer.from(out);
+  return totpNow(secret, timeMs);
 }
 
 const jars = new Map<string, CookieJar>();

@@ -16,15 +16,20 @@ export function validate(resource: Resource, profile?: StructureDefinition): Ope
   try {
     return validateResource(resource, profile ? { profile } : undefined);
   } catch (err) {
-    if (err instanceof OperationOutcomeError) {
-      for (const issue of err.outcome.issue ?? []) {
-        // Our diagnostics carry the element path so a client can find the problem without a guide.
-        if (issue.details?.text) {
-          issue.diagnostics = `${issue.details.text}${issue.expression?.length ? ` (at ${issue.expression.join(', ')})` : ''}`;
-        }
-      }
-      err.outcome.id = 'invalid';
-    }
-    throw err;
+    throw asInvalid(err);
   }
+}
+
+/** A validation failure as our 'invalid' outcome, whose diagnostics carry the element path so a
+ * client can find the problem without a guide. Other errors pass through unchanged. */
+export function asInvalid(err: unknown): unknown {
+  if (err instanceof OperationOutcomeError) {
+    for (const issue of err.outcome.issue ?? []) {
+      if (issue.details?.text) {
+        issue.diagnostics = `${issue.details.text}${issue.expression?.length ? ` (at ${issue.expression.join(', ')})` : ''}`;
+      }
+    }
+    err.outcome.id = 'invalid';
+  }
+  return err;
 }

@@ -1,7 +1,7 @@
-import { OperationOutcomeError, getAllDataTypes, parseStructureDefinition, validateTypedValue } from '@medplum/core';
+import { getAllDataTypes, parseStructureDefinition, validateTypedValue } from '@medplum/core';
 import type { Resource, StructureDefinition } from '@medplum/fhirtypes';
 import type { WriteHook } from '../../store/hooks.ts';
-import { validate } from '../../store/validate.ts';
+import { asInvalid, validate } from '../../store/validate.ts';
 import { claimedProfiles } from './registry.ts';
 
 /**
@@ -45,16 +45,7 @@ function validateAgainst(resource: Resource, profile: StructureDefinition): void
   try {
     validateTypedValue({ type: url, value: resource });
   } catch (err) {
-    // As store/validate.ts: diagnostics carry the element path; the outcome is 'invalid'.
-    if (err instanceof OperationOutcomeError) {
-      for (const issue of err.outcome.issue ?? []) {
-        if (issue.details?.text) {
-          issue.diagnostics = `${issue.details.text}${issue.expression?.length ? ` (at ${issue.expression.join(', ')})` : ''}`;
-        }
-      }
-      err.outcome.id = 'invalid';
-    }
-    throw err;
+    throw asInvalid(err);
   }
 }
 
