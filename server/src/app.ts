@@ -1,12 +1,17 @@
 import express from 'express';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { auditTrailFor } from './audit/audit-trail.ts';
 import { authRouter, authenticate } from './auth/index.ts';
 import { loadSigningKeys } from './auth/keys.ts';
 import { loadInstrumentsForAllTenants } from './clinical/instruments/index.ts';
 import { useSigningKeys } from './clinical/notes/signing-keys.ts';
 import { installProfilesEverywhere } from './clinical/profiles/install.ts';
+import type { Loop } from './background.ts';
+import { startRiskEscalation } from './clinical/risk/index.ts';
+import { type Clock, systemClock } from './clock.ts';
 import type { Config } from './config.ts';
 import type { Database } from './db/database.ts';
 import { openDatabase } from './db/open.ts';
@@ -16,6 +21,7 @@ import { fhirHttp } from './fhir/http.ts';
 import { outcome } from './fhir/outcome.ts';
 import { createFhirRouter } from './fhir/routes.ts';
 import { securityHeaders } from './http/security-headers.ts';
+import { startSubscriptions } from './subscriptions/index.ts';
 
 /**
  * Assembles the server: database (migrated), definitions, signing keys, the SMART endpoints and
@@ -25,12 +31,23 @@ export interface Server {
   app: express.Express;
   db: Database;
   config: Config;
+  /** The time durable timers compare with (tests move it: test/support/server.ts). */
+  clock: Clock;
+  /** Background loops (each also runs on its own interval; tests call runOnce()). */
+  loops: { risk: Loop; subscriptions: Loop };
+  /** Give it the HTTP server's 'upgrade' events (subscription websockets); anything else is refused. */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   close(): Promise<void>;
+}
+
+export interface ServerOptions {
+  clock?: Clock;
 }
 
 const pkg = JSON.parse(readFileSync(join(import.meta.dirname, '../../package.json'), 'utf8')) as { name: string; version: string };
 
-export async function createServer(config: Config, db?: Database): Promise<Server> {
+export async function createServer(config: Config, db?: Database, options: ServerOptions = {}): Promise<Server> {
+  const clock = options.clock ?? systemClock;
   loadDefinitions();
   const database = db ?? (await openDatabase(config));
   const keys = await loadSigningKeys(database);
@@ -69,12 +86,23 @@ export async function createServer(config: Config, db?: Database): Promise<Serve
   // AuditEvents a crashed process committed but never sealed are chained now (audit/hash-chain.ts).
   auditTrailFor(database).scheduleSeal();
   const stopStatistics = config.statisticsIntervalMs > 0 ? keepStatistics(database, config.statisticsIntervalMs) : () => undefined;
+  // Durable timers and the subscription outbox live in the database: any process may run them.
+  const background = { db: database, config, clock, fhirBase: `${config.baseUrl}/fhir/R4` };
+  const risk = startRiskEscalation(background);
+  const subscriptions = startSubscriptions(background);
   return {
     app,
     db: database,
     config,
+    clock,
+    loops: { risk, subscriptions: subscriptions.loop },
+    upgrade(req, socket, head) {
+      if (!subscriptions.upgrade(req, socket, head)) socket.destroy();
+    },
     close: async () => {
       stopStatistics();
+      await risk.stop();
+      await subscriptions.close();
       // Buffered AuditEvents are stored and the chain sealed before the database goes.
       await auditTrailFor(database).close();
       await database.close();

@@ -46,6 +46,15 @@ export interface Config {
   sessionIdleSeconds: number;
   /** Login sessions: absolute lifetime, seconds, however active the session is. */
   sessionMaxSeconds: number;
+  /** How often the risk escalation loop looks for Tasks past their acknowledgement deadline (ms); 0 = never (tests drive it). */
+  riskPollMs: number;
+  /** How often the subscription delivery loop looks for due notifications besides being woken by commits (ms); 0 = never. */
+  subscriptionPollMs: number;
+  /**
+   * Hosts (names or IP literals) a rest-hook endpoint may use even over http or when they
+   * resolve to loopback/private addresses; everything else must be https to a public address.
+   */
+  subscriptionAllowedHosts: string[];
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -72,5 +81,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxCount: 1000,
     sessionIdleSeconds: Number(env.SESSION_IDLE_SECONDS ?? 15 * 60),
     sessionMaxSeconds: Number(env.SESSION_MAX_SECONDS ?? 12 * 3600),
+    riskPollMs: Number(env.RISK_POLL_MS ?? 1000),
+    subscriptionPollMs: Number(env.SUBSCRIPTION_POLL_MS ?? 1000),
+    subscriptionAllowedHosts: (env.SUBSCRIPTION_ALLOWED_HOSTS ?? '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean),
   };
 }

@@ -47,6 +47,7 @@ if (workers > 1 && cluster.isPrimary) {
       startMs: Math.round(performance.now() - started),
     });
   });
+  http.on('upgrade', server.upgrade);
   const stop = async (): Promise<void> => {
     http.close();
     await server.close();

@@ -2,7 +2,9 @@ import { auditWriteHook } from './audit/write-hook.ts';
 import { goalAchievementHook } from './clinical/careplan/goal-achievement.ts';
 import { noteHook } from './clinical/notes/note-hook.ts';
 import { profileValidationHook } from './clinical/profiles/profile-hook.ts';
+import { riskHooks } from './clinical/risk/index.ts';
 import { scoringHook } from './clinical/scoring/hook.ts';
+import { subscriptionHooks } from './subscriptions/index.ts';
 import type { WriteHook } from './store/hooks.ts';
 
 /**
@@ -17,7 +19,12 @@ export const writeHooks: readonly WriteHook[] = [
   // A QuestionnaireResponse is validated against its Questionnaire and scored by the server;
   // its Observations are written in the same transaction (clinical/scoring/hook.ts).
   scoringHook,
+  // Risk Tasks: only a clinician completes or cancels one, with an outcome (clinical/risk).
+  ...riskHooks,
   profileValidationHook,
   goalAchievementHook,
+  // Subscriptions: a Subscription is checked; every change that matches one is recorded as an
+  // event in this transaction (subscriptions/), so a committed change is never missed.
+  ...subscriptionHooks,
   auditWriteHook,
 ];

@@ -3,7 +3,8 @@ import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Role } from '../../server/src/access/context.ts';
-import { createServer } from '../../server/src/app.ts';
+import { type Server, createServer } from '../../server/src/app.ts';
+import { OffsetClock } from '../../server/src/clock.ts';
 import { issueAccessToken } from '../../server/src/auth/access-token.ts';
 import { fhirBaseUrl, issuerUrl } from '../../server/src/auth/endpoints.ts';
 import { loadSigningKeys } from '../../server/src/auth/keys.ts';
@@ -23,6 +24,10 @@ export interface TestServer {
   baseUrl: string;
   fhirBase: string;
   db: Database;
+  /** The server itself: its background loops (`server.loops.risk.runOnce()`), config. */
+  server: Server;
+  /** The clock durable timers use: `clock.advance(ms)` then `server.loops.x.runOnce()`, no sleeping. */
+  clock: OffsetClock;
   /** A token for a backend client of `tenant` (created on first use) holding `scope`. */
   token(scope?: string, tenant?: string): Promise<string>;
   /**
@@ -51,14 +56,23 @@ export interface PersonClaims {
   ttlSeconds?: number;
 }
 
-export async function startTestServer(): Promise<TestServer> {
+/**
+ * `env` adds server settings (as environment variables would). Background loops run on their own
+ * intervals unless a test sets RISK_POLL_MS / SUBSCRIPTION_POLL_MS to 0 and drives them itself.
+ */
+export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
   const { db, drop } = await freshDatabase();
   const httpServer = http.createServer();
   await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
   const port = (httpServer.address() as AddressInfo).port;
-  const config = { ...loadConfig({ PORT: String(port), BASE_URL: `http://127.0.0.1:${port}` }), seedDemo: false };
-  const server = await createServer(config, db);
+  const config = {
+    ...loadConfig({ SUBSCRIPTION_ALLOWED_HOSTS: '127.0.0.1,localhost', ...env, PORT: String(port), BASE_URL: `http://127.0.0.1:${port}` }),
+    seedDemo: false,
+  };
+  const clock = new OffsetClock();
+  const server = await createServer(config, db, { clock });
   httpServer.on('request', server.app);
+  httpServer.on('upgrade', server.upgrade);
   const baseUrl = config.baseUrl;
   const fhirBase = `${baseUrl}/fhir/R4`;
 
@@ -140,12 +154,16 @@ export async function startTestServer(): Promise<TestServer> {
     baseUrl,
     fhirBase,
     db,
+    server,
+    clock,
     token,
     personToken,
     ensureTenant,
     fhir,
     async close() {
+      httpServer.closeAllConnections();
       await new Promise<void>((resolve) => httpServer.close(() => resolve()));
+      await server.close();
       await drop();
     },
   };

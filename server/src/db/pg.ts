@@ -51,6 +51,12 @@ export async function openPostgres(url: string, poolSize: number): Promise<Datab
         }
       }
     },
-    close: () => pool.end(),
+    // Idempotent: a test's teardown and Server.close may both close it.
+    close: once(() => pool.end()),
   };
+}
+
+function once(fn: () => Promise<void>): () => Promise<void> {
+  let done: Promise<void> | undefined;
+  return () => (done ??= fn());
 }

@@ -29,6 +29,12 @@ export async function openPglite(dataDir: string | undefined): Promise<Database>
         }
       }
     },
-    close: () => db.close(),
+    // Idempotent: a test's teardown and Server.close may both close it.
+    close: once(() => db.close()),
   };
+}
+
+function once(fn: () => Promise<void>): () => Promise<void> {
+  let done: Promise<void> | undefined;
+  return () => (done ??= fn());
 }

@@ -77,6 +77,7 @@ export class Repository extends FhirRepository {
   private readonly inTransaction: boolean;
   private pending: VersionWrite[] = [];
   private beforeCommit: (() => Promise<void>)[] = [];
+  private afterCommit: (() => void)[] = [];
 
   constructor(db: Database, ctx: RepositoryContext, tx?: Queryable) {
     super();
@@ -96,16 +97,27 @@ export class Repository extends FhirRepository {
 
   async withTransaction<TResult>(callback: (txRepo: this) => Promise<TResult>, options?: TransactionOptions): Promise<TResult> {
     if (this.inTransaction) return callback(this);
-    return this.db.transaction(
+    let committed: (() => void)[] = [];
+    const result = await this.db.transaction(
       async (tx) => {
         const child = new Repository(this.db, this.ctx, tx) as this;
-        const result = await callback(child);
+        // A retried attempt starts over: only the attempt that commits runs its after-commit work.
+        committed = child.afterCommit;
+        const value = await callback(child);
         for (const fn of child.beforeCommit.splice(0)) await fn();
         await child.flush();
-        return result;
+        return value;
       },
       { serializable: options?.serializable }
     );
+    for (const fn of committed) {
+      try {
+        fn();
+      } catch {
+        // After-commit work only wakes workers; what it signals is already durable.
+      }
+    }
+    return result;
   }
 
   /** True on the repository of an open transaction (writes commit or roll back together). */
@@ -121,6 +133,28 @@ export class Repository extends FhirRepository {
     if (!this.inTransaction) return false;
     this.beforeCommit.push(fn);
     return true;
+  }
+
+  /**
+   * Runs `fn` (synchronously, must not throw) after this transaction has committed: wakes
+   * background workers (subscription delivery) for work the transaction queued durably. Outside a
+   * transaction: false. Never runs for a transaction that rolls back.
+   */
+  onAfterCommit(fn: () => void): boolean {
+    if (!this.inTransaction) return false;
+    this.afterCommit.push(fn);
+    return true;
+  }
+
+  /**
+   * A repository with another context (e.g. the server's own tenant-wide access for derived
+   * writes) on this one's connection and transaction, whose after-commit work runs when this
+   * transaction commits. Its buffered creates are its own: call `flush()` before the transaction ends.
+   */
+  derive(ctx: RepositoryContext): Repository {
+    const child = new Repository(this.db, ctx, this.inTransaction ? this.q : undefined);
+    child.afterCommit = this.afterCommit;
+    return child;
   }
 
   /** Writes buffered creates. Called before anything that reads and at commit. */

@@ -1,6 +1,5 @@
 import { tenantAdminPolicy } from '../../access/policy.ts';
-import type { Database, Queryable } from '../../db/database.ts';
-import { Repository } from '../../store/repository.ts';
+import type { Repository } from '../../store/repository.ts';
 
 /**
  * The server's own follow-up writes inside a caller's transaction (a Goal's achievementStatus
@@ -9,15 +8,12 @@ import { Repository } from '../../store/repository.ts';
  * tenant, on the caller's connection (same transaction, same hooks), and keep the caller's
  * identity (access.context) so the audit trail records them as caused by the caller.
  *
- * The Repository keeps its connection private; until it offers a public way to derive a
- * repository with another policy, this reads the two fields (type stripping keeps them as
- * ordinary properties). Callers must `flush()` the returned repository before their
- * transaction ends, since creates are buffered per repository.
+ * Callers must `flush()` the returned repository before their transaction ends, since creates
+ * are buffered per repository.
  */
 export async function systemRepoFor(repo: Repository): Promise<Repository> {
   await repo.flush(); // make the caller's buffered creates visible to our reads
-  const fields = repo as unknown as { db: Database; q: Queryable };
   // Tenant-wide decisions, but the caller's identity: the audit trail names who caused the write.
   const access = { ...tenantAdminPolicy(repo.ctx.tenant), context: repo.ctx.access.context };
-  return new Repository(fields.db, { ...repo.ctx, access }, fields.q);
+  return repo.derive({ ...repo.ctx, access });
 }
