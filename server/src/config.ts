@@ -55,6 +55,12 @@ export interface Config {
    * resolve to loopback/private addresses; everything else must be https to a public address.
    */
   subscriptionAllowedHosts: string[];
+  /** Longest a rest-hook receiver may take to answer, seconds (caps each Subscription's timeout). */
+  subscriptionMaxTimeoutSeconds: number;
+  /** Failed notifications in a row before a subscription goes to `error`. */
+  subscriptionMaxAttempts: number;
+  /** Longest wait between retries of a failed notification, seconds (the backoff doubles from 1 s up to this). */
+  subscriptionBackoffMaxSeconds: number;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -84,5 +90,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     riskPollMs: Number(env.RISK_POLL_MS ?? 1000),
     subscriptionPollMs: Number(env.SUBSCRIPTION_POLL_MS ?? 1000),
     subscriptionAllowedHosts: (env.SUBSCRIPTION_ALLOWED_HOSTS ?? '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean),
+    subscriptionMaxTimeoutSeconds: Math.max(1, Number(env.SUBSCRIPTION_MAX_TIMEOUT_SECONDS ?? 30)),
+    subscriptionMaxAttempts: Math.max(1, Number(env.SUBSCRIPTION_MAX_ATTEMPTS ?? 8)),
+    subscriptionBackoffMaxSeconds: Math.max(1, Number(env.SUBSCRIPTION_BACKOFF_MAX_SECONDS ?? 300)),
   };
 }

@@ -7,6 +7,9 @@ import { mbcCohort } from './interactions/mbc-cohort.ts';
 import { mbcSummary } from './interactions/mbc-summary.ts';
 import { historyInstance, historySystem, historyType } from './interactions/history.ts';
 import { searchSystem, searchType } from './interactions/search.ts';
+import { subscriptionEvents } from './interactions/subscription-events.ts';
+import { subscriptionStatus } from './interactions/subscription-status.ts';
+import { getWsBindingToken } from './interactions/subscription-ws.ts';
 import { update } from './interactions/update.ts';
 import { validateOperation } from './interactions/validate.ts';
 
@@ -39,6 +42,17 @@ const ROUTES: [HttpMethod, string, FhirRouteHandler, RestInteraction][] = [
   ['POST', 'Patient/:id/$mbc-summary', mbcSummary, 'operation'],
   ['GET', '$mbc-cohort', mbcCohort, 'operation'],
   ['POST', '$mbc-cohort', mbcCohort, 'operation'],
+  // Subscriptions Backport IG 1.1 operations (subscriptions/README.md).
+  ['GET', 'Subscription/$status', subscriptionStatus, 'operation'],
+  ['POST', 'Subscription/$status', subscriptionStatus, 'operation'],
+  ['GET', 'Subscription/:id/$status', subscriptionStatus, 'operation'],
+  ['POST', 'Subscription/:id/$status', subscriptionStatus, 'operation'],
+  ['GET', 'Subscription/:id/$events', subscriptionEvents, 'operation'],
+  ['POST', 'Subscription/:id/$events', subscriptionEvents, 'operation'],
+  ['GET', 'Subscription/$get-ws-binding-token', getWsBindingToken, 'operation'],
+  ['POST', 'Subscription/$get-ws-binding-token', getWsBindingToken, 'operation'],
+  ['GET', 'Subscription/:id/$get-ws-binding-token', getWsBindingToken, 'operation'],
+  ['POST', 'Subscription/:id/$get-ws-binding-token', getWsBindingToken, 'operation'],
 ];
 
 export function createFhirRouter(): FhirRouter {

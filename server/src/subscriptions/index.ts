@@ -1,19 +1,25 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import pg from 'pg';
 import type { BackgroundDeps, Loop } from '../background.ts';
 import { startLoop } from '../background.ts';
+import { log } from '../log.ts';
 import type { WriteHook } from '../store/hooks.ts';
+import { createRestHookChannel } from './channels/rest-hook.ts';
+import { createWebSocketChannel } from './channels/websocket.ts';
+import { createDelivery } from './delivery.ts';
+import { configureSubscriptions, onEventsCommitted, outboxHook, subscriptionResourceHook } from './outbox.ts';
+import { CHANGE_CHANNEL, EVENT_CHANNEL, invalidate, invalidateAll } from './registry.ts';
 
 /**
  * FHIR Subscriptions (R4 + Subscriptions R5 Backport IG 1.1), issue 8. See ./README.md.
  *
- * CONTRACT (set before the work was split):
  * - `subscriptionHooks`: write hooks (Subscription validation; the outbox hook that records a
  *   matching change as events in the write's own transaction), placed in write-hooks.ts before audit.
  * - `startSubscriptions(deps)`: the delivery loop (rest-hook and websocket channels, see
  *   ./channel.ts), started by app.ts; `upgrade` takes websocket upgrades (false = not ours).
  */
-export const subscriptionHooks: readonly WriteHook[] = [];
+export const subscriptionHooks: readonly WriteHook[] = [subscriptionResourceHook, outboxHook];
 
 export interface SubscriptionService {
   /** Delivery loop: `runOnce()` delivers what is due at `deps.clock.now()` (handshakes, events, heartbeats, retries). */
@@ -24,6 +30,89 @@ export interface SubscriptionService {
 }
 
 export function startSubscriptions(deps: BackgroundDeps): SubscriptionService {
-  const loop = startLoop('subscription-delivery', deps.config.subscriptionPollMs, async () => 0);
-  return { loop, upgrade: () => false, close: () => loop.stop() };
+  const { config } = deps;
+  configureSubscriptions(config.subscriptionAllowedHosts);
+  const restHook = createRestHookChannel({ allowedHosts: config.subscriptionAllowedHosts, maxTimeoutSeconds: config.subscriptionMaxTimeoutSeconds });
+  let loop: Loop | undefined;
+  const wake = () => loop?.wake();
+  const websocket = createWebSocketChannel(deps, wake);
+  const delivery = createDelivery(
+    deps,
+    { restHook, websocket },
+    {
+      allowedHosts: config.subscriptionAllowedHosts,
+      maxTimeoutSeconds: config.subscriptionMaxTimeoutSeconds,
+      maxAttempts: config.subscriptionMaxAttempts,
+      backoffMaxSeconds: config.subscriptionBackoffMaxSeconds,
+    }
+  );
+  loop = startLoop('subscription-delivery', config.subscriptionPollMs, () => delivery.deliverDue());
+  const stopWaking = onEventsCommitted(wake);
+  const listener = deps.db.kind === 'postgres' && config.subscriptionPollMs > 0 ? listen(deps, wake) : undefined;
+  return {
+    loop,
+    upgrade: (req, socket, head) => websocket.upgrade(req, socket, head),
+    async close() {
+      stopWaking();
+      await listener?.close();
+      await loop?.stop();
+      await websocket.close();
+    },
+  };
+}
+
+/**
+ * Other processes on the same PostgreSQL: NOTIFY (sent at commit by the writing transaction) wakes
+ * our delivery loop for new events and drops our matcher for a tenant whose Subscriptions changed.
+ * The listening connection goes to the database our pool uses (current_database(), so a test's
+ * fresh database is the one listened on). Lost connection: reconnect, and reload every matcher.
+ */
+function listen(deps: BackgroundDeps, wake: () => void): { close(): Promise<void> } {
+  let client: pg.Client | undefined;
+  let closed = false;
+  let timer: NodeJS.Timeout | undefined;
+  const connect = async () => {
+    if (closed || !deps.config.databaseUrl) return;
+    try {
+      const { rows } = await deps.db.query<{ db: string }>('SELECT current_database() AS db');
+      const url = new URL(deps.config.databaseUrl);
+      url.pathname = `/${rows[0].db}`;
+      const c = new pg.Client({ connectionString: url.toString() });
+      c.on('error', () => {
+        void c.end().catch(() => undefined);
+        if (client === c) client = undefined;
+        schedule();
+      });
+      c.on('notification', (n) => {
+        if (n.channel === EVENT_CHANNEL) wake();
+        else if (n.channel === CHANGE_CHANNEL && n.payload) invalidate(n.payload);
+      });
+      await c.connect();
+      await c.query(`LISTEN ${EVENT_CHANNEL}`);
+      await c.query(`LISTEN ${CHANGE_CHANNEL}`);
+      if (closed) {
+        await c.end();
+        return;
+      }
+      client = c;
+      invalidateAll(); // changes made while we were not listening
+      wake();
+    } catch (err) {
+      log.error('subscription listener failed', { code: (err as { code?: string }).code, name: (err as Error)?.name });
+      schedule();
+    }
+  };
+  const schedule = () => {
+    if (closed) return;
+    timer = setTimeout(() => void connect(), 5000);
+    timer.unref();
+  };
+  void connect();
+  return {
+    async close() {
+      closed = true;
+      if (timer) clearTimeout(timer);
+      await client?.end().catch(() => undefined);
+    },
+  };
 }

@@ -1,0 +1,227 @@
+import { randomUUID } from 'node:crypto';
+import type { Bundle, Subscription } from '@medplum/fhirtypes';
+import { tenantAdminPolicy } from '../access/policy.ts';
+import type { BackgroundDeps } from '../background.ts';
+import { log } from '../log.ts';
+import { Repository } from '../store/repository.ts';
+import type { Channel, NotificationType } from './channel.ts';
+import { postToEndpoint, type RestHookOptions } from './channels/rest-hook.ts';
+import { type EventRecord, readEvents, subscriberPolicy, visibleEvents } from './events.ts';
+import { notificationBundle } from './notification.ts';
+import { type DeliveryRow, type RowRecord, toSubscriptionRow, txQuery } from './registry.ts';
+
+/**
+ * The delivery loop (one round = `deliverDue()`): claim the subscriptions with something due,
+ * commit the claim, send without any transaction open, then record the outcome.
+ *
+ * - Claim: `UPDATE … FROM (SELECT … FOR UPDATE SKIP LOCKED)` sets a lease (owner, until). Two
+ *   processes never claim the same subscription; a process killed mid-send leaves a lease that
+ *   expires, and the next claimer sends again from delivered-through (at-least-once).
+ * - Due: a handshake (status requested), events past delivered-through (at most maxCount per
+ *   notification, in order), a heartbeat (heartbeatPeriod since the last notification taken), or a
+ *   retry whose time has come.
+ * - Failure: capped exponential backoff; after `subscriptionMaxAttempts` failures in a row the
+ *   subscription goes to `error` (a new Subscription version written by the server) and stays
+ *   there, its events still numbered, until the client asks for `requested`/`active` again
+ *   (https://hl7.org/fhir/uv/subscriptions-backport/errors.html). A failed handshake is `error` at once
+ *   (https://hl7.org/fhir/uv/subscriptions-backport/channels.html#rest-hook).
+ */
+export interface DeliveryOptions extends RestHookOptions {
+  maxAttempts: number;
+  backoffMaxSeconds: number;
+}
+
+const BATCH = 64;
+const CONCURRENCY = 16;
+/** Lease beyond the longest send: a crashed sender's claim expires after this. */
+const leaseMs = (o: DeliveryOptions) => (o.maxTimeoutSeconds + 30) * 1000;
+
+/** Delay before retry `attempts` (1-based): 1 s, 2 s, 4 s … capped. */
+export function backoffMs(attempts: number, capSeconds: number): number {
+  return Math.min(capSeconds * 1000, 1000 * 2 ** Math.max(0, attempts - 1));
+}
+
+export function createDelivery(deps: BackgroundDeps, channels: { restHook: Channel; websocket: Channel }, options: DeliveryOptions) {
+  const owner = randomUUID();
+  const { db, clock, fhirBase, config } = deps;
+
+  const repoFor = (tenant: string, access = tenantAdminPolicy(tenant)) =>
+    new Repository(db, { tenant, access, fhirBase, lenient: false, defaultCount: config.defaultCount, maxCount: config.maxCount, hooks: [] });
+
+  async function claim(now: Date): Promise<DeliveryRow[]> {
+    const until = new Date(now.getTime() + leaseMs(options)).toISOString();
+    const due = `next_due IS NOT NULL AND next_due <= $2::timestamptz AND status IN ('requested', 'active') AND (lease_until IS NULL OR lease_until < $2::timestamptz)`;
+    const claimSql = (extra: string) =>
+      `UPDATE subscription s SET lease_owner = $1, lease_until = $3::timestamptz
+       FROM (SELECT tenant, id FROM subscription WHERE ${due} AND ${extra} ORDER BY next_due LIMIT ${BATCH} FOR UPDATE SKIP LOCKED) c
+       WHERE s.tenant = c.tenant AND s.id = c.id RETURNING s.*`;
+    const rows = (await db.query<RowRecord>(claimSql(`channel_type = 'rest-hook'`), [owner, now.toISOString(), until])).rows;
+    // Websocket subscriptions go out only from the process holding their socket.
+    const ws = (await db.query<RowRecord>(`SELECT * FROM subscription WHERE ${due.replaceAll('$2', '$1')} AND channel_type = 'websocket' LIMIT ${BATCH}`, [now.toISOString()])).rows
+      .map(toSubscriptionRow)
+      .filter((r) => channels.websocket.canDeliver(r));
+    if (ws.length) {
+      const claimed = await db.query<RowRecord>(
+        claimSql(`(tenant, id) IN (SELECT * FROM unnest($4::text[], $5::text[]))`),
+        [owner, now.toISOString(), until, ws.map((r) => r.tenant), ws.map((r) => r.id)]
+      );
+      rows.push(...claimed.rows);
+    }
+    return rows.map(toSubscriptionRow);
+  }
+
+  /** Releases the claim with the outcome of a successful round. */
+  async function succeeded(row: DeliveryRow, deliveredThrough: number, sent: boolean, now: Date): Promise<void> {
+    await db.query(
+      `UPDATE subscription SET delivered_through = GREATEST(delivered_through, $3), attempts = 0, error = NULL,
+         last_sent_at = CASE WHEN $4 THEN $5::timestamptz ELSE last_sent_at END,
+         next_due = CASE
+           WHEN events_since_start > GREATEST(delivered_through, $3) THEN $5::timestamptz
+           WHEN heartbeat_seconds IS NOT NULL THEN COALESCE(CASE WHEN $4 THEN $5::timestamptz ELSE last_sent_at END, $5::timestamptz) + heartbeat_seconds * interval '1 second'
+           ELSE NULL END,
+         lease_owner = NULL, lease_until = NULL
+       WHERE tenant = $1 AND id = $2 AND lease_owner = $6`,
+      [row.tenant, row.id, deliveredThrough, sent, now.toISOString(), owner]
+    );
+  }
+
+  /**
+   * The server's own change of a Subscription's status: a new version of the resource (so a client
+   * reading it sees it) and the row, in one transaction. Written without write hooks, so it
+   * triggers no subscription events. If the client changed the Subscription meanwhile, theirs stands.
+   */
+  async function setStatus(row: DeliveryRow, status: 'active' | 'error', error: string | undefined, now: Date): Promise<void> {
+    const repo = repoFor(row.tenant);
+    await repo.withTransaction(async (tx) => {
+      const rows = await txQuery<{ version: number }>(tx, 'SELECT version FROM subscription WHERE tenant = $1 AND id = $2 FOR UPDATE', [row.tenant, row.id]);
+      if (rows[0]?.version !== row.version) return;
+      let current: Subscription;
+      try {
+        current = await tx.readResource<Subscription>('Subscription', row.id);
+      } catch {
+        return;
+      }
+      const next: Subscription = { ...current, status };
+      if (error) next.error = error;
+      else delete next.error;
+      const stored = await tx.updateResource(next, { ifMatch: String(row.version) });
+      await txQuery(
+        tx,
+        `UPDATE subscription SET status = $3, version = $4, error = $5,
+           attempts = CASE WHEN $3 = 'active' THEN 0 ELSE attempts END,
+           last_sent_at = CASE WHEN $3 = 'active' THEN $6::timestamptz ELSE last_sent_at END,
+           next_due = CASE WHEN $3 <> 'active' THEN NULL
+             WHEN events_since_start > delivered_through THEN $6::timestamptz
+             WHEN heartbeat_seconds IS NOT NULL THEN $6::timestamptz + heartbeat_seconds * interval '1 second'
+             ELSE NULL END
+         WHERE tenant = $1 AND id = $2`,
+        [row.tenant, row.id, status, Number(stored.meta?.versionId), error ?? null, now.toISOString()]
+      );
+    });
+    await release(row);
+  }
+
+  async function release(row: DeliveryRow, retryAt?: Date): Promise<void> {
+    await db.query(
+      `UPDATE subscription SET lease_owner = NULL, lease_until = NULL${retryAt ? ', next_due = $4::timestamptz' : ''}
+       WHERE tenant = $1 AND id = $2 AND lease_owner = $3`,
+      retryAt ? [row.tenant, row.id, owner, retryAt.toISOString()] : [row.tenant, row.id, owner]
+    );
+  }
+
+  async function failed(row: DeliveryRow, reason: string, now: Date): Promise<void> {
+    const attempts = row.attempts + 1;
+    log.error('subscription notification failed', { tenant: row.tenant, subscription: row.id, attempts, reason });
+    if (attempts >= options.maxAttempts) {
+      await setStatus(row, 'error', `Delivery failed ${attempts} times; last: ${reason}`, now);
+      return;
+    }
+    const retryAt = new Date(now.getTime() + backoffMs(attempts, options.backoffMaxSeconds));
+    await db.query(
+      `UPDATE subscription SET attempts = $3, error = $4, next_due = $5::timestamptz, lease_owner = NULL, lease_until = NULL
+       WHERE tenant = $1 AND id = $2 AND lease_owner = $6`,
+      [row.tenant, row.id, attempts, reason, retryAt.toISOString(), owner]
+    );
+  }
+
+  function channelOf(row: DeliveryRow): Channel {
+    return row.channelType === 'websocket' ? channels.websocket : channels.restHook;
+  }
+
+  async function send(row: DeliveryRow, bundle: Bundle, type: NotificationType): Promise<void> {
+    await channelOf(row).send(row, bundle, type);
+  }
+
+  async function deliverOne(row: DeliveryRow, now: Date): Promise<void> {
+    const opts = { eventsSinceStart: row.eventsSinceStart, now };
+    if (row.status === 'requested') {
+      try {
+        await send(row, notificationBundle(fhirBase, row, 'handshake', { ...opts, status: 'requested' }), 'handshake');
+      } catch (err) {
+        log.error('subscription handshake failed', { tenant: row.tenant, subscription: row.id, reason: (err as Error).message });
+        await setStatus(row, 'error', `Handshake failed: ${(err as Error).message}`, now);
+        return;
+      }
+      await setStatus(row, 'active', undefined, now);
+      return;
+    }
+    const subscriber = repoFor(row.tenant, await subscriberPolicy(row.principal, db));
+    const pending = row.eventsSinceStart > row.deliveredThrough;
+    if (!pending) {
+      const heartbeatDue = row.heartbeatSeconds !== undefined && row.topic && (row.lastSentAt?.getTime() ?? 0) + row.heartbeatSeconds * 1000 <= now.getTime();
+      if (!heartbeatDue) return succeeded(row, row.deliveredThrough, false, now);
+      try {
+        await send(row, notificationBundle(fhirBase, row, 'heartbeat', opts), 'heartbeat');
+      } catch (err) {
+        return failed(row, (err as Error).message, now);
+      }
+      return succeeded(row, row.deliveredThrough, true, now);
+    }
+    const records = await readEvents(subscriber, row.id, row.deliveredThrough + 1, row.eventsSinceStart, row.topic ? row.maxCount : 1);
+    if (records.length === 0) return succeeded(row, row.eventsSinceStart, false, now); // pruned or deleted: nothing to send
+    const last = Number(records.at(-1)?.event_number);
+    try {
+      if (row.topic) {
+        const events = await visibleEvents([subscriber], records, row.payload);
+        await send(row, notificationBundle(fhirBase, row, 'event-notification', opts, events), 'event-notification');
+      } else {
+        await sendClassic(row, subscriber, records[0]);
+      }
+    } catch (err) {
+      return failed(row, (err as Error).message, now);
+    }
+    await succeeded(row, last, true, now);
+  }
+
+  /** R4 criteria subscription: POST with no body, or the resource when a payload type was asked for. */
+  async function sendClassic(row: DeliveryRow, subscriber: Repository, record: EventRecord): Promise<void> {
+    if (row.channelType !== 'rest-hook') throw new Error('criteria subscriptions use rest-hook');
+    const [event] = await visibleEvents([subscriber], [record], row.payload);
+    const body = row.payload === 'full-resource' && event.focus?.resource ? JSON.stringify(event.focus.resource) : undefined;
+    await postToEndpoint(row, body, options);
+  }
+
+  return {
+    owner,
+    /** One round: everything due now; resolves to the number of subscriptions handled. */
+    async deliverDue(): Promise<number> {
+      const now = clock.now();
+      const rows = await claim(now);
+      let next = 0;
+      const worker = async () => {
+        while (next < rows.length) {
+          const row = rows[next++];
+          try {
+            await deliverOne(row, now);
+          } catch (err) {
+            // Our own failure (database, policy): not the receiver's fault; try again shortly.
+            log.error('subscription delivery error', { tenant: row.tenant, subscription: row.id, code: (err as { code?: string }).code, name: (err as Error)?.name });
+            await release(row, new Date(now.getTime() + 5000)).catch(() => undefined);
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(CONCURRENCY, rows.length) }, worker));
+      return rows.length;
+    },
+  };
+}

@@ -1,0 +1,261 @@
+import { getSearchParameter, evalFhirPath, matchesSearchRequest } from '@medplum/core';
+import type { Resource } from '@medplum/fhirtypes';
+import type { AccessContext } from '../access/context.ts';
+import type { Queryable } from '../db/database.ts';
+import type { Repository } from '../store/repository.ts';
+import type { SubscriptionRow } from './channel.ts';
+import { type ParsedCriteria, type SubscriptionSpec, criteriaOf } from './subscription.ts';
+import type { Change, Topic } from './topics.ts';
+
+/**
+ * The `subscription` table (migration 008) and the in-memory matcher per tenant.
+ *
+ * Matching runs on every write, so it must cost nothing when nothing matches: per tenant the
+ * active subscriptions are indexed by resource type and, when a filter pins a patient, by patient
+ * id; a write looks at only the subscriptions of its type that either pin its patient or pin none.
+ * The index is loaded once per tenant and dropped when a Subscription of that tenant changes: in
+ * this process after the commit, in other processes through NOTIFY bh_subscription_change (see
+ * ./index.ts), with a reload every minute as a backstop.
+ */
+export const CHANGE_CHANNEL = 'bh_subscription_change';
+export const EVENT_CHANNEL = 'bh_subscription_event';
+const RELOAD_MS = 60_000;
+
+/** SQL on the write's own connection and transaction, without flushing its buffered creates. */
+export function txQuery<R>(repo: Repository, sql: string, params: unknown[]): Promise<R[]> {
+  // aggregateOver([]) is the repository's statement on its transaction that leaves buffered
+  // resource creates alone; our tables are not resources, so there is nothing to flush for them.
+  return repo.aggregateOver<R>([], sql, params);
+}
+
+// --- rows ---------------------------------------------------------------------------------------
+
+export interface RowRecord {
+  tenant: string;
+  id: string;
+  version: number;
+  status: SubscriptionRow['status'];
+  topic: string | null;
+  criteria: string | null;
+  filters: string[] | string;
+  channel_type: SubscriptionRow['channelType'];
+  endpoint: string | null;
+  headers: string[] | string;
+  payload: SubscriptionRow['payload'];
+  content_type: string | null;
+  heartbeat_seconds: number | null;
+  timeout_seconds: number;
+  max_count: number;
+  principal: AccessContext | string;
+  events_since_start: number | string;
+  delivered_through: number | string;
+  attempts: number;
+  next_due: string | Date | null;
+  last_sent_at: string | Date | null;
+  error: string | null;
+}
+
+const json = <T>(v: T | string): T => (typeof v === 'string' ? (JSON.parse(v) as T) : v);
+
+/** A table row as the delivery side and the channels see it (channel.ts SubscriptionRow). */
+export function toSubscriptionRow(r: RowRecord): SubscriptionRow & { version: number; deliveredThrough: number; attempts: number; lastSentAt?: Date; error?: string } {
+  return {
+    tenant: r.tenant,
+    id: r.id,
+    version: r.version,
+    status: r.status,
+    topic: r.topic ?? undefined,
+    criteria: r.criteria ?? undefined,
+    channelType: r.channel_type,
+    endpoint: r.endpoint ?? undefined,
+    headers: json<string[]>(r.headers),
+    payload: r.payload,
+    contentType: r.content_type ?? undefined,
+    heartbeatSeconds: r.heartbeat_seconds ?? undefined,
+    timeoutSeconds: r.timeout_seconds,
+    maxCount: r.max_count,
+    eventsSinceStart: Number(r.events_since_start),
+    principal: json<AccessContext>(r.principal),
+    deliveredThrough: Number(r.delivered_through),
+    attempts: r.attempts,
+    lastSentAt: r.last_sent_at ? new Date(r.last_sent_at) : undefined,
+    error: r.error ?? undefined,
+  };
+}
+export type DeliveryRow = ReturnType<typeof toSubscriptionRow>;
+
+/** Reads one subscription's row (e.g. for $status, or the websocket channel binding a socket). */
+export async function readSubscriptionRow(db: Queryable, tenant: string, id: string): Promise<DeliveryRow | undefined> {
+  const { rows } = await db.query<RowRecord>('SELECT * FROM subscription WHERE tenant = $1 AND id = $2', [tenant, id]);
+  return rows[0] ? toSubscriptionRow(rows[0]) : undefined;
+}
+
+/**
+ * Mirrors a Subscription version into the table, in the write's transaction. A subscription that
+ * (re)enters requested or active is due at once (handshake, or the backlog since delivered-through);
+ * attempts and error start over.
+ */
+export async function upsertRow(repo: Repository, id: string, version: number, spec: SubscriptionSpec, principal: AccessContext, now: Date): Promise<void> {
+  const due = spec.status === 'requested' || spec.status === 'active' ? now.toISOString() : null;
+  await txQuery(
+    repo,
+    `INSERT INTO subscription (tenant, id, version, status, topic, criteria, filters, channel_type, endpoint, headers, payload,
+       content_type, heartbeat_seconds, timeout_seconds, max_count, principal, next_due)
+     VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10::jsonb, $11, $12, $13, $14, $15, $16::jsonb, $17::timestamptz)
+     ON CONFLICT (tenant, id) DO UPDATE SET version = EXCLUDED.version, status = EXCLUDED.status, topic = EXCLUDED.topic,
+       criteria = EXCLUDED.criteria, filters = EXCLUDED.filters, channel_type = EXCLUDED.channel_type, endpoint = EXCLUDED.endpoint,
+       headers = EXCLUDED.headers, payload = EXCLUDED.payload, content_type = EXCLUDED.content_type,
+       heartbeat_seconds = EXCLUDED.heartbeat_seconds, timeout_seconds = EXCLUDED.timeout_seconds, max_count = EXCLUDED.max_count,
+       principal = EXCLUDED.principal, next_due = EXCLUDED.next_due, attempts = 0, error = NULL`,
+    [
+      repo.ctx.tenant,
+      id,
+      version,
+      spec.status,
+      spec.topic ?? null,
+      spec.criteria ?? null,
+      JSON.stringify(spec.filters),
+      spec.channelType,
+      spec.endpoint ?? null,
+      JSON.stringify(spec.headers),
+      spec.payload,
+      spec.contentType ?? null,
+      spec.heartbeatSeconds ?? null,
+      spec.timeoutSeconds,
+      spec.maxCount,
+      JSON.stringify(principal),
+      due,
+    ]
+  );
+}
+
+export async function deleteRow(repo: Repository, id: string): Promise<void> {
+  await txQuery(
+    repo,
+    `WITH e AS (DELETE FROM subscription_event WHERE tenant = $1 AND subscription_id = $2)
+     DELETE FROM subscription WHERE tenant = $1 AND id = $2`,
+    [repo.ctx.tenant, id]
+  );
+}
+
+// --- matcher ------------------------------------------------------------------------------------
+
+interface Entry {
+  id: string;
+  topic?: Topic;
+  parsed: ParsedCriteria[];
+}
+
+interface TypeIndex {
+  /** Subscriptions of this type that pin no patient. */
+  any: Entry[];
+  /** Subscriptions that pin a patient, by patient id. */
+  byPatient: Map<string, Entry[]>;
+}
+
+class TenantIndex {
+  readonly byType = new Map<string, TypeIndex>();
+  readonly loadedAt: number;
+  constructor(loadedAt: number) {
+    this.loadedAt = loadedAt;
+  }
+
+  add(entry: Entry, resourceType: string): void {
+    let t = this.byType.get(resourceType);
+    if (!t) this.byType.set(resourceType, (t = { any: [], byPatient: new Map() }));
+    // Every filter must hold, so any one pinned patient is enough to index by.
+    const pinned = entry.parsed.find((p) => p.patients.length === 1)?.patients[0];
+    if (pinned) {
+      const list = t.byPatient.get(pinned) ?? [];
+      list.push(entry);
+      t.byPatient.set(pinned, list);
+    } else {
+      t.any.push(entry);
+    }
+  }
+}
+
+const cache = new Map<string, Promise<TenantIndex>>();
+const generation = new Map<string, number>();
+
+/** Drops a tenant's matcher (this process); the next write in the tenant reloads it. */
+export function invalidate(tenant: string): void {
+  generation.set(tenant, (generation.get(tenant) ?? 0) + 1);
+  cache.delete(tenant);
+}
+
+export function invalidateAll(): void {
+  for (const t of [...cache.keys()]) invalidate(t);
+}
+
+async function load(repo: Repository, tenant: string): Promise<TenantIndex> {
+  const rows = await txQuery<{ id: string; topic: string | null; criteria: string | null; filters: string[] | string }>(
+    repo,
+    `SELECT id, topic, criteria, filters FROM subscription WHERE tenant = $1 AND status <> 'off'`,
+    [tenant]
+  );
+  const index = new TenantIndex(Date.now());
+  for (const r of rows) {
+    try {
+      const c = criteriaOf({ topic: r.topic ?? undefined, criteria: r.criteria ?? undefined, filters: json<string[]>(r.filters) });
+      index.add({ id: r.id, topic: c.topic, parsed: c.parsed }, c.resourceType);
+    } catch {
+      // A stored subscription that no longer parses (a topic withdrawn) matches nothing.
+    }
+  }
+  return index;
+}
+
+async function indexFor(repo: Repository): Promise<TenantIndex> {
+  const tenant = repo.ctx.tenant;
+  let p = cache.get(tenant);
+  if (p) {
+    const idx = await p;
+    if (Date.now() - idx.loadedAt < RELOAD_MS) return idx;
+    invalidate(tenant);
+  }
+  const gen = generation.get(tenant) ?? 0;
+  p = load(repo, tenant);
+  // Installed only if nothing changed while loading (else the next write loads again).
+  if ((generation.get(tenant) ?? 0) === gen) cache.set(tenant, p);
+  p.catch(() => cache.get(tenant) === p && cache.delete(tenant));
+  return p;
+}
+
+function patientIdsOf(resource: Resource): string[] {
+  if (resource.resourceType === 'Patient') return resource.id ? [resource.id] : [];
+  const out = new Set<string>();
+  for (const code of ['patient', 'subject']) {
+    const sp = getSearchParameter(resource.resourceType, code);
+    if (!sp?.expression) continue;
+    for (const v of evalFhirPath(sp.expression, resource) as { reference?: string }[]) {
+      const m = /^(?:.*\/)?Patient\/([^/]+)$/.exec(v?.reference ?? '');
+      if (m) out.add(m[1]);
+    }
+  }
+  return [...out];
+}
+
+/** Ids of the tenant's subscriptions that this change is an event of. */
+export async function matchingSubscriptions(repo: Repository, resourceType: string, change: Change, before: Resource | undefined, after: Resource | undefined): Promise<string[]> {
+  const index = await indexFor(repo);
+  const t = index.byType.get(resourceType);
+  if (!t) return [];
+  const subject = after ?? before;
+  if (!subject) return [];
+  let candidates = t.any;
+  if (t.byPatient.size > 0) {
+    const pinned = patientIdsOf(subject).flatMap((p) => t.byPatient.get(p) ?? []);
+    if (pinned.length) candidates = [...candidates, ...pinned];
+  }
+  const out: string[] = [];
+  for (const e of candidates) {
+    if (e.topic) {
+      if (!e.topic.trigger(change, before, after)) continue;
+    } else if (change === 'delete') {
+      continue; // R4 criteria subscriptions are about resources that exist
+    }
+    if (e.parsed.every((p) => matchesSearchRequest(subject, p.request))) out.push(e.id);
+  }
+  return out;
+}
