@@ -109,6 +109,13 @@ export function createWebSocketChannel(deps: BackgroundDeps, wake: () => void): 
     const rows = await loadBindableRows(db, redeemed.tenant, redeemed.subscriptions);
     if (rows.length === 0) return refuse(c, 'None of the token\'s Subscriptions can be bound (deleted, off, or no longer websocket)', 'invalid');
     if (c.ws.readyState !== WebSocket.OPEN) return;
+    // IG: "Server sends one or more handshake messages via websockets (one per Subscription
+    // included in the token)", before any event notification: so the handshakes go out before the
+    // socket counts as bound (canDeliver). A Subscription still `requested` gets its handshake
+    // from the delivery loop instead, which then makes it active (../delivery.ts).
+    for (const row of rows) {
+      if (row.status !== 'requested') await sendText(c.ws, JSON.stringify(handshakeFor(row, deps.fhirBase, clock.now())));
+    }
     const expires = redeemed.expiresAt.getTime();
     for (const row of rows) {
       const key = keyOf(row.tenant, row.id);
@@ -117,9 +124,6 @@ export function createWebSocketChannel(deps: BackgroundDeps, wake: () => void): 
       if (!set) bySubscription.set(key, (set = new Set()));
       set.add(c);
     }
-    // IG: "Server sends one or more handshake messages via websockets (one per Subscription
-    // included in the token)", before any event notification on this socket.
-    for (const row of rows) await sendText(c.ws, JSON.stringify(handshakeFor(row, deps.fhirBase, clock.now())));
     wake();
   }
 
