@@ -38,13 +38,15 @@ async function create<T extends { resourceType: string; id?: string }>(resource:
   return (await res.json()) as T & { id: string };
 }
 
-async function bindingToken(ids: string[], token?: string): Promise<{ status: number; body: Parameters & OperationOutcome }> {
+type TokenAnswer = Parameters & Pick<OperationOutcome, 'issue'>;
+
+async function bindingToken(ids: string[], token?: string): Promise<{ status: number; body: TokenAnswer }> {
   const res = await s.fhir('Subscription/$get-ws-binding-token', {
     method: 'POST',
     token,
     json: { resourceType: 'Parameters', parameter: ids.map((id) => ({ name: 'id', valueId: id })) },
   });
-  return { status: res.status, body: (await res.json()) as Parameters & OperationOutcome };
+  return { status: res.status, body: (await res.json()) as TokenAnswer };
 }
 
 const param = (p: Parameters, name: string) => p.parameter?.filter((x) => x.name === name) ?? [];
