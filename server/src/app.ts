@@ -10,7 +10,7 @@ import { loadInstrumentsForAllTenants } from './clinical/instruments/index.ts';
 import { useSigningKeys } from './clinical/notes/signing-keys.ts';
 import { installProfilesEverywhere } from './clinical/profiles/install.ts';
 import type { Loop } from './background.ts';
-import { startRiskEscalation } from './clinical/risk/index.ts';
+import { installRiskDefaultsEverywhere, startRiskEscalation } from './clinical/risk/index.ts';
 import { type Clock, systemClock } from './clock.ts';
 import type { Config } from './config.ts';
 import type { Database } from './db/database.ts';
@@ -22,6 +22,7 @@ import { outcome } from './fhir/outcome.ts';
 import { createFhirRouter } from './fhir/routes.ts';
 import { securityHeaders } from './http/security-headers.ts';
 import { startSubscriptions } from './subscriptions/index.ts';
+import { writeHooks } from './write-hooks.ts';
 
 /**
  * Assembles the server: database (migrated), definitions, signing keys, the SMART endpoints and
@@ -58,6 +59,8 @@ export async function createServer(config: Config, db?: Database, options: Serve
   // The shipped instruments (questionnaires/) in every tenant; a changed file under an existing
   // version stops the start (clinical/instruments).
   await loadInstrumentsForAllTenants(database);
+  // The crisis-risk rule set and crisis resources, in every tenant that has never had them (clinical/risk).
+  await installRiskDefaultsEverywhere(database);
 
   const app = express();
   app.disable('x-powered-by');
@@ -88,7 +91,7 @@ export async function createServer(config: Config, db?: Database, options: Serve
   const stopStatistics = config.statisticsIntervalMs > 0 ? keepStatistics(database, config.statisticsIntervalMs) : () => undefined;
   // Durable timers and the subscription outbox live in the database: any process may run them.
   const background = { db: database, config, clock, fhirBase: `${config.baseUrl}/fhir/R4` };
-  const risk = startRiskEscalation(background);
+  const risk = startRiskEscalation(background, writeHooks);
   const subscriptions = startSubscriptions(background);
   return {
     app,

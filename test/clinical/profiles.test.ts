@@ -183,13 +183,18 @@ describe('writes claiming a profile are validated against it', () => {
       status: 'requested',
       intent: 'order',
       priority: 'urgent',
-      focus: { reference: 'Observation/o1' },
+      code: { coding: [{ system: 'http://bh-fhir.org/fhir/CodeSystem/risk-task', code: 'suicide-risk-follow-up' }] },
+      focus: { reference: 'QuestionnaireResponse/q1' },
       for: { reference: 'Patient/p1' },
+      authoredOn: '2026-01-05T10:00:00Z',
       owner: { reference: 'Practitioner/x' },
+      restriction: { period: { start: '2026-01-05T10:00:00Z', end: '2026-01-05T11:00:00Z' } },
+      input: [{ type: { text: 'PHQ-9 item 9' }, valueInteger: 1 }],
     };
     expect((await s.fhir('Task', { method: 'POST', json: task })).status).toBe(201);
     await expectViolation({ ...task, owner: undefined }, 'Task.owner');
     await expectViolation({ ...task, priority: undefined }, 'Task.priority');
+    await expectViolation({ ...task, focus: { reference: 'Observation/o1' } }, 'Task.focus');
     const consent = {
       resourceType: 'Consent',
       meta: { profile: [P('bh-consent')], security: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality', code: 'R' }] },

@@ -8,10 +8,20 @@ import type { Queryable } from '../db/database.ts';
  */
 
 /**
+ * The risk Task code and its open statuses (clinical/codes.ts RISK_TASK_SYSTEM, clinical/risk/task.ts
+ * OPEN_STATUSES): repeated here because access/ sits below clinical/ and never imports it.
+ */
+const RISK_TASK_SYSTEM = 'http://bh-fhir.org/fhir/CodeSystem/risk-task';
+const RISK_TASK_CODE = 'suicide-risk-follow-up';
+const OPEN_RISK_TASK = ['requested', 'received', 'ready', 'accepted', 'in-progress'];
+
+/**
  * Patients treated by Practitioner `practitionerId`: P is treated by X when
  *  - an active CareTeam with subject P has participant.member X or a PractitionerRole of X,
  *  - an EpisodeOfCare of P has careManager X, or team → such a CareTeam,
- *  - an Encounter of P has participant.individual X (or a PractitionerRole of X).
+ *  - an Encounter of P has participant.individual X (or a PractitionerRole of X),
+ *  - an open risk Task for P is owned by X (clinical/risk: whoever must follow up a positive
+ *    screen sees the patient and the response while the Task is open).
  * One statement over idx_reference/idx_token, plus (only when X is on a care team) a lookup of
  * the EpisodeOfCare resources naming those teams, since R4 has no search parameter for
  * EpisodeOfCare.team.
@@ -47,8 +57,14 @@ export async function treatedPatients(db: Queryable, tenant: string, practitione
      UNION
      SELECT 'patient', p.target_id FROM idx_reference c JOIN me ON c.target_type = me.t AND c.target_id = me.id
      JOIN idx_reference p ON p.tenant = $1 AND p.rtype = 'Encounter' AND p.rid = c.rid AND p.param = 'subject' AND p.target_type = 'Patient'
-     WHERE c.tenant = $1 AND c.rtype = 'Encounter' AND c.param = 'participant'`,
-    [tenant, practitionerId]
+     WHERE c.tenant = $1 AND c.rtype = 'Encounter' AND c.param = 'participant'
+     UNION
+     SELECT 'patient', p.target_id FROM idx_reference o
+     JOIN idx_reference p ON p.tenant = $1 AND p.rtype = 'Task' AND p.rid = o.rid AND p.param = 'subject' AND p.target_type = 'Patient'
+     WHERE o.tenant = $1 AND o.rtype = 'Task' AND o.param = 'owner' AND o.target_type = 'Practitioner' AND o.target_id = $2
+       AND EXISTS (SELECT 1 FROM idx_token k WHERE k.tenant = $1 AND k.rtype = 'Task' AND k.rid = o.rid AND k.param = 'code' AND k.system = $3 AND k.code = $4)
+       AND EXISTS (SELECT 1 FROM idx_token s WHERE s.tenant = $1 AND s.rtype = 'Task' AND s.rid = o.rid AND s.param = 'status' AND s.code = ANY($5::text[]))`,
+    [tenant, practitionerId, RISK_TASK_SYSTEM, RISK_TASK_CODE, OPEN_RISK_TASK]
   );
   const patients = new Set(rows.filter((r) => r.kind === 'patient').map((r) => r.id));
   const teams = rows.filter((r) => r.kind === 'team').map((r) => `CareTeam/${r.id}`);

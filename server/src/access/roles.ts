@@ -73,6 +73,8 @@ export const TENANT_ADMIN = new Set([
   'StructureDefinition',
   'ValueSet',
   'CodeSystem',
+  // The crisis-risk rule set (PlanDefinition/risk-rules): deadlines and rules are the clinic's to set.
+  'PlanDefinition',
   AUDIT_EVENT,
 ]);
 
@@ -136,13 +138,27 @@ function clinicalConstraint(role: Role, type: string, p: Permission, r: PersonRe
   const breakGlass = purpose === EMERGENCY_TREATMENT && role !== 'supervisor';
   const treating = purpose === undefined || purpose === TREATMENT || purpose === EMERGENCY_TREATMENT;
   const wide = role === 'supervisor' || r.tenantWide.has(role) || breakGlass;
-  const patients: ReadConstraint = wide ? ALL : { kind: 'compartment', patients: r.treated };
+  const patients: ReadConstraint = wide ? ALL : anyOf([{ kind: 'compartment', patients: r.treated }, ...assigned(type, p, r)]);
   if (!treating) return allOf([patients, unlabelled]);
   if (role === 'supervisor') return patients;
   // Psychotherapy notes: the author's own (Composition.author, DocumentReference.author) only.
   const authored: ReadConstraint =
     r.fhirUser && (type === 'Composition' || type === 'DocumentReference') ? { kind: 'refers', params: ['author'], targets: [r.fhirUser] } : DENY;
   return allOf([patients, anyOf([{ kind: 'unlabelled', labels: [PSYCHOTHERAPY] }, authored])]);
+}
+
+/**
+ * What a practitioner reaches because it was routed to them, beyond the patients they treat
+ * (clinical/risk): the Tasks they own (read, search, update: the owner of a risk Task acknowledges
+ * and closes it even without a care relationship) and the Communications addressed to them (read).
+ * Evaluated in SQL on the row's current references, so a Task assigned a moment ago is visible
+ * at once under a policy cached before it existed.
+ */
+function assigned(type: string, p: Permission, r: PersonReach): ReadConstraint[] {
+  if (!r.fhirUser) return [];
+  if (type === 'Task' && (READS.has(p) || p === 'u')) return [{ kind: 'refers', params: ['owner'], targets: [r.fhirUser] }];
+  if (type === 'Communication' && READS.has(p)) return [{ kind: 'refers', params: ['recipient'], targets: [r.fhirUser] }];
+  return [];
 }
 
 /**

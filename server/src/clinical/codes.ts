@@ -65,3 +65,29 @@ export const SDC_OBSERVATION_EXTRACT = 'http://hl7.org/fhir/uv/sdc/StructureDefi
 export const SDC_OBSERVATION_EXTRACT_CATEGORY = 'http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-observation-extract-category';
 export const SDC_CALCULATED_EXPRESSION = 'http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-calculatedExpression';
 export const QUESTIONNAIRE_UNIT = 'http://hl7.org/fhir/StructureDefinition/questionnaire-unit';
+
+/**
+ * Crisis-risk workflow (clinical/risk/README.md). The risk Task's code; its input type for the
+ * screen (a QuestionnaireResponse) that raised or joined it.
+ */
+export const RISK_TASK_SYSTEM = `${CANONICAL_BASE}/CodeSystem/risk-task`;
+export const RISK_TASK_CODE = 'suicide-risk-follow-up';
+/** The tenant's rule set: PlanDefinition/risk-rules, one action per rule (rule id = action.id). */
+export const RISK_RULES_URL = `${CANONICAL_BASE}/PlanDefinition/risk-rules`;
+export const RISK_RULES_ID = 'risk-rules';
+/** Rule ids as codes (Task.reasonCode, Task.input.type): the action ids of PlanDefinition/risk-rules. */
+export const RISK_RULE_SYSTEM = `${CANONICAL_BASE}/CodeSystem/risk-rule`;
+/** How a risk Task was closed (Task.output.type): contact-made-safety-plan, referred-988, referred-emergency, unable-to-reach. */
+export const RISK_OUTCOME_SYSTEM = `${CANONICAL_BASE}/CodeSystem/risk-outcome`;
+/** The rota (PractitionerRole.code): on-call, on-call-backup, supervisor, clinic-lead. */
+export const ON_CALL_ROLE_SYSTEM = `${CANONICAL_BASE}/CodeSystem/on-call-role`;
+/** Escalation steps (Task.businessStatus): assigned, backup-on-call, supervisor, clinic-lead. */
+export const RISK_ESCALATION_SYSTEM = `${CANONICAL_BASE}/CodeSystem/risk-escalation`;
+/** Crisis resources (HealthcareService.category): crisis-line, emergency. */
+export const CRISIS_RESOURCE_SYSTEM = `${CANONICAL_BASE}/CodeSystem/crisis-resource`;
+/** Communication.category: crisis-resources (to the patient), risk-task-assigned, risk-escalation (to staff). */
+export const COMMUNICATION_CATEGORY_SYSTEM = `${CANONICAL_BASE}/CodeSystem/communication-category`;
+/** http://terminology.hl7.org/CodeSystem/flag-category — "safety" for the risk Flag. */
+export const FLAG_CATEGORY = 'http://terminology.hl7.org/CodeSystem/flag-category';
+/** R4 core extension: an IANA time zone (valueCode), here on a rota PractitionerRole. */
+export const TIMEZONE_EXTENSION = 'http://hl7.org/fhir/StructureDefinition/timezone';

@@ -1,6 +1,7 @@
 import type { Queryable } from '../db/database.ts';
 import { loadInstruments } from '../clinical/instruments/index.ts';
 import { installProfiles } from '../clinical/profiles/install.ts';
+import { installRiskDefaults } from '../clinical/risk/install.ts';
 import { loadDefinitions } from '../fhir/definitions.ts';
 import { fail } from '../fhir/outcome.ts';
 
@@ -34,6 +35,8 @@ export async function createTenant(db: Queryable, input: { id: string; name?: st
   await installProfiles(db, input.id);
   // ... and the shipped instruments (questionnaires/README.md).
   await loadInstruments(db, input.id);
+  // ... and the crisis-risk rule set and crisis resources (clinical/risk/README.md).
+  await installRiskDefaults(db, input.id);
   return { id: input.id, name, createdAt: r.rows[0].created_at };
 }
 

@@ -2,6 +2,7 @@ import type { Observation, Patient, Questionnaire, QuestionnaireResponse } from 
 import { fail } from '../../fhir/outcome.ts';
 import type { WriteEvent, WriteHook } from '../../store/hooks.ts';
 import { systemRepoFor } from '../careplan/system-repo.ts';
+import { evaluateRisk } from '../risk/index.ts';
 import { extractObservations } from '../extract/index.ts';
 import type { Repository } from '../../store/repository.ts';
 import { instrumentByUrl } from './definitions.ts';
@@ -71,6 +72,11 @@ export const scoringHook: WriteHook = {
       for (const obs of observations) await server.createResource<Observation>(obs);
     }
     await server.flush();
+    // The tenant's risk rules, in this transaction: a positive screen is never stored without its
+    // risk Task, Flag and the patient's crisis resources (clinical/risk).
+    if (scored && response && COMPLETE.has(response.status)) {
+      await evaluateRisk(event.repo, scored.questionnaire, scored.score, { ...response, id: event.id });
+    }
   },
 };
 
