@@ -81,8 +81,8 @@ export async function submit(s: TestServer, tenant: string, response: Resource, 
   return body.id;
 }
 
-export const riskTasks = (s: TestServer, tenant: string, patientId: string) => search<Task>(s, tenant, `Task?subject=Patient/${patientId}&code=${RISK_TASK}`);
-export const flags = (s: TestServer, tenant: string, patientId: string) => search<Flag>(s, tenant, `Flag?patient=Patient/${patientId}`);
+export const riskTasks = (s: TestServer, tenant: string, patientId: string, token?: string) => search<Task>(s, tenant, `Task?subject=Patient/${patientId}&code=${RISK_TASK}`, token);
+export const flags = (s: TestServer, tenant: string, patientId: string, token?: string) => search<Flag>(s, tenant, `Flag?patient=Patient/${patientId}`, token);
 export const crisisMessages = (s: TestServer, tenant: string, responseId: string, token?: string) =>
   search<Communication>(s, tenant, `Communication?based-on=QuestionnaireResponse/${responseId}&category=${CRISIS}`, token);
 

@@ -5,6 +5,7 @@ import type {
   CompositionSection,
   Coverage,
   Encounter,
+  Flag,
   Goal,
   Organization,
   Patient,
@@ -12,12 +13,13 @@ import type {
   PractitionerRole,
   QuestionnaireResponse,
   Resource,
+  Task,
 } from '@medplum/fhirtypes';
 import { tenantAdminPolicy } from '../access/policy.ts';
 import { loadSigningKeys } from '../auth/keys.ts';
 import type { Config } from '../config.ts';
 import type { Database } from '../db/database.ts';
-import { LOINC, ORDINAL_VALUE, PROGRAM_SYSTEM, SCORE_UNIT, profileUrl, questionnaireUrl } from '../clinical/codes.ts';
+import { LOINC, ON_CALL_ROLE_SYSTEM, ORDINAL_VALUE, PROGRAM_SYSTEM, RISK_FLAG_SYSTEM, RISK_OUTCOME_SYSTEM, RISK_TASK_CODE, RISK_TASK_SYSTEM, SCORE_UNIT, profileUrl, questionnaireUrl } from '../clinical/codes.ts';
 import { loadInstruments } from '../clinical/instruments/index.ts';
 import { countersignComposition, signComposition } from '../clinical/notes/sign.ts';
 import { PROGRESS_NOTE, PSYCHOTHERAPY_SECTION, SECTION } from '../clinical/notes/note-codes.ts';
@@ -109,6 +111,40 @@ function section(code: { system: string; code: string; display: string }, text: 
   };
 }
 
+/**
+ * Severe PHQ-9 totals in the histories raised risk Tasks (clinical/risk, rule phq9-severe) as they
+ * were scored; in the story each was followed up by the treating clinician, so each is closed the
+ * way a clinician closes one (a person with role clinician, a statusReason and the outcome) and
+ * the safety Flag ended: the demo starts with no overdue Task escalating in the background.
+ */
+async function closeRiskFollowUp(db: Database, repo: Repository, patient: Patient, clinician: Practitioner): Promise<void> {
+  const fhirUser = `Practitioner/${clinician.id}`;
+  const asClinician = new Repository(db, {
+    ...repo.ctx,
+    access: { ...repo.ctx.access, context: { tenant: repo.ctx.tenant, clientId: undefined, scope: 'user/*.cruds', fhirUser, roles: ['clinician'] } },
+  });
+  const open = await repo.searchParams('Task', [
+    ['subject', `Patient/${patient.id}`],
+    ['code', `${RISK_TASK_SYSTEM}|${RISK_TASK_CODE}`],
+    ['status', 'requested,received,ready,accepted,in-progress'],
+  ]);
+  for (const e of open.entry ?? []) {
+    const task = e.resource as Task;
+    await asClinician.updateResource<Task>({
+      ...task,
+      status: 'completed',
+      statusReason: { text: 'Followed up by the treating clinician' },
+      output: [{ type: { coding: [{ system: RISK_OUTCOME_SYSTEM, code: 'contact-made-safety-plan', display: 'Contact made; safety plan' }] }, valueString: 'Phoned the patient the same day: no suicidal ideation, safety plan reviewed, next session brought forward.' }],
+    });
+  }
+  const flags = await repo.searchParams('Flag', [['patient', `Patient/${patient.id}`]]);
+  for (const e of flags.entry ?? []) {
+    const flag = e.resource as Flag;
+    if (flag.status !== 'active' || !flag.code?.coding?.some((c) => c.system === RISK_FLAG_SYSTEM)) continue;
+    await asClinician.updateResource<Flag>({ ...flag, status: 'inactive', period: { ...flag.period, end: new Date().toISOString() } });
+  }
+}
+
 export interface DemoClinicalCounts {
   patients: number;
   carePlans: number;
@@ -155,14 +191,24 @@ export async function seedDemoClinical(db: Database, config: Config, tenant: str
     });
   const clinic = await org('Demo Clinic', 'prov', 'Healthcare Provider');
   const payers = { northwind: await org('Northwind Health Plan', 'pay', 'Payer'), lakeside: await org('Lakeside Medicaid', 'pay', 'Payer') };
-  for (const [p, role] of [[rivera, 'Clinical psychologist'], [shah, 'Counselor'], [okoye, 'Clinical supervisor']] as const) {
+  // The on-call rota (clinical/risk/README.md): Dr. Rivera on call, Dr. Shah backup, Dr. Okoye
+  // supervisor and clinic lead; every day, all day, so the demo's risk workflow works at any hour.
+  const rotaCode = (code: string, display: string) => ({ coding: [{ system: ON_CALL_ROLE_SYSTEM, code, display }] });
+  const everyDay = [{ daysOfWeek: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as ('mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat' | 'sun')[], allDay: true }];
+  const staff = [
+    [rivera, 'Clinical psychologist', [rotaCode('on-call', 'On call')]],
+    [shah, 'Counselor', [rotaCode('on-call-backup', 'Backup on call')]],
+    [okoye, 'Clinical supervisor', [rotaCode('supervisor', 'Supervisor'), rotaCode('clinic-lead', 'Clinic lead')]],
+  ] as const;
+  for (const [p, role, rota] of staff) {
     await repo.createResource<PractitionerRole>({
       resourceType: 'PractitionerRole',
       active: true,
-      practitioner: ref(p),
+      practitioner: { ...ref(p), display: `Dr. ${p.name?.[0]?.given?.[0] ?? ''} ${p.name?.[0]?.family ?? ''}` },
       organization: ref(clinic),
-      code: [{ text: role }],
+      code: [{ text: role }, ...rota],
       specialty: [{ text: 'Behavioral health' }],
+      ...(p === okoye ? {} : { availableTime: everyDay }),
     });
   }
 
@@ -275,6 +321,7 @@ export async function seedDemoClinical(db: Database, config: Config, tenant: str
       }
       if (encounter) lastSessions.push({ patient, encounter, clinician, plan, goal, p });
     });
+    await closeRiskFollowUp(db, repo, patient, clinician);
   }
 
   // --- notes: the latest session of four patients, signed; one countersigned; one with a
