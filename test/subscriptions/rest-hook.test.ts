@@ -2,6 +2,7 @@ import type { Bundle, Parameters, Subscription } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type TestServer, startTestServer } from '../support/server.ts';
 import { type Receiver, startReceiver, statusOf } from './receiver.ts';
+import { topicSubscription } from './subscription-fixtures.ts';
 
 /**
  * Topic-based rest-hook subscriptions against the Backport IG 1.1
@@ -21,29 +22,6 @@ afterAll(async () => {
   await rx?.close();
   await s?.close();
 });
-
-export function topicSubscription(topic: string, endpoint: string, content: string, extra: { filters?: string[]; headers?: string[]; heartbeat?: number; maxCount?: number; timeout?: number } = {}): Subscription {
-  const channelExt = [];
-  if (extra.heartbeat !== undefined) channelExt.push({ url: `${BP}/backport-heartbeat-period`, valueUnsignedInt: extra.heartbeat });
-  if (extra.timeout !== undefined) channelExt.push({ url: `${BP}/backport-timeout`, valueUnsignedInt: extra.timeout });
-  if (extra.maxCount !== undefined) channelExt.push({ url: `${BP}/backport-max-count`, valuePositiveInt: extra.maxCount });
-  return {
-    resourceType: 'Subscription',
-    meta: { profile: [`${BP}/backport-subscription`] },
-    status: 'requested',
-    reason: 'test',
-    criteria: topic,
-    ...(extra.filters ? { _criteria: { extension: extra.filters.map((f) => ({ url: `${BP}/backport-filter-criteria`, valueString: f })) } } : {}),
-    channel: {
-      type: 'rest-hook',
-      endpoint,
-      header: extra.headers,
-      payload: 'application/fhir+json',
-      _payload: { extension: [{ url: `${BP}/backport-payload-content`, valueCode: content }] },
-      ...(channelExt.length ? { extension: channelExt } : {}),
-    },
-  } as Subscription;
-}
 
 async function create<T>(type: string, body: object): Promise<T> {
   const res = await s.fhir(type, { method: 'POST', json: body });

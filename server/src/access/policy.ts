@@ -63,6 +63,7 @@ export async function policyFor(context: AccessContext, db?: Queryable): Promise
   const reach = await loadReach(context, roles, db);
   return build(context, (type, p) => {
     if (type === AUDIT_EVENT && p !== 'r' && p !== 's') return DENY;
+    if (type === SUBSCRIPTION) return roles.length ? ownSubscriptions(context, scopes, p) : DENY;
     const byRole = anyOf(roles.map((role) => roleConstraint(role, type, p, reach)));
     if (byRole.kind === 'deny') return DENY;
     const user = allOf([scopeConstraint(scopes, 'user', type, p), byRole]);
@@ -70,6 +71,27 @@ export async function policyFor(context: AccessContext, db?: Queryable): Promise
     const patient = allOf([scopeConstraint(scopes, 'patient', type, p), launch, byRole]);
     return anyOf([user, patient]);
   });
+}
+
+/**
+ * Subscriptions of people (subscriptions/README.md): a person reaches only the Subscriptions they
+ * wrote, which the subscriptions write hook tags with SUBSCRIPTION_OWNER | subscriptionOwner(context);
+ * the type must be granted by a user/ or patient/ Subscription scope. What a Subscription
+ * delivers is decided again, per notification, by the policy of its stored principal.
+ */
+const SUBSCRIPTION = 'Subscription';
+export const SUBSCRIPTION_OWNER = 'http://bh-fhir.org/fhir/CodeSystem/subscription-owner';
+
+export function subscriptionOwner(context: AccessContext): string | undefined {
+  const owner = context.userId ?? context.fhirUser;
+  return owner && /^[A-Za-z0-9\-./]{1,128}$/.test(owner) ? owner : undefined;
+}
+
+function ownSubscriptions(context: AccessContext, scopes: ResourceScope[], p: Permission): ReadConstraint {
+  const owner = subscriptionOwner(context);
+  if (!owner) return DENY;
+  const granted = anyOf([scopeConstraint(scopes, 'user', SUBSCRIPTION, p), context.patient ? scopeConstraint(scopes, 'patient', SUBSCRIPTION, p) : DENY]);
+  return allOf([granted, { kind: 'match', any: [[['_tag', `${SUBSCRIPTION_OWNER}|${owner}`]]] }]);
 }
 
 /** Full access within one tenant, for the server's own seeding and CLI work; never from a token. */

@@ -1,4 +1,5 @@
 import type { Subscription } from '@medplum/fhirtypes';
+import { SUBSCRIPTION_OWNER, subscriptionOwner } from '../access/policy.ts';
 import { loadConfig } from '../config.ts';
 import { fail } from '../fhir/outcome.ts';
 import type { WriteEvent, WriteHook } from '../store/hooks.ts';
@@ -70,6 +71,14 @@ export const subscriptionResourceHook: WriteHook = {
     const status = serverStatus(spec, sub.status, event.before as Subscription | undefined);
     const next: Subscription = { ...sub, status };
     if (status !== 'error') delete next.error;
+    // The owner tag is the server's: a person's Subscription carries theirs (access/policy.ts
+    // ownSubscriptions lets them reach only those); nobody else may plant or keep one.
+    const context = event.repo.ctx.access.context;
+    const tags = (sub.meta?.tag ?? []).filter((t) => t.system !== SUBSCRIPTION_OWNER);
+    const owner = context.userId || context.fhirUser ? subscriptionOwner(context) : undefined;
+    if (owner) tags.push({ system: SUBSCRIPTION_OWNER, code: owner });
+    next.meta = { ...sub.meta, tag: tags.length ? tags : undefined };
+    if (!next.meta.tag) delete next.meta.tag;
     return next;
   },
   async afterWrite(event: WriteEvent) {

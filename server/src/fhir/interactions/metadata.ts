@@ -1,4 +1,5 @@
 import type { CapabilityStatement, CapabilityStatementRestResource } from '@medplum/fhirtypes';
+import { subscriptionCapabilities } from '../../subscriptions/capabilities.ts';
 import { resourceTypes, searchParamsFor } from '../definitions.ts';
 
 /**
@@ -56,6 +57,13 @@ export function capabilityStatement(baseUrl: string, fhirBase: string, software:
       };
       if (type === 'Patient') {
         r.operation?.push({ name: 'everything', definition: 'http://hl7.org/fhir/OperationDefinition/Patient-everything' });
+      }
+      if (type === 'Subscription') {
+        // Topics offered and the Backport IG operations (subscriptions/capabilities.ts).
+        const caps = subscriptionCapabilities();
+        r.extension = caps.extension;
+        r.supportedProfile = caps.supportedProfile;
+        r.operation?.push(...caps.operation);
       }
       return r;
     });
