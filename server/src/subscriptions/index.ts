@@ -9,7 +9,7 @@ import { createRestHookChannel } from './channels/rest-hook.ts';
 import { createWebSocketChannel } from './channels/websocket.ts';
 import { createDelivery } from './delivery.ts';
 import { configureSubscriptions, onEventsCommitted, outboxHook, subscriptionResourceHook } from './outbox.ts';
-import { CHANGE_CHANNEL, EVENT_CHANNEL, invalidate, invalidateAll } from './registry.ts';
+import { CHANGE_CHANNEL, EVENT_CHANNEL, invalidate, invalidateAll, setMatcherMaxAge } from './registry.ts';
 
 /**
  * FHIR Subscriptions (R4 + Subscriptions R5 Backport IG 1.1), issue 8. See ./README.md.
@@ -48,6 +48,8 @@ export function startSubscriptions(deps: BackgroundDeps): SubscriptionService {
   );
   loop = startLoop('subscription-delivery', config.subscriptionPollMs, () => delivery.deliverDue());
   const stopWaking = onEventsCommitted(wake);
+  // On PostgreSQL other processes may change Subscriptions: until LISTEN is up, matchers expire quickly.
+  setMatcherMaxAge(deps.db.kind === 'postgres' ? UNHEARD_MAX_AGE_MS : Number.POSITIVE_INFINITY);
   const listener = deps.db.kind === 'postgres' && config.subscriptionPollMs > 0 ? listen(deps, wake) : undefined;
   return {
     loop,
@@ -67,6 +69,8 @@ export function startSubscriptions(deps: BackgroundDeps): SubscriptionService {
  * The listening connection goes to the database our pool uses (current_database(), so a test's
  * fresh database is the one listened on). Lost connection: reconnect, and reload every matcher.
  */
+const UNHEARD_MAX_AGE_MS = 5_000;
+
 function listen(deps: BackgroundDeps, wake: () => void): { close(): Promise<void> } {
   let client: pg.Client | undefined;
   let closed = false;
@@ -81,6 +85,7 @@ function listen(deps: BackgroundDeps, wake: () => void): { close(): Promise<void
       c.on('error', () => {
         void c.end().catch(() => undefined);
         if (client === c) client = undefined;
+        setMatcherMaxAge(UNHEARD_MAX_AGE_MS);
         schedule();
       });
       c.on('notification', (n) => {
@@ -95,6 +100,7 @@ function listen(deps: BackgroundDeps, wake: () => void): { close(): Promise<void
         return;
       }
       client = c;
+      setMatcherMaxAge(Number.POSITIVE_INFINITY);
       invalidateAll(); // changes made while we were not listening
       wake();
     } catch (err) {

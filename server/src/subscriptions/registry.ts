@@ -19,7 +19,16 @@ import type { Change, Topic } from './topics.ts';
  */
 export const CHANGE_CHANNEL = 'bh_subscription_change';
 export const EVENT_CHANNEL = 'bh_subscription_event';
-const RELOAD_MS = 60_000;
+
+/**
+ * How old a tenant's matcher may get before it is reloaded. Infinite while nothing else can change
+ * Subscriptions behind our back (PGlite: one process; PostgreSQL: while LISTEN is connected);
+ * a few seconds while another process's changes could go unheard (./index.ts sets it).
+ */
+let reloadMs = Number.POSITIVE_INFINITY;
+export function setMatcherMaxAge(ms: number): void {
+  reloadMs = ms;
+}
 
 /** SQL on the write's own connection and transaction, without flushing its buffered creates. */
 export function txQuery<R>(repo: Repository, sql: string, params: unknown[]): Promise<R[]> {
@@ -210,9 +219,11 @@ async function indexFor(repo: Repository): Promise<TenantIndex> {
   const tenant = repo.ctx.tenant;
   let p = cache.get(tenant);
   if (p) {
-    const idx = await p;
-    if (Date.now() - idx.loadedAt < RELOAD_MS) return idx;
-    invalidate(tenant);
+    // A load started by another write runs in that write's transaction; if that one fails we
+    // load in ours rather than fail a write that has nothing to do with it.
+    const idx = await p.catch(() => undefined);
+    if (idx && Date.now() - idx.loadedAt < reloadMs) return idx;
+    if (cache.get(tenant) === p) invalidate(tenant);
   }
   const gen = generation.get(tenant) ?? 0;
   p = load(repo, tenant);
