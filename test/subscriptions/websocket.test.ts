@@ -126,6 +126,22 @@ describe('$get-ws-binding-token', () => {
     expect(hidden.body.issue[0].diagnostics?.replace(sub.id, 'X')).toBe(missing.body.issue[0].diagnostics?.replace('no-such-subscription', 'X'));
   });
 
+  test("a person binds their own Subscriptions only: another user of the clinic gets 404 for it, and 'all mine' leaves it out", async () => {
+    const person = (user: string) => s.personToken({ scope: 'user/*.cruds', fhirUser: `Practitioner/${user}`, roles: ['supervisor'], userId: user });
+    const ana = await person('ana');
+    const ben = await person('ben');
+    const anas = await create(wsSubscription('id-only'), ana);
+    const bens = await create(wsSubscription('id-only'), ben);
+    expect((await bindingToken([anas.id], ana)).status).toBe(200);
+    const other = await bindingToken([anas.id], ben);
+    expect(other.status).toBe(404);
+    expect(other.body.issue[0].code).toBe('not-found');
+    // Without ids: every websocket Subscription the caller may read, i.e. Ben's own.
+    const all = await bindingToken([], ben);
+    expect(all.status).toBe(200);
+    expect(param(all.body, 'subscription').map((p) => p.valueString)).toEqual([`${s.fhirBase}/Subscription/${bens.id}`]);
+  });
+
   test('a token that may not read Subscriptions gets none (403), and a malformed id is a 400 naming the parameter', async () => {
     const sub = await create(wsSubscription('id-only'));
     const readObs = await s.token('system/Observation.rs');
