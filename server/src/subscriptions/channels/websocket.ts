@@ -26,6 +26,12 @@ import { handshakeFor, loadBindableRows } from '../websocket/rows.ts';
  */
 export interface WebSocketChannel extends Channel {
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean;
+  /**
+   * The subscriptions this process can deliver now (a live binding here), for the delivery loop's
+   * claim: selecting these by key, rather than every due websocket row and then `canDeliver`, keeps
+   * unbound subscriptions with a backlog (closed apps) from crowding out the bound ones.
+   */
+  bound(): { tenant: string; id: string }[];
   close(): Promise<void>;
 }
 
@@ -189,6 +195,16 @@ export function createWebSocketChannel(deps: BackgroundDeps, wake: () => void): 
   return {
     type: 'websocket',
     canDeliver: (sub) => sub.channelType === 'websocket' && live(sub).length > 0,
+    bound() {
+      const now = clock.now().getTime();
+      const out: { tenant: string; id: string }[] = [];
+      for (const [key, set] of bySubscription) {
+        if (![...set].some((c) => c.ws.readyState === WebSocket.OPEN && (c.bound.get(key) ?? 0) > now)) continue;
+        const slash = key.indexOf('/');
+        out.push({ tenant: key.slice(0, slash), id: key.slice(slash + 1) });
+      }
+      return out;
+    },
     async send(sub: SubscriptionRow, bundle: Bundle, _type: NotificationType): Promise<void> {
       const targets = live(sub);
       if (targets.length === 0) throw new Error('no websocket bound to this subscription here');
