@@ -105,6 +105,20 @@ describe('retries, error and re-activation', () => {
     rx.status = 200;
   });
 
+  test("a receiver that does not answer within the subscription's timeout fails the notification", async () => {
+    rx.hang = true;
+    const n = rx.received.length;
+    const sub = await create<Subscription>('Subscription', topicSubscription(`${TOPIC}/resource/Flag`, rx.url, 'empty', { timeout: 1 }));
+    const started = Date.now();
+    await run();
+    await rx.waitFor(n + 1);
+    expect(Date.now() - started).toBeLessThan(5000);
+    const got = await read(sub.id as string);
+    expect(got.status).toBe('error');
+    expect(got.error).toContain('did not answer in time');
+    rx.hang = false;
+  });
+
   test('an endpoint nobody listens on is an error, not a crash', async () => {
     const sub = await create<Subscription>('Subscription', topicSubscription(`${TOPIC}/resource/Flag`, 'http://127.0.0.1:9/hook', 'empty'));
     await run();

@@ -21,6 +21,8 @@ export interface Receiver {
   received: Received[];
   /** HTTP status to answer with (default 200). */
   status: number;
+  /** Take requests but never answer them (a receiver that hangs). */
+  hang: boolean;
   waitFor(count: number, timeoutMs?: number): Promise<Received[]>;
   /** Notification bundles received (POSTs with a Bundle body), with their status Parameters. */
   bundles(): { bundle: Bundle; status: Parameters; type: string }[];
@@ -34,6 +36,7 @@ export async function startReceiver(): Promise<Receiver> {
     url: '',
     received,
     status: 200,
+    hang: false,
     waitFor(count, timeoutMs = 10_000) {
       if (received.length >= count) return Promise.resolve(received);
       return new Promise((resolve, reject) => {
@@ -64,8 +67,10 @@ export async function startReceiver(): Promise<Receiver> {
       } catch {
         json = undefined;
       }
-      res.statusCode = r.status;
-      res.end(r.status >= 400 ? 'receiver secret detail that must never be echoed' : '');
+      if (!r.hang) {
+        res.statusCode = r.status;
+        res.end(r.status >= 400 ? 'receiver secret detail that must never be echoed' : '');
+      }
       received.push({ path: req.url ?? '', headers: req.headers, body, json, at: Date.now() });
       for (const w of waiters.splice(0)) {
         if (received.length >= w.count) w.resolve();

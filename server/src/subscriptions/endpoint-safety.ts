@@ -50,7 +50,8 @@ export function isBlockedAddress(address: string): boolean {
   return true;
 }
 
-const hostOf = (url: URL): string => url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
+// A trailing dot names the same host ('localhost.' is localhost).
+const hostOf = (url: URL): string => url.hostname.replace(/^\[|\]$/g, '').replace(/\.$/, '').toLowerCase();
 
 /**
  * The check made when a Subscription is written: returns why the endpoint is refused (our words),

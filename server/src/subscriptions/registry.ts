@@ -1,4 +1,4 @@
-import { getSearchParameter, evalFhirPath, matchesSearchRequest } from '@medplum/core';
+import { matchesSearchRequest } from '@medplum/core';
 import type { Resource } from '@medplum/fhirtypes';
 import type { AccessContext } from '../access/context.ts';
 import type { Queryable } from '../db/database.ts';
@@ -233,17 +233,29 @@ async function indexFor(repo: Repository): Promise<TenantIndex> {
   return p;
 }
 
+/**
+ * Every patient the resource references anywhere (or is): a superset of what its `patient` and
+ * `subject` search parameters can match, found by a walk of the JSON (no FHIRPath per write), so
+ * no subscription pinned to one of them is skipped; the exact match is matchesSearchRequest's.
+ */
 function patientIdsOf(resource: Resource): string[] {
-  if (resource.resourceType === 'Patient') return resource.id ? [resource.id] : [];
   const out = new Set<string>();
-  for (const code of ['patient', 'subject']) {
-    const sp = getSearchParameter(resource.resourceType, code);
-    if (!sp?.expression) continue;
-    for (const v of evalFhirPath(sp.expression, resource) as { reference?: string }[]) {
-      const m = /^(?:.*\/)?Patient\/([^/]+)$/.exec(v?.reference ?? '');
-      if (m) out.add(m[1]);
+  if (resource.resourceType === 'Patient' && resource.id) out.add(resource.id);
+  const walk = (v: unknown): void => {
+    if (Array.isArray(v)) {
+      for (const x of v) walk(x);
+    } else if (v && typeof v === 'object') {
+      for (const [k, x] of Object.entries(v)) {
+        if (k === 'reference' && typeof x === 'string') {
+          const m = /(?:^|\/)Patient\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]*)?$/.exec(x);
+          if (m) out.add(m[1]);
+        } else if (typeof x === 'object') {
+          walk(x);
+        }
+      }
     }
-  }
+  };
+  walk(resource);
   return [...out];
 }
 
