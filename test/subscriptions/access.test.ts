@@ -11,6 +11,7 @@ import { topicSubscription } from './subscription-fixtures.ts';
  */
 const TOPIC = 'http://bh-fhir.org/fhir/SubscriptionTopic';
 const PART2 = { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: '42CFRPart2' };
+const PSYTHPN = { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'PSYTHPN' };
 const RESTRICTED = { system: 'http://terminology.hl7.org/CodeSystem/v3-Confidentiality', code: 'R' };
 
 let s: TestServer;
@@ -69,6 +70,7 @@ describe('a patient/ subscriber', () => {
     const otherPatients = await create<{ id: string }>('Observation', obs(b, 'beta secret finding'));
     const part2 = await create<{ id: string }>('Observation', obs(a, 'substance use treatment', [PART2]));
     const restricted = await create<{ id: string }>('Observation', obs(a, 'restricted detail', [RESTRICTED]));
+    const psychotherapy = await create<{ id: string }>('Observation', obs(a, 'session process note', [PSYTHPN]));
     const before = rx.received.length;
     await s.server.loops.subscriptions.runOnce();
     await rx.waitFor(before + 1);
@@ -76,25 +78,62 @@ describe('a patient/ subscriber', () => {
     expect(got).toHaveLength(1);
     const bundle = got[0].json as Bundle;
     const st = statusOf(bundle.entry?.[0]?.resource as Parameters);
-    expect(st.eventsSinceStart).toBe('4');
+    expect(st.eventsSinceStart).toBe('5');
     expect(st.events.map((e) => [e.number, e.focus])).toEqual([
       ['1', `${s.fhirBase}/Observation/${visible.id}`],
       ['2', undefined],
       ['3', undefined],
       ['4', undefined],
+      ['5', undefined],
     ]);
     expect(bundle.entry).toHaveLength(2);
     expect(bundle.entry?.[1]?.resource).toMatchObject({ resourceType: 'Observation', id: visible.id });
     // Nothing of a hidden record anywhere: not its id, not its patient, not its content or labels.
-    for (const hidden of [otherPatients.id, part2.id, restricted.id, b, 'beta secret', 'substance use', 'restricted detail', '42CFRPart2']) {
+    for (const hidden of [otherPatients.id, part2.id, restricted.id, psychotherapy.id, b, 'beta secret', 'substance use', 'restricted detail', 'session process', '42CFRPart2', 'PSYTHPN']) {
       expect(got[0].body).not.toContain(hidden);
     }
 
     // $events answers the same way for the subscriber.
     const ev = (await (await s.fhir(`Subscription/${sub.id}/$events`, { token: patientToken })).json()) as Bundle;
-    expect(statusOf(ev.entry?.[0]?.resource as Parameters).events.map((e) => e.focus !== undefined)).toEqual([true, false, false, false]);
+    expect(statusOf(ev.entry?.[0]?.resource as Parameters).events.map((e) => e.focus !== undefined)).toEqual([true, false, false, false, false]);
     const evText = JSON.stringify(ev);
     for (const hidden of [otherPatients.id, part2.id, restricted.id, b]) expect(evText).not.toContain(hidden);
+  });
+});
+
+describe('a clinician subscriber', () => {
+  test('hears about the patients they treat, and stops hearing when the care relationship ends', async () => {
+    const pract = await create<{ id: string }>('Practitioner', { resourceType: 'Practitioner', name: [{ family: 'Carer' }] });
+    const team = await create<{ id: string; resourceType: string }>('CareTeam', {
+      resourceType: 'CareTeam',
+      status: 'active',
+      subject: { reference: `Patient/${a}` },
+      participant: [{ member: { reference: `Practitioner/${pract.id}` } }],
+    });
+    const clinician = await s.personToken({ scope: 'user/*.rs user/Subscription.cruds', roles: ['clinician'], fhirUser: `Practitioner/${pract.id}`, userId: 'user-carer' });
+    const sub = await create<Subscription>('Subscription', topicSubscription(`${TOPIC}/encounter`, rx.url, 'id-only'), clinician);
+    await s.server.loops.subscriptions.runOnce(); // handshake
+    const enc = (patient: string) => create<{ id: string }>('Encounter', { resourceType: 'Encounter', status: 'planned', class: { code: 'AMB' }, subject: { reference: `Patient/${patient}` } });
+    const treated = await enc(a);
+    const notTreated = await enc(b);
+    const before = rx.received.length;
+    await s.server.loops.subscriptions.runOnce();
+    await rx.waitFor(before + 1);
+    const mine = () => rx.received.slice(before).filter((x) => statusOf((x.json as Bundle).entry?.[0]?.resource as Parameters).subscription?.endsWith(`/${sub.id}`));
+    expect(statusOf((mine()[0].json as Bundle).entry?.[0]?.resource as Parameters).events.map((e) => e.focus)).toEqual([`${s.fhirBase}/Encounter/${treated.id}`, undefined]);
+    expect(mine()[0].body).not.toContain(notTreated.id);
+
+    // The care team ends: after the policy's few seconds of cache, A's encounters are hidden too.
+    const ended = await s.fhir(`CareTeam/${team.id}`, { method: 'PUT', json: { ...team, status: 'inactive' } });
+    expect(ended.status).toBe(200);
+    s.clock.advance(6_000); // past the subscriber policy's cache life (events.ts POLICY_TTL_MS)
+    const later = await enc(a);
+    const n = rx.received.length;
+    await s.server.loops.subscriptions.runOnce();
+    await rx.waitFor(n + 1);
+    const last = rx.received.slice(n).find((x) => statusOf((x.json as Bundle).entry?.[0]?.resource as Parameters).subscription?.endsWith(`/${sub.id}`));
+    expect(statusOf((last?.json as Bundle).entry?.[0]?.resource as Parameters).events.map((e) => [e.number, e.focus])).toEqual([['3', undefined]]);
+    expect(last?.body).not.toContain(later.id);
   });
 });
 

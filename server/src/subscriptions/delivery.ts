@@ -165,7 +165,7 @@ export function createDelivery(deps: BackgroundDeps, channels: { restHook: Chann
       await setStatus(row, 'active', undefined, now);
       return;
     }
-    const subscriber = repoFor(row.tenant, await subscriberPolicy(row.principal, db));
+    const subscriber = repoFor(row.tenant, await subscriberPolicy(row.principal, db, now.getTime()));
     const pending = row.eventsSinceStart > row.deliveredThrough;
     if (!pending) {
       const heartbeatDue = row.heartbeatSeconds !== undefined && row.topic && (row.lastSentAt?.getTime() ?? 0) + row.heartbeatSeconds * 1000 <= now.getTime();

@@ -43,9 +43,9 @@ export function queryableOf(repo: Repository): Queryable {
   return { query: async <R>(sql: string, params?: unknown[]) => { const rows = await repo.aggregate<R>(sql, params ?? []); return { rows, rowCount: rows.length }; } };
 }
 
-export function subscriberPolicy(principal: AccessContext, db: Queryable): Promise<AccessPolicy> {
+/** `now`: the delivery loop passes its clock (tests move it instead of waiting). */
+export function subscriberPolicy(principal: AccessContext, db: Queryable, now = Date.now()): Promise<AccessPolicy> {
   const key = JSON.stringify(principal);
-  const now = Date.now();
   const hit = policies.get(key);
   if (hit && hit.expires > now) return hit.policy;
   if (policies.size > 10_000) policies.clear();
