@@ -41,7 +41,10 @@ export function backoffMs(attempts: number, capSeconds: number): number {
   return Math.min(capSeconds * 1000, 1000 * 2 ** Math.max(0, attempts - 1));
 }
 
-export function createDelivery(deps: BackgroundDeps, channels: { restHook: Channel; websocket: Channel }, options: DeliveryOptions) {
+/** A channel that can list the subscriptions it can deliver here now (the websocket channel). */
+type BindingChannel = Channel & { bound?(): { tenant: string; id: string }[] };
+
+export function createDelivery(deps: BackgroundDeps, channels: { restHook: Channel; websocket: BindingChannel }, options: DeliveryOptions) {
   const owner = randomUUID();
   const { db, clock, fhirBase, config } = deps;
 
@@ -56,14 +59,13 @@ export function createDelivery(deps: BackgroundDeps, channels: { restHook: Chann
        FROM (SELECT tenant, id FROM subscription WHERE ${due} AND ${extra} ORDER BY next_due LIMIT ${BATCH} FOR UPDATE SKIP LOCKED) c
        WHERE s.tenant = c.tenant AND s.id = c.id RETURNING s.*`;
     const rows = (await db.query<RowRecord>(claimSql(`channel_type = 'rest-hook'`), [owner, now.toISOString(), until])).rows;
-    // Websocket subscriptions go out only from the process holding their socket.
-    const ws = (await db.query<RowRecord>(`SELECT * FROM subscription WHERE ${due.replaceAll('$2', '$1')} AND channel_type = 'websocket' LIMIT ${BATCH}`, [now.toISOString()])).rows
-      .map(toSubscriptionRow)
-      .filter((r) => channels.websocket.canDeliver(r));
-    if (ws.length) {
+    // Websocket subscriptions go out only from the process holding their socket: claimed by key
+    // (the channel's bound() list), so unbound ones with a backlog never crowd out the bound.
+    const bound = channels.websocket.bound?.() ?? [];
+    if (bound.length) {
       const claimed = await db.query<RowRecord>(
-        claimSql(`(tenant, id) IN (SELECT * FROM unnest($4::text[], $5::text[]))`),
-        [owner, now.toISOString(), until, ws.map((r) => r.tenant), ws.map((r) => r.id)]
+        claimSql(`channel_type = 'websocket' AND (tenant, id) IN (SELECT * FROM unnest($4::text[], $5::text[]))`),
+        [owner, now.toISOString(), until, bound.map((r) => r.tenant), bound.map((r) => r.id)]
       );
       rows.push(...claimed.rows);
     }
@@ -130,6 +132,12 @@ export function createDelivery(deps: BackgroundDeps, channels: { restHook: Chann
   }
 
   async function failed(row: DeliveryRow, reason: string, now: Date): Promise<void> {
+    if (row.channelType === 'websocket') {
+      // The socket went away: nothing is lost (delivered-through did not move); the client binds
+      // again and gets the rest. Only endpoints we push to can put a subscription in error.
+      await release(row, new Date(now.getTime() + 1000));
+      return;
+    }
     const attempts = row.attempts + 1;
     log.error('subscription notification failed', { tenant: row.tenant, subscription: row.id, attempts, reason });
     if (attempts >= options.maxAttempts) {
@@ -153,6 +161,7 @@ export function createDelivery(deps: BackgroundDeps, channels: { restHook: Chann
   }
 
   async function deliverOne(row: DeliveryRow, now: Date): Promise<void> {
+    if (row.channelType === 'websocket' && !channels.websocket.canDeliver(row)) return release(row);
     const opts = { eventsSinceStart: row.eventsSinceStart, now };
     if (row.status === 'requested') {
       try {
