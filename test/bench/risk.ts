@@ -25,6 +25,7 @@ import { PHQ9 } from '../../server/src/clinical/outcomes/definitions.ts';
 import { INSTRUMENTS } from '../../server/src/clinical/scoring/index.ts';
 import { answers } from '../../server/src/seed/demo-clinical.ts';
 import { type BenchClient, benchClient, fixedTokenClient, percentile } from './client.ts';
+import { cpuMeter } from './cpu.ts';
 import { startHookReceiver } from './hook-receiver.ts';
 import { type ServerProcess, type SharedDatabase, freshPostgres, setUpTenant, startServerProcess } from './server-process.ts';
 import { heartRate, topicSubscription } from './subscription-fixture.ts';
@@ -96,7 +97,16 @@ interface RunResult {
   load: { start: number; end: number };
   screenToTask: ReturnType<typeof stats> & { errors: number };
   restHook: ReturnType<typeof stats> & { fromResponse: ReturnType<typeof stats>; writes: number; writesPerSec: number; lost: number; subscriptions: number };
-  throughput: { none: number; with: number; ratio: number; subscriptions: number; matchingShare: number; setupSeconds: number };
+  throughput: {
+    none: number;
+    with: number;
+    ratio: number;
+    /** CPU (server processes + database backends) per write, ms: none, with, and none/with (the ratio on an unshared machine). */
+    cpuMsPerWrite: { none: number; with: number; ratio: number };
+    subscriptions: number;
+    matchingShare: number;
+    setupSeconds: number;
+  };
   escalation: ReturnType<typeof stats> & { deadlineSeconds: number; riskPollMs: number };
 }
 
@@ -226,7 +236,14 @@ async function run(index: number): Promise<RunResult> {
     // 3. throughput with SUBSCRIPTIONS subscriptions against none. Writes: Observations for
     // patients bp3800…bp5799; about a tenth of them (bp3800…bp3999) match a subscription.
     const writePatient = (i: number) => `bp${3800 + (i % 2000)}`;
-    const none = await closedLoop(sys, WRITE_SECONDS, (i) => heartRate(writePatient(i)));
+    const meter = await cpuMeter(server.proc.pid as number, shared.url as string);
+    const measured = async () => {
+      const c0 = await meter.sample();
+      const r = await closedLoop(sys, WRITE_SECONDS, (i) => heartRate(writePatient(i)));
+      const c1 = await meter.sample();
+      return { perSec: r.perSec, cpuMs: (c1.server + c1.database - c0.server - c0.database) / r.done };
+    };
+    const none = await measured();
     const setupStarted = now();
     const subs = subscriptionMix(SUBSCRIPTIONS, receiver.url);
     for (let i = 0; i < subs.length; i += 250) {
@@ -236,9 +253,21 @@ async function run(index: number): Promise<RunResult> {
     await receiver.until(() => receiver.notifications.filter((n) => n.type === 'handshake').length >= HOOK_SUBS + subs.length, 600_000, 'all handshakes');
     const setupSeconds = round((now() - setupStarted) / 1000);
     console.error(`[run ${index}] ${subs.length} subscriptions active after ${setupSeconds} s`);
-    const withSubs = await closedLoop(sys, WRITE_SECONDS, (i) => heartRate(writePatient(i)));
-    const throughput = { none: round(none), with: round(withSubs), ratio: round((withSubs / none) * 1000) / 1000, subscriptions: subs.length, matchingShare: 0.1, setupSeconds };
-    console.error(`[run ${index}] 3. throughput: ${throughput.with}/s with ${subs.length} subscriptions vs ${throughput.none}/s with none (${round(throughput.ratio * 100)} %)`);
+    await closedLoop(sys, 3, (i) => heartRate(writePatient(i))); // as before the first measurement
+    const withSubs = await measured();
+    await meter.close();
+    const throughput = {
+      none: round(none.perSec),
+      with: round(withSubs.perSec),
+      ratio: Math.round((withSubs.perSec / none.perSec) * 1000) / 1000,
+      cpuMsPerWrite: { none: Math.round(none.cpuMs * 100) / 100, with: Math.round(withSubs.cpuMs * 100) / 100, ratio: Math.round((none.cpuMs / withSubs.cpuMs) * 1000) / 1000 },
+      subscriptions: subs.length,
+      matchingShare: 0.1,
+      setupSeconds,
+    };
+    console.error(
+      `[run ${index}] 3. throughput: ${throughput.with}/s with ${subs.length} subscriptions vs ${throughput.none}/s with none (${round(throughput.ratio * 100)} %); CPU per write ${throughput.cpuMsPerWrite.with} vs ${throughput.cpuMsPerWrite.none} ms (${round(throughput.cpuMsPerWrite.ratio * 100)} %)`
+    );
 
     // 4. escalation: the phq9-item9 deadline set to 2 s by a tenant admin; deadline → new owner.
     const admin = await person('Practitioner/admin', ['tenant-admin'], 'user/*.cruds');
@@ -294,8 +323,8 @@ function subscriptionMix(n: number, endpoint: string) {
   return out.slice(0, n);
 }
 
-/** Creates as fast as CONCURRENCY clients can for `seconds`; resolves to creates per second. */
-async function closedLoop(client: BenchClient, seconds: number, make: (i: number) => Observation): Promise<number> {
+/** Creates as fast as CONCURRENCY clients can for `seconds`: creates per second, and how many. */
+async function closedLoop(client: BenchClient, seconds: number, make: (i: number) => Observation): Promise<{ perSec: number; done: number }> {
   let done = 0;
   let errors = 0;
   let i = 0;
@@ -311,7 +340,7 @@ async function closedLoop(client: BenchClient, seconds: number, make: (i: number
       }
     })
   );
-  return done / ((now() - started) / 1000);
+  return { perSec: done / ((now() - started) / 1000), done };
 }
 
 // --- main ---------------------------------------------------------------------------------------
@@ -339,7 +368,14 @@ const summary = {
   medians: {
     screenToTaskP99Ms: { value: m((r) => r.screenToTask.p99), target: '≤ 200', pass: m((r) => r.screenToTask.p99) <= 200 },
     restHookP95Ms: { value: m((r) => r.restHook.p95), target: '≤ 100', pass: m((r) => r.restHook.p95) <= 100, writesPerSec: m((r) => r.restHook.writesPerSec) },
-    throughputRatio: { value: m((r) => r.throughput.ratio), target: '≥ 0.90', pass: m((r) => r.throughput.ratio) >= 0.9, none: m((r) => r.throughput.none), with: m((r) => r.throughput.with) },
+    throughputRatio: {
+      value: m((r) => r.throughput.ratio),
+      target: '≥ 0.90',
+      pass: m((r) => r.throughput.ratio) >= 0.9,
+      none: m((r) => r.throughput.none),
+      with: m((r) => r.throughput.with),
+      cpuRatio: m((r) => r.throughput.cpuMsPerWrite.ratio),
+    },
     escalationMaxMs: { value: m((r) => r.escalation.max), target: '≤ 5000', pass: m((r) => r.escalation.max) <= 5000 },
   },
   settings: { screensPerSubmitter: SCREENS_PER_SUBMITTER, submitters: SUBMITTERS, rate: RATE, hookSeconds: HOOK_SECONDS, writeSeconds: WRITE_SECONDS, concurrency: CONCURRENCY, subscriptions: SUBSCRIPTIONS, escalations: ESCALATIONS },
@@ -350,12 +386,12 @@ console.log('\n| run | load (1 min) | 1. screen → Task p50 / p99 ms | 2. rest-
 console.log('|---:|---|---|---|---|---|');
 results.forEach((r, i) =>
   console.log(
-    `| ${i + 1} | ${r.load.start} → ${r.load.end} | ${r.screenToTask.p50} / ${r.screenToTask.p99} (n=${r.screenToTask.n}, errors ${r.screenToTask.errors}) | ${r.restHook.p50} / ${r.restHook.p95} (${r.restHook.fromResponse.p95}) at ${r.restHook.writesPerSec}, lost ${r.restHook.lost} | ${r.throughput.none} → ${r.throughput.with} (${r.throughput.ratio}) | ${r.escalation.p50} / ${r.escalation.max} (n=${r.escalation.n}) |`
+    `| ${i + 1} | ${r.load.start} → ${r.load.end} | ${r.screenToTask.p50} / ${r.screenToTask.p99} (n=${r.screenToTask.n}, errors ${r.screenToTask.errors}) | ${r.restHook.p50} / ${r.restHook.p95} (${r.restHook.fromResponse.p95}) at ${r.restHook.writesPerSec}, lost ${r.restHook.lost} | ${r.throughput.none} → ${r.throughput.with} (${r.throughput.ratio}; CPU/write ${r.throughput.cpuMsPerWrite.none} → ${r.throughput.cpuMsPerWrite.with} ms, ${r.throughput.cpuMsPerWrite.ratio}) | ${r.escalation.p50} / ${r.escalation.max} (n=${r.escalation.n}) |`
   )
 );
 const mm = summary.medians;
 console.log(
-  `| median | | p99 ${mm.screenToTaskP99Ms.value} (target ${mm.screenToTaskP99Ms.target}: ${mm.screenToTaskP99Ms.pass ? 'met' : 'MISSED'}) | p95 ${mm.restHookP95Ms.value} (target ${mm.restHookP95Ms.target}: ${mm.restHookP95Ms.pass ? 'met' : 'MISSED'}) | ${mm.throughputRatio.value} (target ${mm.throughputRatio.target}: ${mm.throughputRatio.pass ? 'met' : 'MISSED'}) | max ${mm.escalationMaxMs.value} (target ${mm.escalationMaxMs.target}: ${mm.escalationMaxMs.pass ? 'met' : 'MISSED'}) |`
+  `| median | | p99 ${mm.screenToTaskP99Ms.value} (target ${mm.screenToTaskP99Ms.target}: ${mm.screenToTaskP99Ms.pass ? 'met' : 'MISSED'}) | p95 ${mm.restHookP95Ms.value} (target ${mm.restHookP95Ms.target}: ${mm.restHookP95Ms.pass ? 'met' : 'MISSED'}) | ${mm.throughputRatio.value} (target ${mm.throughputRatio.target}: ${mm.throughputRatio.pass ? 'met' : 'MISSED'}; by CPU per write ${mm.throughputRatio.cpuRatio}) | max ${mm.escalationMaxMs.value} (target ${mm.escalationMaxMs.target}: ${mm.escalationMaxMs.pass ? 'met' : 'MISSED'}) |`
 );
 console.log('\n' + JSON.stringify(summary, null, 2));
 mkdirSync(join(ROOT, '.bench'), { recursive: true });

@@ -1,0 +1,53 @@
+import { readFileSync } from 'node:fs';
+import pg from 'pg';
+
+/**
+ * CPU time (user + system, ms) spent by the server's processes and by the PostgreSQL backends of
+ * one database, read from /proc (Linux; the benchmark runs the database on this machine). On a
+ * machine shared with other work, throughput swings with the neighbours' load, while the CPU a
+ * request costs does not: the benchmark reports both.
+ */
+const TICKS_PER_SECOND = 100; // USER_HZ on Linux
+
+function cpuMs(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
+  } catch {
+    return 0;
+  }
+}
+
+function children(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+export interface CpuSample {
+  server: number;
+  database: number;
+}
+
+export interface CpuMeter {
+  sample(): Promise<CpuSample>;
+  close(): Promise<void>;
+}
+
+/** `serverPid`: the server's main process (its cluster workers are counted too); `databaseUrl`: the bench database. */
+export async function cpuMeter(serverPid: number, databaseUrl: string): Promise<CpuMeter> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  return {
+    async sample() {
+      const { rows } = await client.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()');
+      return {
+        server: [serverPid, ...children(serverPid)].reduce((sum, p) => sum + cpuMs(p), 0),
+        database: rows.reduce((sum, r) => sum + cpuMs(r.pid), 0),
+      };
+    },
+    close: () => client.end(),
+  };
+}
