@@ -230,6 +230,29 @@ describe('bind-with-token and notifications', () => {
     expect(parseNotification(n)?.events.map((x) => x.number)).toEqual(['1']);
   });
 
+  test('many unbound websocket subscriptions with a backlog (apps closed) do not hold up a bound one', async () => {
+    const other = await create<Patient>({ resourceType: 'Patient', name: [{ family: 'Crowd' }] });
+    // 80 subscriptions whose apps are gone, each with an event waiting: more than one delivery round claims.
+    const idle: Subscription[] = [];
+    for (let i = 0; i < 80; i++) idle.push({ ...wsSubscription('empty', { patientId: other.id }), reason: `closed app ${i}` });
+    const res = await s.fhir('', {
+      method: 'POST',
+      json: { resourceType: 'Bundle', type: 'transaction', entry: idle.map((resource) => ({ resource, request: { method: 'POST', url: 'Subscription' } })) },
+    });
+    expect(res.status).toBe(200);
+    const sub = await create(wsSubscription('id-only', { patientId: other.id }));
+    await create(observation(other.id));
+    const c = await bound([sub.id]);
+    await c.until(isNotification('event-notification', sub.id));
+    // And the next events too, each as it comes, while the 80 backlogs stay.
+    for (let k = 2; k <= 4; k++) {
+      await create(observation(other.id));
+      await c.until(isNotification('event-notification', sub.id), k);
+    }
+    const numbers = c.notifications().filter((n) => n.type === 'event-notification').flatMap((n) => n.events.map((x) => x.number));
+    expect(numbers).toEqual(['1', '2', '3', '4']);
+  });
+
   test('an unknown message gets an OperationOutcome, and an unbound socket is closed (1008)', async () => {
     const c = await connect(`${s.baseUrl.replace('http://', 'ws://')}/ws/subscriptions`);
     sockets.push(c);
