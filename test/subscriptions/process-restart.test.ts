@@ -140,11 +140,15 @@ describe(`delivery survives the server process (${process.env.DATABASE_URL ? 'Po
     second.bind(bindToken);
     const [handshake] = await second.until(isNotification('handshake', sub.id));
     expect(parseNotification(handshake)?.eventsSinceStart).toBe('4');
-    await second.until(isNotification('event-notification', sub.id), 2, 30_000);
+    await second.until((m) => isNotification('event-notification', sub.id)(m) && Boolean(parseNotification(m)?.events.some((e) => e.number === '4')), 1, 30_000);
     const numbers = (socket: typeof first) =>
       socket.notifications().filter((n) => n.type === 'event-notification').flatMap((n) => n.events.map((e) => Number(e.number)));
     expect(numbers(first)).toEqual([1, 2]);
-    expect(numbers(second)).toEqual([3, 4]);
+    // Nothing lost, in order; event 2 may come again if the kill fell between sending it and
+    // recording it as delivered (at-least-once), but nothing older.
+    const again = numbers(second);
+    expect(again[0]).toBeGreaterThanOrEqual(2);
+    expect(again).toEqual(range(again[0], 4));
     second.close();
   }, 120_000);
 });
