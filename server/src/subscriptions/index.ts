@@ -9,7 +9,7 @@ import { createRestHookChannel } from './channels/rest-hook.ts';
 import { createWebSocketChannel } from './channels/websocket.ts';
 import { createDelivery } from './delivery.ts';
 import { configureSubscriptions, onEventsCommitted, outboxHook, subscriptionResourceHook } from './outbox.ts';
-import { CHANGE_CHANNEL, EVENT_CHANNEL, invalidate, invalidateAll, setMatcherMaxAge } from './registry.ts';
+import { CHANGE_CHANNEL, EVENT_CHANNEL, invalidate, invalidateAll, setMatcherMaxAge, warmMatchersWith } from './registry.ts';
 
 /**
  * FHIR Subscriptions (R4 + Subscriptions R5 Backport IG 1.1), issue 8. See ./README.md.
@@ -48,6 +48,7 @@ export function startSubscriptions(deps: BackgroundDeps): SubscriptionService {
   );
   loop = startLoop('subscription-delivery', config.subscriptionPollMs, () => delivery.deliverDue());
   const stopWaking = onEventsCommitted(wake);
+  warmMatchersWith(deps.db);
   // On PostgreSQL other processes may change Subscriptions: until LISTEN is up, matchers expire quickly.
   setMatcherMaxAge(deps.db.kind === 'postgres' ? UNHEARD_MAX_AGE_MS : Number.POSITIVE_INFINITY);
   const listener = deps.db.kind === 'postgres' && config.subscriptionPollMs > 0 ? listen(deps, wake) : undefined;
@@ -56,6 +57,7 @@ export function startSubscriptions(deps: BackgroundDeps): SubscriptionService {
     upgrade: (req, socket, head) => websocket.upgrade(req, socket, head),
     async close() {
       stopWaking();
+      warmMatchersWith(undefined);
       await listener?.close();
       await loop?.stop();
       await websocket.close();

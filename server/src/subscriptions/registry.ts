@@ -184,53 +184,124 @@ class TenantIndex {
   }
 }
 
-const cache = new Map<string, Promise<TenantIndex>>();
+/**
+ * Per tenant: the matcher, or its load in flight. A background load (`warm`) is never awaited by a
+ * write: its query may wait for that very write's transaction (PGlite has one connection; on
+ * PostgreSQL the pool may be held by writers), so a write that finds one still running loads in
+ * its own transaction instead.
+ */
+interface Cached {
+  p: Promise<TenantIndex>;
+  idx?: TenantIndex;
+  background: boolean;
+}
+const cache = new Map<string, Cached>();
 const generation = new Map<string, number>();
 
-/** Drops a tenant's matcher (this process); the next write in the tenant reloads it. */
+/**
+ * The database a dropped matcher is reloaded from at once, outside any write (set by
+ * startSubscriptions), so the next write does not wait for it. Without it the next write loads.
+ */
+let warmer: Queryable | undefined;
+let warmTimer: NodeJS.Timeout | undefined;
+const toWarm = new Set<string>();
+export function warmMatchersWith(db: Queryable | undefined): void {
+  warmer = db;
+}
+
+function warm(): void {
+  warmTimer = undefined;
+  const db = warmer;
+  if (!db) return;
+  for (const tenant of [...toWarm]) {
+    toWarm.delete(tenant);
+    if (cache.has(tenant)) continue;
+    install(tenant, load((sql, params) => db.query<MatcherRow>(sql, params).then((r) => r.rows), tenant), true);
+  }
+}
+
+/** Drops a tenant's matcher (this process); it is reloaded in the background (or by the next write). */
 export function invalidate(tenant: string): void {
   generation.set(tenant, (generation.get(tenant) ?? 0) + 1);
   cache.delete(tenant);
+  if (warmer) {
+    toWarm.add(tenant);
+    // Many changes in a row (a bundle of Subscriptions) reload once.
+    warmTimer ??= setTimeout(warm, 50);
+    warmTimer.unref();
+  }
 }
 
 export function invalidateAll(): void {
   for (const t of [...cache.keys()]) invalidate(t);
 }
 
-async function load(repo: Repository, tenant: string): Promise<TenantIndex> {
-  const rows = await txQuery<{ id: string; topic: string | null; criteria: string | null; filters: string[] | string }>(
-    repo,
-    `SELECT id, topic, criteria, filters FROM subscription WHERE tenant = $1 AND status <> 'off'`,
-    [tenant]
-  );
+interface MatcherRow {
+  id: string;
+  topic: string | null;
+  criteria: string | null;
+  filters: string[] | string;
+}
+
+type Criteria = ReturnType<typeof criteriaOf> | undefined;
+/** Parsed criteria of the last load per tenant, reused when a subscription's criteria did not change. */
+const parsedByTenant = new Map<string, Map<string, { key: string; c: Criteria }>>();
+
+async function load(query: (sql: string, params: unknown[]) => Promise<MatcherRow[]>, tenant: string): Promise<TenantIndex> {
+  const rows = await query(`SELECT id, topic, criteria, filters FROM subscription WHERE tenant = $1 AND status <> 'off'`, [tenant]);
   const index = new TenantIndex(Date.now());
+  const previous = parsedByTenant.get(tenant);
+  const parsed = new Map<string, { key: string; c: Criteria }>();
   for (const r of rows) {
-    try {
-      const c = criteriaOf({ topic: r.topic ?? undefined, criteria: r.criteria ?? undefined, filters: json<string[]>(r.filters) });
-      index.add({ id: r.id, topic: c.topic, parsed: c.parsed }, c.resourceType);
-    } catch {
-      // A stored subscription that no longer parses (a topic withdrawn) matches nothing.
+    const filters = json<string[]>(r.filters);
+    const key = `${r.topic ?? ''}\n${r.criteria ?? ''}\n${filters.join('\n')}`;
+    let hit = previous?.get(r.id);
+    if (hit?.key !== key) {
+      let c: Criteria;
+      try {
+        c = criteriaOf({ topic: r.topic ?? undefined, criteria: r.criteria ?? undefined, filters });
+      } catch {
+        c = undefined; // a stored subscription that no longer parses (a topic withdrawn) matches nothing
+      }
+      hit = { key, c };
     }
+    parsed.set(r.id, hit);
+    if (hit.c) index.add({ id: r.id, topic: hit.c.topic, parsed: hit.c.parsed }, hit.c.resourceType);
   }
+  parsedByTenant.set(tenant, parsed);
   return index;
+}
+
+/** Installs a load as the tenant's matcher; dropped again if the tenant changed while it ran. */
+function install(tenant: string, p: Promise<TenantIndex>, background: boolean): Promise<TenantIndex> {
+  const gen = generation.get(tenant) ?? 0;
+  const entry: Cached = { p, background };
+  cache.set(tenant, entry);
+  p.then(
+    (idx) => {
+      entry.idx = idx;
+      if ((generation.get(tenant) ?? 0) !== gen && cache.get(tenant) === entry) cache.delete(tenant);
+    },
+    () => {
+      if (cache.get(tenant) === entry) cache.delete(tenant);
+    }
+  );
+  return p;
 }
 
 async function indexFor(repo: Repository): Promise<TenantIndex> {
   const tenant = repo.ctx.tenant;
-  let p = cache.get(tenant);
-  if (p) {
-    // A load started by another write runs in that write's transaction; if that one fails we
-    // load in ours rather than fail a write that has nothing to do with it.
-    const idx = await p.catch(() => undefined);
+  const fromTx = (sql: string, params: unknown[]) => txQuery<MatcherRow>(repo, sql, params);
+  const entry = cache.get(tenant);
+  if (entry) {
+    // Another write's load runs in that write's transaction on its own connection: wait for it
+    // (if it fails, load in ours rather than fail an unrelated write). Never wait for a background one.
+    const idx = entry.idx ?? (entry.background ? undefined : await entry.p.catch(() => undefined));
     if (idx && Date.now() - idx.loadedAt < reloadMs) return idx;
-    if (cache.get(tenant) === p) invalidate(tenant);
+    if (!idx && entry.background && cache.get(tenant) === entry) return load(fromTx, tenant);
+    if (cache.get(tenant) === entry) cache.delete(tenant);
   }
-  const gen = generation.get(tenant) ?? 0;
-  p = load(repo, tenant);
-  // Installed only if nothing changed while loading (else the next write loads again).
-  if ((generation.get(tenant) ?? 0) === gen) cache.set(tenant, p);
-  p.catch(() => cache.get(tenant) === p && cache.delete(tenant));
-  return p;
+  return install(tenant, load(fromTx, tenant), false);
 }
 
 /**
