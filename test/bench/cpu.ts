@@ -32,7 +32,10 @@ export interface CpuSample {
 }
 
 export interface CpuMeter {
-  sample(): Promise<CpuSample>;
+  /** Starts counting from now (the processes' CPU so far is the baseline). */
+  start(): Promise<void>;
+  /** CPU since start(): database backends are polled meanwhile, so one that ends early still counts. */
+  stop(): Promise<CpuSample>;
   close(): Promise<void>;
 }
 
@@ -40,13 +43,37 @@ export interface CpuMeter {
 export async function cpuMeter(serverPid: number, databaseUrl: string): Promise<CpuMeter> {
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
+  // pid → [CPU when first seen (0 for a backend started after start()), CPU when last seen]
+  let backends = new Map<number, [number, number]>();
+  let serverStart = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let polling: Promise<void> = Promise.resolve();
+  const serverCpu = () => [serverPid, ...children(serverPid)].reduce((sum, p) => sum + cpuMs(p), 0);
+  const poll = async (first: boolean) => {
+    const { rows } = await client.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()');
+    for (const { pid } of rows) {
+      const now = cpuMs(pid);
+      const seen = backends.get(pid);
+      if (seen) seen[1] = now;
+      else backends.set(pid, [first ? now : 0, now]);
+    }
+  };
   return {
-    async sample() {
-      const { rows } = await client.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()');
-      return {
-        server: [serverPid, ...children(serverPid)].reduce((sum, p) => sum + cpuMs(p), 0),
-        database: rows.reduce((sum, r) => sum + cpuMs(r.pid), 0),
-      };
+    async start() {
+      backends = new Map();
+      serverStart = serverCpu();
+      await poll(true);
+      timer = setInterval(() => {
+        polling = polling.then(() => poll(false)).catch(() => undefined);
+      }, 200);
+    },
+    async stop() {
+      if (timer) clearInterval(timer);
+      await polling;
+      await poll(false);
+      let database = 0;
+      for (const [from, to] of backends.values()) database += to - from;
+      return { server: serverCpu() - serverStart, database };
     },
     close: () => client.end(),
   };

@@ -238,10 +238,10 @@ async function run(index: number): Promise<RunResult> {
     const writePatient = (i: number) => `bp${3800 + (i % 2000)}`;
     const meter = await cpuMeter(server.proc.pid as number, shared.url as string);
     const measured = async () => {
-      const c0 = await meter.sample();
+      await meter.start();
       const r = await closedLoop(sys, WRITE_SECONDS, (i) => heartRate(writePatient(i)));
-      const c1 = await meter.sample();
-      return { perSec: r.perSec, cpuMs: (c1.server + c1.database - c0.server - c0.database) / r.done };
+      const cpu = await meter.stop();
+      return { perSec: r.perSec, cpuMs: (cpu.server + cpu.database) / r.done };
     };
     const none = await measured();
     const setupStarted = now();
