@@ -1,9 +1,10 @@
-import { OperationOutcomeError, type WithId } from '@medplum/core';
 import type { Resource } from '@medplum/fhirtypes';
 import type { AccessContext } from '../access/context.ts';
 import { type AccessPolicy, type ReadConstraint, policyFor } from '../access/policy.ts';
 import type { Queryable } from '../db/database.ts';
 import type { Repository } from '../store/repository.ts';
+import { accessForTypes } from '../store/search/access.ts';
+import { Sql } from '../store/search/sql.ts';
 import type { PayloadContent } from './channel.ts';
 import type { NotificationEvent } from './notification.ts';
 import { txQuery } from './registry.ts';
@@ -60,59 +61,55 @@ export function repositoryFor(base: Repository, policy: AccessPolicy): Repositor
   return base.derive({ ...base.ctx, tenant: policy.tenant, access: policy, hooks: [] });
 }
 
-async function visible(repo: Repository, type: string, id: string): Promise<WithId<Resource> | undefined> {
-  try {
-    return await repo.readResource(type, id);
-  } catch (err) {
-    if (err instanceof OperationOutcomeError) return undefined; // 404, 410, 403: not for this subscriber
-    throw err;
-  }
-}
-
 /**
- * The events as `viewers` (every one of them must see a focus for it to be shown) may see them at
- * `content` level. full-resource carries the resource as it is now — the version the access
- * decision looked at — not the version of the event.
+ * Which of these resources the viewer may see now, in one statement: the viewer's access
+ * predicate (store/search/access.ts, as for search and read) on the current rows. A deleted record
+ * has no current version for the predicate to look at: its delete is shown only to a viewer whose
+ * access to the type is unconditional or conditional on security labels alone, judged on the last
+ * version that existed; any other condition (compartment, care relationship, granular scope)
+ * hides it — we do not re-implement the decision point here.
  */
-export async function visibleEvents(viewers: Repository[], records: EventRecord[], content: PayloadContent): Promise<NotificationEvent[]> {
-  const out: NotificationEvent[] = [];
-  for (const r of records) {
-    const e: NotificationEvent = { number: Number(r.event_number), timestamp: new Date(r.occurred_at).toISOString() };
-    if (content !== 'empty') {
-      let resource: Resource | undefined;
-      let shown = true;
-      for (const v of viewers) {
-        const seen = r.change === 'delete' ? undefined : await visible(v, r.focus_type, r.focus_id);
-        if (seen === undefined && !(await deletedButVisible(v, r.focus_type, r.focus_id))) {
-          shown = false;
-          break;
-        }
-        resource ??= seen;
-      }
-      if (shown) e.focus = { type: r.focus_type, id: r.focus_id, change: r.change, resource: content === 'full-resource' ? resource : undefined };
-    }
-    out.push(e);
+async function seenBy(repo: Repository, keys: { type: string; id: string }[]): Promise<Map<string, Resource | null>> {
+  const out = new Map<string, Resource | null>();
+  const types = [...new Set(keys.map((k) => k.type))].filter((t) => repo.ctx.access.can(t, 'r'));
+  if (types.length === 0) return out;
+  const wanted = keys.filter((k) => types.includes(k.type));
+  const q = new Sql(repo.ctx.tenant);
+  const access = accessForTypes(q, types, 'r', { access: repo.ctx.access, fhirBase: repo.ctx.fhirBase, permission: 'r' }, true);
+  const rows = await txQuery<{ type: string; id: string; deleted: boolean; content: string; last: string | null }>(
+    repo,
+    `SELECT r.type, r.id, r.deleted, CASE WHEN r.deleted THEN '' ELSE r.content END AS content,
+       CASE WHEN r.deleted THEN (SELECT h.content FROM resource_history h WHERE h.tenant = r.tenant AND h.type = r.type AND h.id = r.id AND NOT h.deleted
+         ORDER BY h.version DESC LIMIT 1) END AS last
+     FROM resource r
+     WHERE r.tenant = $1 AND (r.type, r.id) IN (SELECT * FROM unnest(${q.p(wanted.map((k) => k.type), 'text[]')}, ${q.p(wanted.map((k) => k.id), 'text[]')}))
+       AND (r.deleted OR ${access === 'FALSE' ? 'FALSE' : access})`,
+    q.params
+  );
+  for (const r of rows) {
+    const key = `${r.type}/${r.id}`;
+    if (!r.deleted) out.set(key, JSON.parse(r.content) as Resource);
+    else if (r.last && labelsOnly(repo.ctx.access.readConstraint(r.type, 'r'), JSON.parse(r.last) as Resource)) out.set(key, null);
   }
   return out;
 }
 
 /**
- * A deleted record has no current version for the SQL access predicate to look at. Its delete is
- * shown only to a viewer whose access to the type is unconditional or conditional on security
- * labels alone, judged on the last version that existed; any other condition (compartment, care
- * relationship, granular scope) hides it — we do not re-implement the decision point here.
+ * The events as `viewers` (every one of them must see a focus for it to be shown) may see them at
+ * `content` level. full-resource carries the resource as it is now — the version the access
+ * decision looked at — not the version of the event. One statement per viewer.
  */
-async function deletedButVisible(repo: Repository, type: string, id: string): Promise<boolean> {
-  const rows = await txQuery<{ deleted: boolean; content: string | null }>(
-    repo,
-    `SELECT r.deleted, (SELECT h.content FROM resource_history h WHERE h.tenant = r.tenant AND h.type = r.type AND h.id = r.id AND NOT h.deleted
-       ORDER BY h.version DESC LIMIT 1) AS content
-     FROM resource r WHERE r.tenant = $1 AND r.type = $2 AND r.id = $3`,
-    [repo.ctx.tenant, type, id]
-  );
-  if (!rows[0]?.deleted || !rows[0].content) return false;
-  const last = JSON.parse(rows[0].content) as Resource;
-  return labelsOnly(repo.ctx.access.readConstraint(type, 'r'), last);
+export async function visibleEvents(viewers: Repository[], records: EventRecord[], content: PayloadContent): Promise<NotificationEvent[]> {
+  const base = records.map((r) => ({ number: Number(r.event_number), timestamp: new Date(r.occurred_at).toISOString() }) as NotificationEvent);
+  if (content === 'empty' || records.length === 0) return base;
+  const keys = records.map((r) => ({ type: r.focus_type, id: r.focus_id }));
+  const seen = await Promise.all(viewers.map((v) => seenBy(v, keys)));
+  return records.map((r, i) => {
+    const key = `${r.focus_type}/${r.focus_id}`;
+    if (!seen.every((m) => m.has(key))) return base[i];
+    const resource = seen[0].get(key) ?? undefined;
+    return { ...base[i], focus: { type: r.focus_type, id: r.focus_id, change: r.change, resource: content === 'full-resource' ? resource : undefined } };
+  });
 }
 
 function labelsOnly(c: ReadConstraint, resource: Resource): boolean {

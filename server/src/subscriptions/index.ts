@@ -9,7 +9,7 @@ import { createRestHookChannel } from './channels/rest-hook.ts';
 import { createWebSocketChannel } from './channels/websocket.ts';
 import { createDelivery } from './delivery.ts';
 import { configureSubscriptions, onEventsCommitted, outboxHook, subscriptionResourceHook } from './outbox.ts';
-import { CHANGE_CHANNEL, EVENT_CHANNEL, invalidate, invalidateAll, setMatcherMaxAge, warmMatchersWith } from './registry.ts';
+import { CHANGE_CHANNEL, EVENT_CHANNEL, PROCESS_TAG, invalidate, invalidateAll, setMatcherMaxAge, warmMatchersWith } from './registry.ts';
 
 /**
  * FHIR Subscriptions (R4 + Subscriptions R5 Backport IG 1.1), issue 8. See ./README.md.
@@ -91,7 +91,7 @@ function listen(deps: BackgroundDeps, wake: () => void): { close(): Promise<void
         schedule();
       });
       c.on('notification', (n) => {
-        if (n.channel === EVENT_CHANNEL) wake();
+        if (n.channel === EVENT_CHANNEL && n.payload !== PROCESS_TAG) wake();
         else if (n.channel === CHANGE_CHANNEL && n.payload) invalidate(n.payload);
       });
       await c.connect();

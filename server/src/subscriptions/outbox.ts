@@ -3,7 +3,7 @@ import { SUBSCRIPTION_OWNER, subscriptionOwner } from '../access/policy.ts';
 import { loadConfig } from '../config.ts';
 import { fail } from '../fhir/outcome.ts';
 import type { WriteEvent, WriteHook } from '../store/hooks.ts';
-import { CHANGE_CHANNEL, EVENT_CHANNEL, deleteRow, invalidate, matchingSubscriptions, txQuery, upsertRow } from './registry.ts';
+import { CHANGE_CHANNEL, EVENT_CHANNEL, PROCESS_TAG, deleteRow, invalidate, matchingSubscriptions, txQuery, upsertRow } from './registry.ts';
 import { type SubscriptionSpec, criteriaOf, parseSubscription, sameChannel } from './subscription.ts';
 import { changeOf } from './topics.ts';
 
@@ -123,8 +123,8 @@ export const outboxHook: WriteHook = {
        ins AS (
          INSERT INTO subscription_event (tenant, subscription_id, event_number, occurred_at, focus_type, focus_id, focus_version, change)
          SELECT $1, id, events_since_start, $3::timestamptz, $4, $5, $6, $7 FROM bumped RETURNING 1)
-       SELECT (SELECT count(*) FROM ins) AS n, pg_notify($8, $1)`,
-      [repo.ctx.tenant, [...ids].sort(), now, resourceType, focus?.id ?? event.id, version, change, EVENT_CHANNEL]
+       SELECT (SELECT count(*) FROM ins) AS n, pg_notify($8, $9)`,
+      [repo.ctx.tenant, [...ids].sort(), now, resourceType, focus?.id ?? event.id, version, change, EVENT_CHANNEL, PROCESS_TAG]
     );
     repo.onAfterCommit(wakeAll);
   },

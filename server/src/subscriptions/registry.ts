@@ -1,4 +1,5 @@
 import { matchesSearchRequest } from '@medplum/core';
+import { randomUUID } from 'node:crypto';
 import type { Resource } from '@medplum/fhirtypes';
 import type { AccessContext } from '../access/context.ts';
 import type { Queryable } from '../db/database.ts';
@@ -19,6 +20,8 @@ import type { Change, Topic } from './topics.ts';
  */
 export const CHANGE_CHANNEL = 'bh_subscription_change';
 export const EVENT_CHANNEL = 'bh_subscription_event';
+/** Payload of our own NOTIFYs: the process that committed already woke its loop and ignores them. */
+export const PROCESS_TAG = randomUUID();
 
 /**
  * How old a tenant's matcher may get before it is reloaded. Infinite while nothing else can change
