@@ -95,8 +95,10 @@ function positivePhq9(patientId: string): QuestionnaireResponse {
 interface RunResult {
   /** 1-minute load average at the start and end of the run: the machine may be shared. */
   load: { start: number; end: number };
-  screenToTask: ReturnType<typeof stats> & { errors: number };
-  restHook: ReturnType<typeof stats> & { fromResponse: ReturnType<typeof stats>; writes: number; writesPerSec: number; lost: number; subscriptions: number };
+  /** cpuMsPerScreen: server + database CPU per screen, its Task search included. */
+  screenToTask: ReturnType<typeof stats> & { errors: number; cpuMsPerScreen: number };
+  /** cpuMsPerWrite: server + database CPU per write, its delivery included. */
+  restHook: ReturnType<typeof stats> & { fromResponse: ReturnType<typeof stats>; writes: number; writesPerSec: number; lost: number; subscriptions: number; cpuMsPerWrite: number };
   throughput: {
     none: number;
     with: number;
@@ -146,6 +148,8 @@ async function run(index: number): Promise<RunResult> {
 
     // 1. positive screen → the on-call clinician can read the risk Task.
     const clinician = await person('Practitioner/oncall', ['clinician'], 'user/*.rs');
+    const meter = await cpuMeter(server.proc.pid as number, shared.url as string);
+    await meter.start();
     const screenLatencies: number[] = [];
     let screenErrors = 0;
     await Promise.all(
@@ -171,7 +175,8 @@ async function run(index: number): Promise<RunResult> {
         }
       })
     );
-    const screenToTask = { ...stats(screenLatencies), errors: screenErrors };
+    const screenCpu = await meter.stop();
+    const screenToTask = { ...stats(screenLatencies), errors: screenErrors, cpuMsPerScreen: round((screenCpu.server + screenCpu.database) / Math.max(1, screenLatencies.length)) };
     console.error(`[run ${index}] 1. screen → Task: p99 ${screenToTask.p99} ms (${screenToTask.n} screens, ${screenErrors} errors)`);
 
     // 2. rest-hook latency at RATE writes/s: 20 subscriptions, each pinned to one patient.
@@ -195,6 +200,7 @@ async function run(index: number): Promise<RunResult> {
     };
     const written = new Map<string, { lastUpdated: number; response: number }>();
     const total = RATE * HOOK_SECONDS;
+    await meter.start();
     const started = now();
     const inflight: Promise<void>[] = [];
     for (let i = 0; i < total; i++) {
@@ -228,7 +234,16 @@ async function run(index: number): Promise<RunResult> {
       fromResponse.push(Math.max(0, r - w.response));
     }
     receiver.onNotification = undefined;
-    const restHook = { ...stats(fromCommit), fromResponse: stats(fromResponse), writes: written.size, writesPerSec: round(written.size / writeSeconds), lost, subscriptions: HOOK_SUBS };
+    const hookCpu = await meter.stop();
+    const restHook = {
+      ...stats(fromCommit),
+      fromResponse: stats(fromResponse),
+      writes: written.size,
+      writesPerSec: round(written.size / writeSeconds),
+      lost,
+      subscriptions: HOOK_SUBS,
+      cpuMsPerWrite: round((hookCpu.server + hookCpu.database) / Math.max(1, written.size)),
+    };
     console.error(`[run ${index}] 2. rest-hook: p95 ${restHook.p95} ms from lastUpdated (${restHook.writes} writes at ${restHook.writesPerSec}/s, ${lost} not notified)`);
     // Those subscriptions go, so phase 3 starts from none.
     for (const id of hookSubs) await ok(await sys.request('DELETE', `Subscription/${id}`), 'delete Subscription');
@@ -236,7 +251,6 @@ async function run(index: number): Promise<RunResult> {
     // 3. throughput with SUBSCRIPTIONS subscriptions against none. Writes: Observations for
     // patients bp3800…bp5799; about a tenth of them (bp3800…bp3999) match a subscription.
     const writePatient = (i: number) => `bp${3800 + (i % 2000)}`;
-    const meter = await cpuMeter(server.proc.pid as number, shared.url as string);
     const measured = async () => {
       await meter.start();
       const r = await closedLoop(sys, WRITE_SECONDS, (i) => heartRate(writePatient(i)));
@@ -255,7 +269,6 @@ async function run(index: number): Promise<RunResult> {
     console.error(`[run ${index}] ${subs.length} subscriptions active after ${setupSeconds} s`);
     await closedLoop(sys, 3, (i) => heartRate(writePatient(i))); // as before the first measurement
     const withSubs = await measured();
-    await meter.close();
     const throughput = {
       none: round(none.perSec),
       with: round(withSubs.perSec),
@@ -298,6 +311,7 @@ async function run(index: number): Promise<RunResult> {
     );
     const escalation = { ...stats(lateness), deadlineSeconds: DEADLINE_S, riskPollMs: 1000 };
     console.error(`[run ${index}] 4. escalation: max ${escalation.max} ms after the deadline`);
+    await meter.close();
     return { load: { start: loadStart, end: round(loadavg()[0]) }, screenToTask, restHook, throughput, escalation };
   } finally {
     await server?.stop();
@@ -386,7 +400,7 @@ console.log('\n| run | load (1 min) | 1. screen → Task p50 / p99 ms | 2. rest-
 console.log('|---:|---|---|---|---|---|');
 results.forEach((r, i) =>
   console.log(
-    `| ${i + 1} | ${r.load.start} → ${r.load.end} | ${r.screenToTask.p50} / ${r.screenToTask.p99} (n=${r.screenToTask.n}, errors ${r.screenToTask.errors}) | ${r.restHook.p50} / ${r.restHook.p95} (${r.restHook.fromResponse.p95}) at ${r.restHook.writesPerSec}, lost ${r.restHook.lost} | ${r.throughput.none} → ${r.throughput.with} (${r.throughput.ratio}; CPU/write ${r.throughput.cpuMsPerWrite.none} → ${r.throughput.cpuMsPerWrite.with} ms, ${r.throughput.cpuMsPerWrite.ratio}) | ${r.escalation.p50} / ${r.escalation.max} (n=${r.escalation.n}) |`
+    `| ${i + 1} | ${r.load.start} → ${r.load.end} | ${r.screenToTask.p50} / ${r.screenToTask.p99} (n=${r.screenToTask.n}, errors ${r.screenToTask.errors}; CPU/screen ${r.screenToTask.cpuMsPerScreen} ms) | ${r.restHook.p50} / ${r.restHook.p95} (${r.restHook.fromResponse.p95}) at ${r.restHook.writesPerSec}, lost ${r.restHook.lost}; CPU/write ${r.restHook.cpuMsPerWrite} ms | ${r.throughput.none} → ${r.throughput.with} (${r.throughput.ratio}; CPU/write ${r.throughput.cpuMsPerWrite.none} → ${r.throughput.cpuMsPerWrite.with} ms, ${r.throughput.cpuMsPerWrite.ratio}) | ${r.escalation.p50} / ${r.escalation.max} (n=${r.escalation.n}) |`
   )
 );
 const mm = summary.medians;
