@@ -46,4 +46,6 @@ test('the CapabilityStatement lists the topics and the Subscription operations',
     expect(topics).toContain(`${TOPIC}/${t}`);
   }
   expect(sub.operation.map((o: { name: string }) => o.name)).toEqual(expect.arrayContaining(['status', 'events', 'get-ws-binding-token']));
+  const ws = cs.rest[0].extension.find((e: { url: string }) => e.url === 'http://hl7.org/fhir/StructureDefinition/capabilitystatement-websocket');
+  expect(ws.valueUri).toBe(`${s.baseUrl.replace(/^http/, 'ws')}/ws/subscriptions`);
 });

@@ -41,8 +41,10 @@ CREATE TABLE subscription (
   error text,
   PRIMARY KEY (tenant, id)
 );
--- The delivery worker scans only subscriptions with something due: a small partial index.
-CREATE INDEX subscription_due ON subscription (tenant, next_due) WHERE next_due IS NOT NULL;
+-- The delivery worker claims what is due across tenants, earliest first: a partial index led by
+-- next_due, so the claim is a short range scan (led by tenant it read every entry, dead versions
+-- included: 78-93 ms per claim with 10,000 subscriptions, measured by bench:risk).
+CREATE INDEX subscription_due ON subscription (next_due, tenant) WHERE next_due IS NOT NULL;
 
 -- One row per event (a matching change), numbered per subscription without gaps.
 CREATE TABLE subscription_event (

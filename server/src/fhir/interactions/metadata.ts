@@ -1,5 +1,6 @@
 import type { CapabilityStatement, CapabilityStatementRestResource } from '@medplum/fhirtypes';
 import { subscriptionCapabilities } from '../../subscriptions/capabilities.ts';
+import { websocketUrl } from '../../subscriptions/channels/websocket.ts';
 import { resourceTypes, searchParamsFor } from '../definitions.ts';
 
 /**
@@ -80,6 +81,9 @@ export function capabilityStatement(baseUrl: string, fhirBase: string, software:
     rest: [
       {
         mode: 'server',
+        // Where websocket Subscriptions connect (R4 core extension capabilitystatement-websocket;
+        // the Backport IG's $get-ws-binding-token answers the same URL).
+        extension: [{ url: 'http://hl7.org/fhir/StructureDefinition/capabilitystatement-websocket', valueUri: websocketUrl(fhirBase) }],
         security: {
           cors: true,
           service: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR' }] }],
