@@ -5,10 +5,11 @@ import { createGunzip } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type TestServer, startTestServer } from '../support/server.ts';
 
-// Real data: the first Synthea R4 transaction bundles (Apache-2.0, ../shared/data), loaded through
+// Real data: the first Synthea R4 transaction bundles of the benchmark sample, copied into the
+// repository (test/fixtures, Apache-2.0, its LICENSE beside it) so the test needs nothing outside it; loaded through
 // the transaction endpoint, then searched. Expected answers are computed here from the source
 // JSON with plain code, independently of the server's indexes.
-const DATA = join(import.meta.dirname, '../../../shared/data/synthea-r4-bundles.ndjson.gz');
+const DATA = join(import.meta.dirname, '../fixtures/synthea-r4-8-bundles.ndjson.gz');
 const BUNDLES = 8;
 
 type Res = Record<string, any>;
