@@ -1,5 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer as netServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportJWK, generateKeyPair } from 'jose';
 import pg from 'pg';
@@ -34,6 +36,16 @@ export interface SharedDatabase {
   url?: string;
   dataDir?: string;
   drop(): Promise<void>;
+}
+
+/**
+ * The database real server processes of one test file share: a fresh PostgreSQL database beside
+ * DATABASE_URL when it is set, else a PGlite data directory in a new temporary folder.
+ */
+export async function freshProcessDatabase(label: string): Promise<SharedDatabase> {
+  if (process.env.DATABASE_URL) return freshPostgres(process.env.DATABASE_URL, label);
+  const dataDir = mkdtempSync(join(tmpdir(), `bh-${label}-`));
+  return { dataDir, drop: async () => rmSync(dataDir, { recursive: true, force: true }) };
 }
 
 /** A new, empty PostgreSQL database next to `adminUrl`. */

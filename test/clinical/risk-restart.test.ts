@@ -1,9 +1,6 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Bundle, PlanDefinition, Resource, Task } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { type ServerProcess, type SharedDatabase, type Tenancy, freePort, freshPostgres, setUpTenant, startServerProcess, systemToken } from '../bench/server-process.ts';
+import { type ServerProcess, type SharedDatabase, type Tenancy, freePort, freshProcessDatabase, setUpTenant, startServerProcess, systemToken } from '../bench/server-process.ts';
 import { ON_CALL, RISK_TASK, phq9 } from './risk-support.ts';
 
 /**
@@ -41,12 +38,7 @@ async function create(resource: Resource): Promise<string> {
 }
 
 beforeAll(async () => {
-  shared = process.env.DATABASE_URL
-    ? await freshPostgres(process.env.DATABASE_URL, 'risk')
-    : (() => {
-        const dataDir = mkdtempSync(join(tmpdir(), 'bh-risk-'));
-        return { dataDir, drop: async () => rmSync(dataDir, { recursive: true, force: true }) };
-      })();
+  shared = await freshProcessDatabase('risk');
   tenancy = await setUpTenant(shared, TENANT);
   port = await freePort();
   base = `http://127.0.0.1:${port}`;

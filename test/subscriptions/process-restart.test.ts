@@ -1,10 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Parameters, Subscription } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type HookReceiver, startHookReceiver } from '../bench/hook-receiver.ts';
-import { type ServerProcess, type SharedDatabase, type Tenancy, freePort, freshPostgres, setUpTenant, startServerProcess, systemToken } from '../bench/server-process.ts';
+import { type ServerProcess, type SharedDatabase, type Tenancy, freePort, freshProcessDatabase, setUpTenant, startServerProcess, systemToken } from '../bench/server-process.ts';
 import { heartRate, topicSubscription } from '../bench/subscription-fixture.ts';
 import { connect, isNotification, parseNotification } from './websocket-client.ts';
 
@@ -58,12 +55,7 @@ async function eventsSinceStart(subId: string): Promise<string | undefined> {
 }
 
 beforeAll(async () => {
-  shared = process.env.DATABASE_URL
-    ? await freshPostgres(process.env.DATABASE_URL, 'proc')
-    : (() => {
-        const dataDir = mkdtempSync(join(tmpdir(), 'bh-proc-'));
-        return { dataDir, drop: async () => rmSync(dataDir, { recursive: true, force: true }) };
-      })();
+  shared = await freshProcessDatabase('proc');
   tenancy = await setUpTenant(shared, TENANT);
   port = await freePort();
   base = `http://127.0.0.1:${port}`;
