@@ -20,6 +20,7 @@ import { loadDefinitions } from './fhir/definitions.ts';
 import { fhirHttp } from './fhir/http.ts';
 import { outcome } from './fhir/outcome.ts';
 import { createFhirRouter } from './fhir/routes.ts';
+import { appsRouter } from './http/apps.ts';
 import { securityHeaders } from './http/security-headers.ts';
 import { startSubscriptions } from './subscriptions/index.ts';
 import { writeHooks } from './write-hooks.ts';
@@ -79,6 +80,7 @@ export async function createServer(config: Config, db?: Database, options: Serve
       software: { name: pkg.name, version: pkg.version },
     })
   );
+  app.use(appsRouter(config.appsDir));
   app.get('/healthz', (_req, res) => {
     res.json({ ok: true });
   });

@@ -61,6 +61,8 @@ export interface Config {
   subscriptionMaxAttempts: number;
   /** Longest wait between retries of a failed notification, seconds (the backoff doubles from 1 s up to this). */
   subscriptionBackoffMaxSeconds: number;
+  /** The built SMART apps served at /apps/ (default apps/dist, written by apps/build.ts). */
+  appsDir: string | undefined;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -93,5 +95,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     subscriptionMaxTimeoutSeconds: Math.max(1, Number(env.SUBSCRIPTION_MAX_TIMEOUT_SECONDS ?? 30)),
     subscriptionMaxAttempts: Math.max(1, Number(env.SUBSCRIPTION_MAX_ATTEMPTS ?? 8)),
     subscriptionBackoffMaxSeconds: Math.max(1, Number(env.SUBSCRIPTION_BACKOFF_MAX_SECONDS ?? 300)),
+    appsDir: env.APPS_DIR || undefined,
   };
 }

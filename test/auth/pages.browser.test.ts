@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Browser, type BrowserContext, type Page, chromium } from 'playwright-core';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { launchChromium } from '../support/chromium.ts';
 import { createUser } from '../../server/src/auth/users/index.ts';
 import { type TestServer, startTestServer } from '../support/server.ts';
 import { type People, passwordOf, seedPeople, totp } from '../support/login.ts';
@@ -15,7 +16,7 @@ let browser: Browser;
 beforeAll(async () => {
   server = await startTestServer();
   people = await seedPeople(server);
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--headless=new'] });
+  browser = await launchChromium();
 }, 90_000);
 afterAll(async () => {
   await browser?.close();

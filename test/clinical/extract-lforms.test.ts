@@ -3,7 +3,8 @@ import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { extname, join, normalize } from 'node:path';
-import { type Browser, type Page, chromium } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
+import { launchChromium } from '../support/chromium.ts';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { SDC_CALCULATED_EXPRESSION } from '../../server/src/clinical/codes.ts';
 import { type TestServer, startTestServer } from '../support/server.ts';
@@ -67,7 +68,7 @@ beforeAll(async () => {
     }
   });
   await new Promise<void>((resolve) => files.listen(0, '127.0.0.1', resolve));
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--headless=new'] });
+  browser = await launchChromium();
   page = await browser.newPage();
   await page.goto(`http://127.0.0.1:${(files.address() as AddressInfo).port}/`);
   await page.waitForFunction(() => Boolean((window as unknown as { LForms?: { FHIR?: unknown } }).LForms?.FHIR), null, { timeout: 60_000 });

@@ -4,6 +4,8 @@ import type { Role } from '../access/context.ts';
 import { createUser } from '../auth/users/index.ts';
 import type { Config } from '../config.ts';
 import type { Database } from '../db/database.ts';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { log } from '../log.ts';
 import { Repository } from '../store/repository.ts';
 import { writeHooks } from '../write-hooks.ts';
@@ -86,5 +88,37 @@ export async function seedDemoUsers(db: Database, config: Config, tenant: string
       `${config.baseUrl}/apps/demo/launch.html`,
     ]
   );
-  log.info('seeded demo logins', { tenant, users: users.map(([u]) => u.username), smartApp: DEMO_APP });
+  const apps = await seedDemoApps(db, config, tenant);
+  log.info('seeded demo logins', { tenant, users: users.map(([u]) => u.username), smartApps: [DEMO_APP, ...apps] });
+}
+
+/** The SMART apps served at /apps/<id>/ (apps/apps.json): what the demo clinic registers for each. */
+export interface AppEntry {
+  id: string;
+  name: string;
+  description: string;
+  standaloneScope: string;
+  ehrScope: string;
+}
+
+export function shippedApps(): AppEntry[] {
+  return JSON.parse(readFileSync(join(import.meta.dirname, '../../../apps/apps.json'), 'utf8')) as AppEntry[];
+}
+
+/**
+ * Each shipped app as a public SMART client of the demo clinic (PKCE S256, no secret), its
+ * client_id the app's folder name, redirect URI its folder, launch URL its launch.html (apps
+ * without an EHR scope, like the launcher itself, are standalone only).
+ */
+async function seedDemoApps(db: Database, config: Config, tenant: string): Promise<string[]> {
+  const apps = shippedApps();
+  for (const a of apps) {
+    const scopes = new Set([...a.standaloneScope.split(' '), ...a.ehrScope.split(' ')].filter(Boolean));
+    await db.query(
+      `INSERT INTO oauth_client (tenant, id, name, kind, scope, auth_method, redirect_uris, status, launch_uri)
+       VALUES ($1, $2, $3, 'smart-app', $4, 'none', $5, 'approved', $6) ON CONFLICT (id) DO NOTHING`,
+      [tenant, a.id, a.name, [...scopes].join(' '), [`${config.baseUrl}/apps/${a.id}/`], a.ehrScope ? `${config.baseUrl}/apps/${a.id}/launch.html` : null]
+    );
+  }
+  return apps.map((a) => a.id);
 }
