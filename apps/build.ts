@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,6 +48,7 @@ export async function buildApps(options: { force?: boolean; outDir?: string } = 
   const started = Date.now();
   const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
   await build({ configFile: join(appsDir, 'vite.config.ts'), build: { outDir: tmp, emptyOutDir: true } });
+  precompress(tmp);
   writeFileSync(join(tmp, '.build-hash'), hash);
   const old = `${dir}.old-${process.pid}-${Date.now()}`;
   if (existsSync(dir)) renameSync(dir, old);
@@ -59,6 +61,19 @@ export async function buildApps(options: { force?: boolean; outDir?: string } = 
   rmSync(old, { recursive: true, force: true });
   console.log(`apps built in ${((Date.now() - started) / 1000).toFixed(1)} s → ${relative(process.cwd(), dir) || dir}`);
   return { result: 'built', dir };
+}
+
+/**
+ * A `.gz` beside every script and stylesheet (best compression, done once here instead of on
+ * every request): the server sends it to browsers that accept gzip (server/src/http/apps.ts).
+ */
+function precompress(dir: string): void {
+  for (const f of sourceFiles(dir)) {
+    if (!/\.(js|css|html|svg|json)$/.test(f)) continue;
+    const body = readFileSync(f);
+    if (body.length < 1024) continue;
+    writeFileSync(`${f}.gz`, gzipSync(body, { level: 9 }));
+  }
 }
 
 /** For tests: a build for the current sources in its own folder (test-output/apps-dist/<hash>). */

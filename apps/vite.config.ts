@@ -49,7 +49,14 @@ export default defineConfig({
     emptyOutDir: true,
     sourcemap: false,
     chunkSizeWarningLimit: 2000,
-    rollupOptions: { input },
+    rollupOptions: {
+      input,
+      onwarn(warning, warn) {
+        // fhirclient's isomorphic-webcrypto shim mixes CommonJS into an ES module; harmless in browsers.
+        if (warning.code === 'COMMONJS_VARIABLE_IN_ESM') return;
+        warn(warning);
+      },
+    },
   },
   logLevel: 'warn',
 });
