@@ -1,4 +1,5 @@
 import { auditWriteHook } from './audit/write-hook.ts';
+import { assignmentHook } from './clinical/assignments/hook.ts';
 import { goalAchievementHook } from './clinical/careplan/goal-achievement.ts';
 import { noteHook } from './clinical/notes/note-hook.ts';
 import { profileValidationHook } from './clinical/profiles/profile-hook.ts';
@@ -19,6 +20,8 @@ export const writeHooks: readonly WriteHook[] = [
   // A QuestionnaireResponse is validated against its Questionnaire and scored by the server;
   // its Observations are written in the same transaction (clinical/scoring/hook.ts).
   scoringHook,
+  // An assignment (SDC questionnaire Task) follows its answers: completed with the response (clinical/assignments).
+  assignmentHook,
   // Risk Tasks: only a clinician completes or cancels one, with an outcome (clinical/risk).
   ...riskHooks,
   profileValidationHook,
