@@ -150,9 +150,21 @@ describe('standalone launch', () => {
     expect(row.context.fhirUser).toBe(`Practitioner/${people.practitioner}`);
     expect(row.context.roles).toEqual(['clinician']);
     expect(row.scope).toContain('user/*.cruds');
-    // Same client and scopes again: no consent screen, so "deny" is never asked.
-    const again = await authorizeInBrowserless({ ...opts, authorizeUrl: people.authorizeUrl({ scope }), pickPatient: people.patientA, approve: false });
-    expect((await codeRow(again.location)).context.patient).toBe(people.patientA);
+    // Same client, scopes and patient again: no consent screen, so "deny" is never asked.
+    const again = await authorizeInBrowserless({ ...opts, authorizeUrl: people.authorizeUrl({ scope }), pickPatient: people.patientB, approve: false });
+    expect((await codeRow(again.location)).context.patient).toBe(people.patientB);
+  });
+
+  it('consent is remembered per patient: approving the app for one patient does not approve it for another', async () => {
+    const opts = { baseUrl: server.baseUrl, username: people.users.clinician, password: passwordOf(people.users.clinician), totpSecret: people.totpSecret };
+    const scope = 'openid fhirUser launch/patient patient/Observation.rs';
+    // Patient B approved; patient A is asked again (and denied here); B stays remembered.
+    const b = await authorizeInBrowserless({ ...opts, authorizeUrl: people.authorizeUrl({ scope }), pickPatient: people.patientB });
+    expect((await codeRow(b.location)).context.patient).toBe(people.patientB);
+    const a = await authorizeInBrowserless({ ...opts, authorizeUrl: people.authorizeUrl({ scope, state: 'for-a' }), pickPatient: people.patientA, approve: false });
+    expect(errorOf(a.location)).toMatchObject({ error: 'access_denied', state: 'for-a', code: null });
+    const bAgain = await authorizeInBrowserless({ ...opts, authorizeUrl: people.authorizeUrl({ scope }), pickPatient: people.patientB, approve: false });
+    expect((await codeRow(bAgain.location)).context.patient).toBe(people.patientB);
   });
 
   it('the picker searches patients by name and shows birth dates', async () => {
@@ -251,28 +263,12 @@ describe('EHR launch', () => {
     expect(errorOf(r.location).error).toBe('invalid_request');
   });
 
-  it('the EHR launcher opens the app with iss and launch', async () => {
-    // A practitioner of their own, so no other test has used the current TOTP step.
-    const { createUser } = await import('../../server/src/auth/users/index.ts');
-    await createUser(server.db, { tenant: people.tenant, username: 'ehr-user', password: passwordOf('ehr-user'), roles: ['clinician'], fhirUser: `Practitioner/${people.practitioner}`, totpSecret: people.totpSecret });
-    const b = new Browser(server.baseUrl);
-    let r = await b.get(`/auth/login?tenant=${people.tenant}`);
-    r = await b.submit(r.html, { username: 'ehr-user', password: passwordOf('ehr-user') });
-    r = await b.get(r.location!);
-    const { totp } = await import('../support/login.ts');
-    r = await b.submit(r.html, { code: totp(people.totpSecret) });
-    expect(r.status).toBe(303);
-    r = await b.get('/auth/ehr');
-    expect(r.html).toContain('data-page="ehr"');
-    r = await b.submit(r.html, { patient: people.patientB, app: people.clientId });
-    expect(r.status).toBe(303);
-    const target = new URL(r.location!);
-    expect(`${target.origin}${target.pathname}`).toBe(people.launchUri);
-    expect(target.searchParams.get('iss')).toBe(server.fhirBase);
-    const launch = target.searchParams.get('launch')!;
-    const { rows } = await server.db.query<{ context: unknown }>('SELECT context FROM launch_context WHERE id = $1', [launch]);
-    const ctx = typeof rows[0].context === 'string' ? JSON.parse(rows[0].context) : rows[0].context;
-    expect(ctx.patient).toBe(people.patientB);
+  it('the old EHR simulator address /auth/ehr leads to the launcher app (old bookmarks keep working)', async () => {
+    for (const method of ['GET', 'POST']) {
+      const res = await fetch(`${server.baseUrl}/auth/ehr`, { method, redirect: 'manual' });
+      expect(res.status).toBe(303);
+      expect(res.headers.get('location')).toBe('/apps/launcher/');
+    }
   });
 });
 

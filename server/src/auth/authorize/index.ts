@@ -31,7 +31,8 @@ import { type Grant, isRemembered, remember, resolveGrant } from './resolve-gran
  * check-pkce → check-aud → check-scope → check-launch (errors: a redirect with `error` and
  * `state`). The checked request is stored (request-store) and the browser continues at
  * /auth/authorize/continue: login and second factor if needed → resolve-grant (scopes for this
- * person, patient context: EHR launch, own record, or the picker) → consent (unless remembered)
+ * person, patient context: EHR launch, own record, or the picker) → consent (unless remembered
+ * for this user, app, scopes and patient)
  * → issue-code → redirect with `code` and `state`.
  */
 export function authorizeRouter(deps: BrowserDeps): express.Router {
@@ -150,10 +151,10 @@ export function authorizeRouter(deps: BrowserDeps): express.Router {
     }
     if (decision === 'approve') {
       await auditAuthEvent(db, { ...who, action: 'consent', outcome: 'success', detail: `approved: ${grant.scopes.join(' ')}` });
-      await remember(db, t.pending.tenant, t.user.id, t.pending.clientId, grant.scopes);
+      await remember(db, t.pending.tenant, t.user.id, t.pending.clientId, grant.scopes, grant.patient);
       return finish(req, res, t, grant);
     }
-    if (await isRemembered(db, t.pending.tenant, t.user.id, t.pending.clientId, grant.scopes)) return finish(req, res, t, grant);
+    if (await isRemembered(db, t.pending.tenant, t.user.id, t.pending.clientId, grant.scopes, grant.patient)) return finish(req, res, t, grant);
     const patient = grant.patient ? await readPatient(db, config, t.pending.tenant, grant.patient) : undefined;
     sendPage(res, {
       page: 'consent',

@@ -6,7 +6,8 @@ import { Repository, isOperationOutcomeError } from '../../store/repository.ts';
 import type { PatientChoice } from '../pages/views.ts';
 
 /**
- * The tenant's patients as the picker and the EHR launcher show them. Reads the FHIR store as the
+ * The tenant's patients as the patient picker shows them (the EHR launcher app searches with the
+ * practitioner's own token instead: auth/launch). Reads the FHIR store as the
  * server itself (tenant admin policy): the person choosing is an authenticated practitioner of
  * that tenant, or a related person limited to their own links below.
  */

@@ -48,15 +48,26 @@ export async function resolveGrant(deps: BrowserDeps, pending: PendingRequest, u
 
 const key = (scopes: string[]) => [...scopes].sort().join(' ');
 
-export async function isRemembered(db: Queryable, tenant: string, userId: string, clientId: string, scopes: string[]): Promise<boolean> {
-  const r = await db.query('SELECT 1 FROM consent_approval WHERE tenant = $1 AND user_id = $2 AND client_id = $3 AND scope = $4', [tenant, userId, clientId, key(scopes)]);
+/**
+ * Consent remembered (table consent_approval, migrations 004 and 010): per user, app, scopes and
+ * patient in context ('' when the grant has none), so approving an app for one patient never
+ * approves it silently for another.
+ */
+export async function isRemembered(db: Queryable, tenant: string, userId: string, clientId: string, scopes: string[], patient: string | undefined): Promise<boolean> {
+  const r = await db.query('SELECT 1 FROM consent_approval WHERE tenant = $1 AND user_id = $2 AND client_id = $3 AND patient = $4 AND scope = $5', [
+    tenant,
+    userId,
+    clientId,
+    patient ?? '',
+    key(scopes),
+  ]);
   return r.rows.length === 1;
 }
 
-export async function remember(db: Queryable, tenant: string, userId: string, clientId: string, scopes: string[]): Promise<void> {
+export async function remember(db: Queryable, tenant: string, userId: string, clientId: string, scopes: string[], patient: string | undefined): Promise<void> {
   await db.query(
-    `INSERT INTO consent_approval (tenant, user_id, client_id, scope) VALUES ($1, $2, $3, $4)
-     ON CONFLICT (tenant, user_id, client_id, scope) DO UPDATE SET approved_at = now()`,
-    [tenant, userId, clientId, key(scopes)]
+    `INSERT INTO consent_approval (tenant, user_id, client_id, patient, scope) VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT (tenant, user_id, client_id, patient, scope) DO UPDATE SET approved_at = now()`,
+    [tenant, userId, clientId, patient ?? '', key(scopes)]
   );
 }

@@ -2,15 +2,16 @@ import express from 'express';
 import { authorizeRouter } from '../authorize/index.ts';
 import { ehrRouter } from '../launch/ehr-launcher.ts';
 import { loginRouter } from '../session/login-routes.ts';
-import type { BrowserDeps } from './common.ts';
+import type { AuthDeps } from '../index.ts';
 import { STYLESHEET, STYLESHEET_PATH } from './layout.ts';
 
 /**
  * Everything a browser touches at the authorization server: login and second factor, the
- * authorization endpoint with its picker and consent, the EHR launcher, and the static bits
+ * authorization endpoint with its picker and consent, the EHR launch API (and the old /auth/ehr
+ * address, now a redirect to the launcher app), and the static bits
  * (stylesheet, SMART style document).
  */
-export function browserRouter(deps: BrowserDeps): express.Router {
+export function browserRouter(deps: AuthDeps): express.Router {
   const router = express.Router();
   router.get(STYLESHEET_PATH, (_req, res) => {
     res.set('Cache-Control', 'public, max-age=3600');

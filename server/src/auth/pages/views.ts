@@ -121,30 +121,9 @@ ${o.alert ? errorBlock(o.message) : html`<p>${o.message}</p>`}`;
 export function homeBody(o: { csrf: string; name: string; isPractitioner: boolean }): Html {
   return html`<h1>Signed in</h1>
 <p>You are signed in as ${o.name}.</p>
-${o.isPractitioner ? html`<p><a href="/auth/ehr">Launch an app for a patient (EHR)</a></p>` : ''}
+${o.isPractitioner ? html`<p><a href="/apps/launcher/">Launch an app for a patient (EHR launcher)</a></p>` : ''}
 <form method="post" action="/auth/logout">
 ${csrfField(o.csrf)}
 <button type="submit">Sign out</button>
-</form>`;
-}
-
-export function ehrBody(o: { csrf: string; patients: PatientChoice[]; apps: { id: string; name: string }[]; error?: string }): Html {
-  return html`<h1>Launch an app</h1>
-${errorBlock(o.error)}
-<form method="post" action="/auth/ehr">
-${csrfField(o.csrf)}
-<label for="patient">Patient</label>
-<select id="patient" name="patient" required${described(o.error)}>
-${o.patients.map((p) => html`<option value="${p.id}">${p.name}${p.birthDate ? html` (${p.birthDate})` : ''}</option>`)}
-</select>
-<label for="app">App</label>
-<select id="app" name="app" required${described(o.error)}>
-${o.apps.map((a) => html`<option value="${a.id}">${a.name}</option>`)}
-</select>
-<button type="submit">Launch</button>
-</form>
-<form method="post" action="/auth/logout">
-${csrfField(o.csrf)}
-<button type="submit" class="secondary">Sign out</button>
 </form>`;
 }
