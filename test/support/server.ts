@@ -12,7 +12,7 @@ import { registerBackendClient } from '../../server/src/auth/clients.ts';
 import { requestToken } from '../../server/src/cli/backend-key.ts';
 import { loadConfig } from '../../server/src/config.ts';
 import type { Database } from '../../server/src/db/database.ts';
-import { createTenant } from '../../server/src/tenant/tenants.ts';
+import { createTenant, getTenant } from '../../server/src/tenant/tenants.ts';
 import { freshDatabase } from './database.ts';
 
 /**
@@ -82,7 +82,8 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
 
   async function ensureTenant(tenant: string): Promise<void> {
     if (!tenants.has(tenant)) {
-      await createTenant(db, { id: tenant, name: `Test ${tenant}` });
+      // A tenant seeded before the first token (the demo clinic of the apps harness) is reused.
+      if (!(await getTenant(db, tenant))) await createTenant(db, { id: tenant, name: `Test ${tenant}` });
       tenants.add(tenant);
     }
   }
