@@ -19,6 +19,8 @@ export const cssVariablesResolver: CSSVariablesResolver = (t) => ({
     '--mantine-color-error': t.colors.red[9],
     '--mantine-color-anchor': t.colors.blue[8],
     '--mantine-color-placeholder': t.colors.gray[7],
+    // Light-variant red (Alert titles and icons on the pale red background): shade 9, 4.5:1 or better.
+    '--mantine-color-red-light-color': t.colors.red[9],
   },
   dark: {},
 });
