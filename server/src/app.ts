@@ -21,6 +21,8 @@ import { fhirHttp } from './fhir/http.ts';
 import { outcome } from './fhir/outcome.ts';
 import { createFhirRouter } from './fhir/routes.ts';
 import { appsRouter } from './http/apps.ts';
+import { corsForApps } from './http/cors.ts';
+import { homeRouter } from './http/home.ts';
 import { securityHeaders } from './http/security-headers.ts';
 import { startSubscriptions } from './subscriptions/index.ts';
 import { writeHooks } from './write-hooks.ts';
@@ -69,6 +71,9 @@ export async function createServer(config: Config, db?: Database, options: Serve
   app.set('query parser', 'extended');
   app.locals.config = config;
   app.use(securityHeaders);
+  // CORS for registered SMART app origins on the FHIR API and the token back channel (http/cors.ts).
+  // The paths the routers below are mounted at (auth/index.ts: /auth/token, /auth/introspect, /auth/revoke).
+  app.use(corsForApps(database, clock, { fhirBase: '/fhir/R4', backChannel: ['/auth/token', '/auth/introspect', '/auth/revoke'] }));
   app.use(authRouter(deps));
   app.use(
     '/fhir/R4',
@@ -81,6 +86,8 @@ export async function createServer(config: Config, db?: Database, options: Serve
     })
   );
   app.use(appsRouter(config.appsDir));
+  // `/`: sign-in, the apps, and the developer entry points (http/home.ts).
+  app.use(homeRouter({ db: database, config }));
   app.get('/healthz', (_req, res) => {
     res.json({ ok: true });
   });

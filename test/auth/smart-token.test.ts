@@ -412,13 +412,14 @@ describe('negative cases: the exact wire error', () => {
     await expectOAuthError(await exchange({ code: c.code, code_verifier: c.verifier, client_id: clientId }), 401, 'invalid_client');
   });
 
-  test('CORS: the token endpoint answers a preflight and allows any origin', async () => {
+  // The origin of a registered app's redirect URI; unknown and disabled origins: test/http/cors.test.ts.
+  test('CORS: the token endpoint answers a preflight and allows a registered app origin', async () => {
     const pre = await fetch(tokenUrl, { method: 'OPTIONS', headers: { origin: 'https://app.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' } });
     expect(pre.status).toBe(204);
-    expect(pre.headers.get('access-control-allow-origin')).toBe('*');
+    expect(pre.headers.get('access-control-allow-origin')).toBe('https://app.example');
     expect(pre.headers.get('access-control-allow-methods')).toContain('POST');
     expect(pre.headers.get('access-control-allow-headers')?.toLowerCase()).toContain('content-type');
     const res = await postForm(tokenUrl, { grant_type: 'authorization_code' }, { origin: 'https://app.example' });
-    expect(res.headers.get('access-control-allow-origin')).toBe('*');
+    expect(res.headers.get('access-control-allow-origin')).toBe('https://app.example');
   });
 });

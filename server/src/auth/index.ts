@@ -94,9 +94,9 @@ export function authRouter(deps: AuthDeps): express.Router {
     );
   });
 
-  // The back channel: token, introspection, revocation. All take form bodies, answer JSON that
-  // is never cached (RFC 6749 §5.1), and allow any origin (browser apps call the token endpoint;
-  // SMART client-public apps run in the browser) without credentials.
+  // The back channel: token, introspection, revocation. All take form bodies and answer JSON that
+  // is never cached (RFC 6749 §5.1). Their CORS (registered app origins only, no credentials) is
+  // server/src/http/cors.ts, mounted before this router; registration below allows any origin.
   const readForm = express.text({ type: 'application/x-www-form-urlencoded', limit: MAX_TOKEN_BODY });
   const cors: express.RequestHandler = (req, res, next) => {
     res.set('Access-Control-Allow-Origin', '*');
@@ -114,7 +114,6 @@ export function authRouter(deps: AuthDeps): express.Router {
     name: string,
     handle: (req: express.Request, params: ReturnType<typeof readParameters>) => Promise<unknown>
   ): express.RequestHandler[] => [
-    cors,
     (req, res) => {
       res.set('Cache-Control', 'no-store');
       res.set('Pragma', 'no-cache');
@@ -156,7 +155,6 @@ export function authRouter(deps: AuthDeps): express.Router {
     },
   ];
 
-  router.options('/auth/token', cors);
   router.post(
     '/auth/token',
     ...formEndpoint('token', (req) => {
@@ -168,7 +166,6 @@ export function authRouter(deps: AuthDeps): express.Router {
     })
   );
   // RFC 7662 token introspection.
-  router.options('/auth/introspect', cors);
   router.post(
     '/auth/introspect',
     ...formEndpoint('introspect', (req, params) =>
@@ -176,7 +173,6 @@ export function authRouter(deps: AuthDeps): express.Router {
     )
   );
   // RFC 7009 token revocation: 200 with an empty body.
-  router.options('/auth/revoke', cors);
   router.post(
     '/auth/revoke',
     ...formEndpoint('revoke', async (req, params) => {
