@@ -1,5 +1,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { randomUUID } from 'node:crypto';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -34,7 +36,8 @@ describe('with the demo clinic', () => {
   let s: TestServer;
   beforeAll(async () => {
     s = await startTestServer({ APPS_DIR: await buildAppsForTests() });
-    await seedDemo(s.db, { ...s.server.config, dataDir: 'memory' });
+    // The demo backend's key is written beside the data directory: a temporary one.
+    await seedDemo(s.db, { ...s.server.config, dataDir: join(tmpdir(), `bh-home-${randomUUID()}`, 'data') });
   }, 120_000);
   afterAll(async () => s?.close());
 

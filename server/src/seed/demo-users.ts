@@ -76,16 +76,18 @@ export async function seedDemoUsers(db: Database, config: Config, tenant: string
     await createUser(db, { tenant, ...u, fhirUser, totpSecret: practitionerLogin ? DEMO_TOTP_SECRET : undefined });
   }
 
-  // A public demo SMART app (PKCE, no secret) served under /apps/.
+  // A public SMART client (PKCE, no secret) for trying the authorization-code flow by hand
+  // (README "Demo logins"): no page is served at its redirect URIs, the code is read from the
+  // address bar. No launch URL, so no EHR launcher offers it: the shipped apps below are the
+  // ones to click through.
   await db.query(
     `INSERT INTO oauth_client (tenant, id, name, kind, scope, auth_method, redirect_uris, status, launch_uri)
-     VALUES ($1, $2, 'Demo SMART app', 'smart-app', $3, 'none', $4, 'approved', $5) ON CONFLICT (id) DO NOTHING`,
+     VALUES ($1, $2, 'Demo SMART app', 'smart-app', $3, 'none', $4, 'approved', NULL) ON CONFLICT (id) DO NOTHING`,
     [
       tenant,
       DEMO_APP,
       'openid fhirUser profile launch launch/patient launch/encounter offline_access online_access patient/*.rs patient/*.cruds user/*.cruds',
       [`${config.baseUrl}/apps/demo/callback`, `${config.baseUrl}/apps/demo/`],
-      `${config.baseUrl}/apps/demo/launch.html`,
     ]
   );
   const apps = await seedDemoApps(db, config, tenant);
