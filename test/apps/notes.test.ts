@@ -1,7 +1,7 @@
-import type { Composition, DocumentReference, Task } from '@medplum/fhirtypes';
+import type { Composition, DocumentReference, Encounter, Task } from '@medplum/fhirtypes';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AppsHarness, openApp, screenshot, seriousViolations, startAppsHarness } from './harness.ts';
+import { type AppsHarness, openApp, screenshot, seriousViolations, signIn, startAppsHarness } from './harness.ts';
 import { demoVisit, ehrLaunchNotes, search } from './notes-support.ts';
 
 /**
@@ -134,8 +134,51 @@ describe.sequential('notes', () => {
     await page.setViewportSize({ width: 360, height: 740 });
     await page.getByRole('tab', { name: 'This visit' }).click();
     await page.getByRole('table', { name: 'Scores since the last visit' }).waitFor();
-    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(360);
     await screenshot(page, 'notes-phone');
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(360);
     await noAxeProblems(page);
+  });
+});
+
+describe.sequential('notes when the session ends', () => {
+  it('standalone launch: the clinician starts a visit, types, loses the session; after signing in again the text is still there', async () => {
+    const context = await h.newContext();
+    const p = await openApp(h, context, 'notes', 'clinician', { patientName: "O'Brien" });
+    await p.getByRole('heading', { level: 1, name: /Session notes: James O'Brien/ }).waitFor();
+    // No encounter in a standalone launch: pick one or start today's.
+    await p.getByRole('heading', { name: 'Choose the visit' }).waitFor();
+    await screenshot(p, 'notes-choose-visit');
+    await noAxeProblems(p);
+    await p.getByRole('button', { name: 'Start a new visit now' }).click();
+    await p.getByText(/Psychotherapy session \(in progress\)/).waitFor();
+    const [encounter] = await search<Encounter>(h, `Encounter?patient=Patient/${(await demoVisit(h, "O'Brien")).patient.id}&status=in-progress`);
+    expect(encounter.participant?.[0]?.individual?.reference).toMatch(/^Practitioner\//);
+    await p.getByRole('textbox', { name: 'Subjective' }).fill('Low mood this week; words typed before the session ended.');
+
+    // The grant is revoked (as when a session ends): the app's token and refresh token stop working.
+    const token = await p.evaluate(() => {
+      const key = JSON.parse(sessionStorage.getItem('SMART_KEY') ?? '""') as string;
+      return (JSON.parse(sessionStorage.getItem(key) ?? '{}') as { tokenResponse?: { access_token?: string } }).tokenResponse?.access_token ?? '';
+    });
+    const revoked = await fetch(`${h.baseUrl}/auth/revoke`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token, client_id: 'notes' }) });
+    expect(revoked.status).toBe(200);
+
+    await p.getByRole('button', { name: 'Save draft' }).click();
+    const ended = p.getByRole('alert').filter({ hasText: 'Your session has ended' });
+    await ended.waitFor();
+    await screenshot(p, 'notes-session-ended');
+    await noAxeProblems(p);
+    await ended.getByRole('button', { name: 'Sign in again' }).click();
+    await p.waitForURL((u) => u.pathname.startsWith('/auth/'), { timeout: 15_000 });
+    await signIn(p, 'clinician', { patientName: "O'Brien" });
+    await p.waitForURL((u) => u.pathname.startsWith('/apps/notes/'), { timeout: 15_000 });
+    await p.getByText('Unsaved text restored').waitFor();
+    expect(await p.getByRole('textbox', { name: 'Subjective' }).inputValue()).toBe('Low mood this week; words typed before the session ended.');
+    await p.getByRole('button', { name: 'Save draft' }).click();
+    await p.getByRole('status').filter({ hasText: 'Draft saved' }).waitFor();
+    const [draft] = await search<Composition>(h, `Composition?encounter=Encounter/${encounter.id}`);
+    expect(draft.status).toBe('preliminary');
+    expect(draft.section?.[0].text?.div).toContain('words typed before the session ended');
+    await context.close();
   });
 });

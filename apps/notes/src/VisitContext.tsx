@@ -29,7 +29,7 @@ export interface ContextData {
 export function ScoresPanel(props: { data?: ContextData; error?: unknown }) {
   const { data } = props;
   return (
-    <Paper withBorder p="md" component="section" aria-labelledby="scores-title">
+    <Paper withBorder p={{ base: 'xs', sm: 'md' }} component="section" aria-labelledby="scores-title">
       <Title order={2} size="h4" id="scores-title">
         Scores since the last visit
       </Title>
@@ -80,7 +80,7 @@ function ScoresBody({ data }: { data: ContextData }) {
           yAxisProps={{ allowDecimals: false }}
         />
       </div>
-      <Table striped withTableBorder fz="sm">
+      <Table striped withTableBorder fz="sm" horizontalSpacing="xs">
           <Table.Caption>Scores since the last visit</Table.Caption>
           <Table.Thead>
             <Table.Tr>
@@ -122,7 +122,7 @@ function targetText(g: Goal): string {
 export function PlanPanel(props: { data?: ContextData; error?: unknown }) {
   const { data } = props;
   return (
-    <Paper withBorder p="md" component="section" aria-labelledby="plan-title">
+    <Paper withBorder p={{ base: 'xs', sm: 'md' }} component="section" aria-labelledby="plan-title">
       <Title order={2} size="h4" id="plan-title">
         Goals and care plan
       </Title>
