@@ -163,5 +163,5 @@ export function measureWords(m: Part | undefined, of = ''): string {
   const denominator = n('denominator')?.valueInteger ?? 0;
   if (!denominator) return `none ${of || 'to count'}`;
   const rate = n('rate')?.valueDecimal;
-  return `${count} of ${denominator}${of ? ` ${of}` : ''}${rate !== undefined ? ` (${(rate * 100).toFixed(1).replace(/\.0$/, '')} %)` : ''}`;
+  return `${count} of ${denominator}${of ? ` ${of}` : ''}${rate !== undefined ? ` (${(rate * 100).toFixed(1).replace(/\.0$/, '')}\u00a0%)` : ''}`;
 }

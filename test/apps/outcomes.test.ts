@@ -288,6 +288,8 @@ describe('a clinician, standalone', () => {
     const describedBy = (await page.getByLabel('From').getAttribute('aria-describedby')) ?? '';
     expect(await page.locator(describedBy.split(' ').map((id) => `[id="${id}"]`).join(', ')).allTextContents()).toContain('start must be before end');
     expect(await page.getByLabel('From').inputValue()).toBe(isoDay(Date.now() + 86_400_000 * 2));
+    await page.getByRole('status').filter({ hasText: 'the server refused the field marked above' }).waitFor();
+    expect(await page.getByRole('region', { name: 'Figures' }).count()).toBe(0);
     expect(await seriousViolations(page)).toEqual([]);
     await screenshot(page, 'outcomes-cohort-refused');
   }, 120_000);

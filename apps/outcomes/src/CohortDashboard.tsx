@@ -115,6 +115,9 @@ export function CohortDashboard() {
             <Text>Counting…</Text>
           </Group>
         )}
+        {problem && !generalProblem && (
+          <Text role="status">No figures for these filters: the server refused the field marked above.</Text>
+        )}
         {report && !problem && (
           <Box component="section" aria-labelledby="figures-heading" style={{ opacity: loading ? 0.6 : 1 }}>
             <Title order={2} size="h3" id="figures-heading">

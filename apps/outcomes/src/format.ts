@@ -20,9 +20,9 @@ export function signed(n: number): string {
   return n > 0 ? `+${n}` : `−${Math.abs(n)}`;
 }
 
-/** A server rate (0–1, three decimals) as a percentage with one decimal: 0.667 → "66.7 %". */
+/** A server rate (0–1, three decimals) as a percentage with one decimal: 0.667 → "66.7 %" (a no-break space: the sign never wraps alone). */
 export function percent(rate: number): string {
-  return `${(rate * 100).toFixed(1).replace(/\.0$/, '')} %`;
+  return `${(rate * 100).toFixed(1).replace(/\.0$/, '')}\u00a0%`;
 }
 
 /** "1 patient", "3 patients". */
