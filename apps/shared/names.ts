@@ -15,7 +15,9 @@ export function useReferenceName(ref: Reference | string | undefined): string | 
   const { medplum } = useSmart();
   const reference = typeof ref === 'string' ? ref : ref?.reference;
   const display = typeof ref === 'string' ? undefined : ref?.display;
-  const [name, setName] = useState<string | undefined>(display);
+  // The name read is kept with the reference it belongs to: when the reference changes (a Task
+  // handed over), the old person's name is never shown for the new one.
+  const [read, setRead] = useState<{ reference: string; name: string }>();
   useEffect(() => {
     if (display || !reference || !/^(Patient|Practitioner|RelatedPerson|PractitionerRole)\/[^/]+$/.test(reference)) return;
     let live = true;
@@ -23,12 +25,12 @@ export function useReferenceName(ref: Reference | string | undefined): string | 
       .readReference({ reference } as Reference<never>)
       .then((r) => {
         const named = r as { name?: HumanName[] };
-        if (live) setName(personName(named.name));
+        if (live) setRead({ reference, name: personName(named.name) });
       })
       .catch(() => undefined);
     return () => {
       live = false;
     };
   }, [reference, display, medplum]);
-  return name;
+  return display ?? (read && read.reference === reference ? read.name : undefined);
 }
