@@ -80,7 +80,7 @@ function ScoresBody({ data }: { data: ContextData }) {
           yAxisProps={{ allowDecimals: false }}
         />
       </div>
-      <Table striped withTableBorder fz="sm" horizontalSpacing="xs">
+      <Table striped withTableBorder fz="sm" horizontalSpacing="xs" layout="fixed" style={{ overflowWrap: "anywhere" }}>
           <Table.Caption>Scores since the last visit</Table.Caption>
           <Table.Thead>
             <Table.Tr>
