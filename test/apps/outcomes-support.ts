@@ -1,15 +1,11 @@
 import type { Bundle, Parameters, Resource } from '@medplum/fhirtypes';
-import type { BrowserContext, Page } from 'playwright-core';
-import { shippedApps } from '../../server/src/seed/demo-users.ts';
-import { DEMO_LOGINS } from '../../server/src/seed/demo-users.ts';
-import { createLaunchContext } from '../../server/src/auth/launch/index.ts';
+import { DEMO_LOGINS, shippedApps } from '../../server/src/seed/demo-users.ts';
 import { findUserByUsername } from '../../server/src/auth/users/index.ts';
-import { type AppsHarness, type DemoLogin, signIn } from './harness.ts';
+import type { AppsHarness, DemoLogin } from './harness.ts';
 
 /**
  * Helpers for the outcomes app's browser tests: the server's own answers for a demo person (to
- * compare the screen with), and an EHR launch as the EHR does it (a launch context for a patient,
- * then the app's launch.html with `iss` and `launch`).
+ * compare the screen with), read independently of the app's code.
  */
 
 /** The demo person's user row and FHIR identity. */
@@ -51,23 +47,6 @@ export async function patientId(h: AppsHarness, family: string): Promise<string>
 }
 
 export type { Parameters };
-
-/**
- * EHR launch of `appId` for a patient, as our EHR does it: a launch context bound to the
- * patient, created by the signed-in practitioner, then the app's launch.html with `iss` and
- * `launch`; the person completes whatever sign-in pages come (none but consent when the context
- * already holds a session).
- */
-export async function ehrLaunch(h: AppsHarness, context: BrowserContext, appId: string, who: DemoLogin, patient: string): Promise<Page> {
-  const { userId } = await demoPerson(h, who);
-  const launch = await createLaunchContext(h.server.db, { tenant: h.tenant, patient, createdBy: userId });
-  const page = await context.newPage();
-  await page.goto(`${h.baseUrl}/apps/${appId}/launch.html?iss=${encodeURIComponent(h.server.fhirBase)}&launch=${encodeURIComponent(launch)}`);
-  await page.waitForURL((u) => u.pathname.startsWith('/auth/') || (u.pathname === `/apps/${appId}/` && !u.search), { timeout: 15_000 });
-  await signIn(page, who);
-  await page.waitForURL((u) => u.pathname === `/apps/${appId}/`, { timeout: 15_000 });
-  return page;
-}
 
 /** One instrument of the server's `$mbc-summary`, read independently of the app's own reader. */
 export interface ServerInstrument {

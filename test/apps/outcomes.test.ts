@@ -3,11 +3,11 @@ import type { Patient } from '@medplum/fhirtypes';
 import type { BrowserContext, Locator, Page } from 'playwright-core';
 import { type InstrumentBands, GAD7_BANDS, PHQ9_BANDS } from '../../apps/outcomes/src/instruments.ts';
 import { type AppsHarness, openApp, screenshot, seriousViolations, startAppsHarness } from './harness.ts';
+import { launchFrom } from './launcher-support.ts';
 import {
   type Parameters,
   type ServerCohort,
   type ServerInstrument,
-  ehrLaunch,
   measureWords,
   patientId,
   searchAll,
@@ -296,9 +296,20 @@ describe('a clinician, standalone', () => {
 });
 
 describe('a clinician, EHR launch', () => {
-  it('opens on the launch patient, with its outcomes and the cohort one click away', async () => {
+  it('from the EHR launcher, opens on the launch patient, with its outcomes and the cohort one click away', async () => {
     const nguyen = await patientId(h, 'Nguyen');
-    const p = await ehrLaunch(h, clinician, 'outcomes', 'clinician', nguyen);
+    // The EHR is the launcher app (apps/launcher): her patient, no visit, the outcomes app.
+    const ehr = await openApp(h, clinician, 'launcher', 'clinician');
+    await ehr.getByRole('heading', { level: 1, name: 'Launch an app' }).waitFor();
+    await ehr.getByLabel('Search your patients by name').fill('Nguyen');
+    await ehr.getByRole('button', { name: 'Search' }).click();
+    await ehr.getByRole('radio', { name: /^Linh Nguyen/ }).check();
+    await ehr.getByRole('radiogroup', { name: /Encounter/ }).getByRole('radio', { name: 'No encounter' }).check();
+    await ehr.getByRole('radio', { name: 'Outcomes' }).check();
+    const launched = await launchFrom(ehr, clinician, 'outcomes');
+    expect(launched.context).toMatchObject({ clientId: 'outcomes', patient: nguyen });
+    const p = launched.page;
+
     await p.getByRole('heading', { level: 1, name: 'Outcomes' }).waitFor();
     await p.getByRole('region', { name: 'Patient' }).getByText('Linh Nguyen').waitFor();
     const nav = p.getByRole('navigation', { name: 'Outcomes' });
