@@ -38,7 +38,7 @@ describe('with the demo clinic', () => {
     s = await startTestServer({ APPS_DIR: await buildAppsForTests() });
     // The demo backend's key is written beside the data directory: a temporary one.
     await seedDemo(s.db, { ...s.server.config, dataDir: join(tmpdir(), `bh-home-${randomUUID()}`, 'data') });
-  }, 120_000);
+  }, 300_000);
   afterAll(async () => s?.close());
 
   test('a person finds sign-in and every app with what it does and who it is for; the page is accessible without JavaScript', async () => {

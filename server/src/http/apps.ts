@@ -14,21 +14,22 @@ export const APPS_DIST = join(import.meta.dirname, '../../../apps/dist');
  *   Medplum need neither);
  * - styles: our own stylesheet plus inline styles, which Mantine needs (its provider writes a
  *   <style> element with the theme's CSS variables and components set style attributes);
- * - images: our own, and data:/blob: URLs (icons inlined by the build, a drawn signature);
- * - fonts: our own (Mantine uses the system font stack);
+ * - images and fonts: our own only (the build inlines no data: URL, Mantine's icons are inline
+ *   SVG elements, its fonts the system stack);
  * - connections: this origin only (FHIR API, token endpoint, subscription websocket on the same
  *   host; CSP 3 'self' covers ws: and wss: to it);
- * - no plugins, no <base> elsewhere, forms only to us, never framed.
+ * - no plugins, no <base>, forms only to us, never framed.
+ * test/http/apps.test.ts launches every app in chromium and fails on any violation.
  */
 export const APPS_CSP = [
   "default-src 'self'",
   "script-src 'self'",
   "style-src 'self' 'unsafe-inline'",
-  "img-src 'self' data: blob:",
+  "img-src 'self'",
   "font-src 'self'",
   "connect-src 'self'",
   "object-src 'none'",
-  "base-uri 'self'",
+  "base-uri 'none'",
   "form-action 'self'",
   "frame-ancestors 'none'",
 ].join('; ');
