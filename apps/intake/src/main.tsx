@@ -1,0 +1,5 @@
+import { appDefinition } from '../../shared/apps.ts';
+import { mountApp } from '../../shared/mount.tsx';
+import { App } from './App.tsx';
+
+mountApp(appDefinition('intake'), () => <App />);
