@@ -196,7 +196,22 @@ describe('live updates', () => {
     await screenshot(page, 'worklist-live-off');
     const lindqvist = await idOf(h, 'Patient', 'Lindqvist');
     await submitPositivePhq9(h, lindqvist, 1);
-    await riskCard(page, 'Maja Lindqvist').waitFor({ timeout: 45_000 });
+    const card = riskCard(page, 'Maja Lindqvist');
+    await card.waitFor({ timeout: 45_000 });
+
+    // The Task changes on the server after the page read it (the next poll is 30 s away): accepting
+    // the stale copy is refused in plain words, the card reloads, and accepting again works.
+    const [task] = await openRiskTasks(h, lindqvist);
+    const changed = await fhir(h, `Task/${task.id}`, { method: 'PUT', json: { ...task, note: [...(task.note ?? []), { text: 'Front desk: patient called back, available after 3 pm.' }] } });
+    expect(changed.status).toBe(200);
+    await card.getByRole('button', { name: 'Accept' }).click();
+    await card.getByRole('alert').filter({ hasText: 'This task changed while you had it open' }).waitFor();
+    expect((await readTask(h, task.id as string)).status).toBe('requested');
+    expect(await seriousViolations(page)).toEqual([]);
+    await expect.poll(() => card.getByText(/History \(2\)/).count(), { timeout: 10_000 }).toBe(1); // reloaded: the new note is there
+    await card.getByRole('button', { name: 'Accept' }).click();
+    await expect.poll(() => card.textContent()).toContain('Accepted');
+    expect((await readTask(h, task.id as string)).status).toBe('accepted');
     await context.close();
   }, 120_000);
 

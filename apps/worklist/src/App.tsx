@@ -1,4 +1,4 @@
-import { Alert, Box, Button, Group, List, Paper, Stack, Text, Title, VisuallyHidden } from '@mantine/core';
+import { Box, Button, Group, List, Paper, Stack, Text, Title, VisuallyHidden } from '@mantine/core';
 import type { ReactNode } from 'react';
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { PageTitle, Shell } from '../../shared/Shell.tsx';
@@ -6,6 +6,7 @@ import { useSmart } from '../../shared/mount.tsx';
 import { personName, useReferenceName } from '../../shared/names.ts';
 import { type Problem, problemFrom } from '../../shared/problem.ts';
 import { type LiveState, POLL_MS, useLiveUpdates } from './live.ts';
+import { Notice } from './Notice.tsx';
 import { RiskTasks } from './RiskTasks.tsx';
 import { type RiskItem, openRiskTasksQuery, riskItems, sortRisk } from './risk.ts';
 import { formatDay, formatTime, relative } from './time.ts';
@@ -124,25 +125,25 @@ export function App() {
         </Paper>
       )}
       {session && (
-        <Alert color="red.9" mb="md" title="Signed out">
+        <Notice title="Signed out" mb="md">
           <Stack gap="xs" align="flex-start">
             <Text>Your session has ended. Sign in again to continue.</Text>
             <Button onClick={signInAgain}>Sign in again</Button>
           </Stack>
-        </Alert>
+        </Notice>
       )}
       {riskProblem && !session && (
-        <Alert color="red.9" mb="md" title="Risk tasks could not be loaded">
+        <Notice title="Risk tasks could not be loaded" mb="md">
           <Stack gap="xs" align="flex-start">
             <Text>{riskProblem.message}</Text>
             <Button variant="outline" onClick={loadRisk}>
               Try again
             </Button>
           </Stack>
-        </Alert>
+        </Notice>
       )}
       {risk ? (
-        <RiskTasks items={sortRisk(risk, now)} now={now} onChanged={changed} />
+        <RiskTasks items={sortRisk(risk, now)} now={now} onChanged={changed} reload={loadRisk} />
       ) : (
         !riskProblem && (
           <Box component="section" aria-labelledby="risk-tasks-heading" mb="xl" aria-busy="true">
@@ -155,14 +156,14 @@ export function App() {
       )}
 
       {otherProblem && !session && (
-        <Alert color="red.9" mb="md" title="Part of the worklist could not be loaded">
+        <Notice title="Part of the worklist could not be loaded" mb="md">
           <Stack gap="xs" align="flex-start">
             <Text>{otherProblem.message}</Text>
             <Button variant="outline" onClick={loadOther}>
               Try again
             </Button>
           </Stack>
-        </Alert>
+        </Notice>
       )}
       <Section title="Overdue assessments" loading={!other && !otherProblem} count={other?.assessments.length} empty="No overdue assessments.">
         {other?.assessments.map((a) => (

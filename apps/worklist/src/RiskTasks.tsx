@@ -1,5 +1,5 @@
-import { Alert, Badge, Box, Button, Group, List, Paper, Radio, Select, Stack, Text, Textarea, Title } from '@mantine/core';
-import type { PractitionerRole, Task } from '@medplum/fhirtypes';
+import { Badge, Box, Button, Group, List, Paper, Radio, Select, Stack, Text, Textarea, Title } from '@mantine/core';
+import type { OperationOutcome, PractitionerRole, Task } from '@medplum/fhirtypes';
 import { useEffect, useState } from 'react';
 import { useSmart } from '../../shared/mount.tsx';
 import { personName, useReferenceName } from '../../shared/names.ts';
@@ -26,7 +26,26 @@ import {
   triggersOf,
   withOutcome,
 } from './risk.ts';
+import { Notice } from './Notice.tsx';
 import { formatTime, relative } from './time.ts';
+
+/**
+ * Every write names the version it was based on (If-Match): if the server escalated the Task, or
+ * someone else accepted or handed it over meanwhile, the write is refused (412) instead of
+ * silently undoing their change.
+ */
+const ifMatch = (task: Task) => (task.meta?.versionId ? { headers: { 'If-Match': `W/"${task.meta.versionId}"` } } : undefined);
+
+function staleOr(e: unknown, reload: () => void): Problem {
+  const code = (e as { outcome?: OperationOutcome })?.outcome?.issue?.[0]?.code;
+  if (code !== 'conflict') return problemFrom(e);
+  reload();
+  return {
+    kind: 'refused',
+    message: 'This task changed while you had it open (escalated, accepted or updated by someone else). It has been reloaded: check it and try again.',
+    issues: [],
+  };
+}
 
 const STATUS_TEXT: Record<string, string> = {
   requested: 'Waiting for acknowledgement',
@@ -37,7 +56,7 @@ const STATUS_TEXT: Record<string, string> = {
 };
 
 /** The risk Tasks, most pressing first; each a card with its facts and its actions. */
-export function RiskTasks(props: { items: RiskItem[]; now: Date; onChanged: (message: string) => void }) {
+export function RiskTasks(props: { items: RiskItem[]; now: Date; onChanged: (message: string) => void; reload: () => void }) {
   return (
     <Box component="section" aria-labelledby="risk-tasks-heading" mb="xl">
       <Title order={2} id="risk-tasks-heading" size="h3" mb="sm">
@@ -49,7 +68,7 @@ export function RiskTasks(props: { items: RiskItem[]; now: Date; onChanged: (mes
         <Stack component="ul" gap="md" p={0} m={0} style={{ listStyle: 'none' }} aria-label="Open risk tasks">
           {props.items.map((item) => (
             <li key={item.task.id}>
-              <RiskCard item={item} now={props.now} onChanged={props.onChanged} />
+              <RiskCard item={item} now={props.now} onChanged={props.onChanged} reload={props.reload} />
             </li>
           ))}
         </Stack>
@@ -58,7 +77,7 @@ export function RiskTasks(props: { items: RiskItem[]; now: Date; onChanged: (mes
   );
 }
 
-function RiskCard(props: { item: RiskItem; now: Date; onChanged: (message: string) => void }) {
+function RiskCard(props: { item: RiskItem; now: Date; onChanged: (message: string) => void; reload: () => void }) {
   const { medplum, fhirUser } = useSmart();
   const { task, patient } = props.item;
   const me = fhirUser ?? '';
@@ -83,11 +102,11 @@ function RiskCard(props: { item: RiskItem; now: Date; onChanged: (message: strin
     setBusy(label);
     setProblem(undefined);
     try {
-      await medplum.updateResource(next);
+      await medplum.updateResource(next, ifMatch(task));
       props.onChanged(done);
       return true;
     } catch (e) {
-      setProblem(problemFrom(e));
+      setProblem(staleOr(e, props.reload));
       return false;
     } finally {
       setBusy(undefined);
@@ -180,9 +199,9 @@ function RiskCard(props: { item: RiskItem; now: Date; onChanged: (message: strin
       )}
 
       {problem && !panel && (
-        <Alert color="red.9" mt="sm" role="alert" title="Not saved">
+        <Notice title="Not saved" mt="sm">
           {problem.message}
-        </Alert>
+        </Notice>
       )}
 
       {waiting && !mine && (
@@ -220,7 +239,17 @@ function RiskCard(props: { item: RiskItem; now: Date; onChanged: (message: strin
           onSave={(o, close) => save(close ? 'close' : 'outcome', withOutcome(task, me, o, close, new Date()), close ? `Closed the risk task for ${patientName}.` : `Saved the outcome for ${patientName}.`)}
         />
       )}
-      {panel === 'escalate' && <EscalateForm task={task} patientName={patientName} onDone={(m) => { setPanel(undefined); props.onChanged(m); }} />}
+      {panel === 'escalate' && (
+        <EscalateForm
+          task={task}
+          patientName={patientName}
+          reload={props.reload}
+          onDone={(m) => {
+            setPanel(undefined);
+            props.onChanged(m);
+          }}
+        />
+      )}
     </Paper>
   );
 }
@@ -278,9 +307,9 @@ function OutcomeForm(props: { task: Task; patientName: string; busy?: string; pr
         error={missing.text}
       />
       {otherIssue && (
-        <Alert color="red.9" mt="sm" role="alert" title="Not saved">
+        <Notice title="Not saved" mt="sm">
           {otherIssue}
-        </Alert>
+        </Notice>
       )}
       <Group mt="sm" gap="sm">
         <Button variant="outline" loading={props.busy === 'outcome'} disabled={Boolean(props.busy)} onClick={() => submit(false)}>
@@ -299,7 +328,7 @@ function OutcomeForm(props: { task: Task; patientName: string; busy?: string; pr
  * app hands the Task over to the person chosen from the rota's ladder (backup on call, supervisor,
  * clinic lead; the next rung preselected), notes why on the Task, and sends them a Communication.
  */
-function EscalateForm(props: { task: Task; patientName: string; onDone: (message: string) => void }) {
+function EscalateForm(props: { task: Task; patientName: string; reload: () => void; onDone: (message: string) => void }) {
   const { medplum, fhirUser } = useSmart();
   const me = fhirUser ?? '';
   const [people, setPeople] = useState<LadderPerson[]>();
@@ -339,9 +368,9 @@ function EscalateForm(props: { task: Task; patientName: string; onDone: (message
     setProblem(undefined);
     const now = new Date();
     try {
-      await medplum.updateResource(escalated(props.task, me, to, reason.trim(), now));
+      await medplum.updateResource(escalated(props.task, me, to, reason.trim(), now), ifMatch(props.task));
     } catch (e) {
-      setProblem(problemFrom(e));
+      setProblem(staleOr(e, props.reload));
       setBusy(false);
       return;
     }
@@ -376,9 +405,9 @@ function EscalateForm(props: { task: Task; patientName: string; onDone: (message
         </>
       )}
       {problem && (
-        <Alert color="red.9" mt="sm" role="alert" title="Not escalated">
+        <Notice title="Not escalated" mt="sm">
           {problem.issues.find((i) => i.expression)?.message ?? problem.message}
-        </Alert>
+        </Notice>
       )}
       {people && people.length > 0 && (
         <Button type="submit" mt="sm" color="red.9" loading={busy}>
