@@ -179,6 +179,26 @@ describe.sequential('notes when the session ends', () => {
     const [draft] = await search<Composition>(h, `Composition?encounter=Encounter/${encounter.id}`);
     expect(draft.status).toBe('preliminary');
     expect(draft.section?.[0].text?.div).toContain('words typed before the session ended');
+
+    // The same visit signed in a second tab: the first tab's next save is refused by the server
+    // (a signed note is locked), in plain words, and what was typed stays on screen.
+    const other = await openApp(h, context, 'notes', 'clinician', { patientName: "O'Brien" });
+    await other.getByRole('textbox', { name: 'Subjective' }).waitFor();
+    expect(await other.getByRole('textbox', { name: 'Subjective' }).inputValue()).toBe('Low mood this week; words typed before the session ended.');
+    await other.getByRole('textbox', { name: 'Objective' }).fill('Tearful at times.');
+    await other.getByRole('textbox', { name: 'Assessment' }).fill('Depression worsening.');
+    await other.getByRole('textbox', { name: 'Plan' }).fill('Review medication with GP.');
+    await other.getByRole('button', { name: 'Sign note' }).click();
+    await other.getByRole('status').filter({ hasText: 'Signed' }).waitFor();
+    await other.close();
+    await p.getByRole('textbox', { name: 'Objective' }).fill('A late change from the first tab.');
+    await p.getByRole('button', { name: 'Save draft' }).click();
+    const refused = p.getByRole('alert').filter({ hasText: 'This note has been signed in the meantime' });
+    await refused.waitFor();
+    expect(await refused.textContent()).not.toMatch(/[{}]|resourceType|at \w+ \(/);
+    expect(await p.getByRole('textbox', { name: 'Objective' }).inputValue()).toBe('A late change from the first tab.');
+    await screenshot(p, 'notes-refused');
+    await noAxeProblems(p);
     await context.close();
   });
 });

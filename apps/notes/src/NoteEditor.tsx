@@ -113,6 +113,15 @@ export function NoteEditor(props: { patientId: string; encounterId: string; cont
       else rest.push(issue);
     }
     setSectionErrors(bySection);
+    // The server's lock on a signed note (note-hook.ts names Composition.status), in plain words.
+    if (rest.some((i) => i.expression === 'Composition.status')) {
+      setProblem({
+        ...p,
+        message: 'This note has been signed in the meantime (perhaps in another window), so it can no longer change. Your text is still here: add what is missing as an addendum.',
+        issues: [],
+      });
+      return;
+    }
     const named = Object.keys(bySection).length > 0;
     setProblem(named && rest.length === 0 ? { ...p, message: 'The note was not saved: see the sections marked below. Your text is kept.' } : { ...p, issues: rest });
   };
