@@ -4,6 +4,7 @@ import type { Observation, Questionnaire, QuestionnaireResponse, Task } from '@m
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AppsHarness, openApp, screenshot, seriousViolations, signIn, startAppsHarness } from './harness.ts';
+import { launchFrom } from './launcher-support.ts';
 import { GAD7, PHQ9, answer, api, assignAsClinician, checked, fitsWidth, idOf, revokeAppGrant, search } from './intake-support.ts';
 
 /**
@@ -100,7 +101,7 @@ describe('the demo patient', () => {
     // 4 × 2 + item 9 = 1 → 9: mild, as the server scored it.
     expect(total.valueQuantity?.value).toBe(9);
     const band = total.interpretation?.[0]?.text as string;
-    const result = page.getByRole('status').filter({ hasText: 'Your result' });
+    const result = page.getByRole('status').filter({ has: page.getByRole('heading', { name: 'Your result' }) });
     await result.waitFor();
     expect(await result.textContent()).toContain(`score is ${total.valueQuantity?.value}: ${band}.`);
     await screenshot(page, 'intake-result-crisis');
@@ -238,16 +239,37 @@ describe('the guardian of a minor', () => {
   });
 });
 
-describe('a clinician on the patient\'s behalf', () => {
-  it('opens intake for a patient they treat and may start any of the clinic\'s instruments with them', async () => {
+describe('a clinician on the patient\'s behalf, EHR launch', () => {
+  it('launches intake from the EHR for her patient, fills a PHQ-9 with the patient, and sees the server\'s score', async () => {
     const context = await h.newContext();
-    const page = await openApp(h, context, 'intake', 'clinician', { patientName: 'Linh' });
+    const ehr = await openApp(h, context, 'launcher', 'clinician');
+    await ehr.getByRole('heading', { level: 1, name: 'Launch an app' }).waitFor();
+    await ehr.getByLabel('Search your patients by name').fill('Nguyen');
+    await ehr.getByRole('button', { name: 'Search' }).click();
+    await ehr.getByRole('radio', { name: /^Linh Nguyen/ }).check();
+    await ehr.getByRole('radiogroup', { name: /Encounter/ }).getByRole('radio', { name: 'No encounter' }).check();
+    await ehr.getByRole('radio', { name: 'Intake', exact: true }).check();
+    const launched = await launchFrom(ehr, context, 'intake');
+    expect(launched.context).toMatchObject({ clientId: 'intake', patient: linh });
+    const page = launched.page;
     await page.getByRole('heading', { level: 1, name: 'Questionnaires for Linh Nguyen' }).waitFor();
+    await page.getByRole('region', { name: 'Patient' }).getByText(/Linh Nguyen/).waitFor();
     await page.getByRole('heading', { name: 'Start another questionnaire with the patient' }).waitFor();
-    await page.getByRole('button', { name: 'PHQ-9 quick depression assessment panel' }).click();
-    await page.getByRole('button', { name: 'Submit' }).waitFor();
-    await screenshot(page, 'intake-clinician-form');
+    await screenshot(page, 'intake-clinician-ehr-home');
+    await noSeriousViolations(page);
+    await page.getByRole('button', { name: phq9.title }).click();
+    for (const item of scored(phq9)) await answer(page, question(item.text), 'Not at all');
+    await page.getByRole('button', { name: 'Submit' }).click();
+    const result = page.getByRole('status').filter({ has: page.getByRole('heading', { name: 'Your result' }) });
+    await result.waitFor();
+    const [response] = await search<QuestionnaireResponse>(h, `QuestionnaireResponse?subject=Patient/${linh}&status=completed&_sort=-_lastUpdated&_count=1`);
+    expect(response.source?.reference).toBe(`Practitioner/${rivera}`);
+    const [total] = await search<Observation>(h, `Observation?derived-from=QuestionnaireResponse/${response.id}&code=http://loinc.org|44261-6`);
+    expect(await result.textContent()).toContain(`The ${phq9.title} score is ${total.valueQuantity?.value}: ${total.interpretation?.[0]?.text}.`);
+    // No positive answer: no crisis resources for this response.
+    expect(await page.getByRole('alert', { name: /Help now/ }).count()).toBe(0);
+    await screenshot(page, 'intake-clinician-result');
     await noSeriousViolations(page);
     await context.close();
-  });
+  }, 120_000);
 });

@@ -68,9 +68,11 @@ export function ResultView(props: { fhir: Fhir; questionnaire: Questionnaire; re
                 '.'
               )}
             </Text>
-            <Text size="sm" c="dimmed" mt={4}>
-              This score was worked out by the clinic's system from your answers. Your care team will go over it with you.
-            </Text>
+            {props.forPatient && (
+              <Text size="sm" c="dimmed" mt={4}>
+                This score was worked out by the clinic's system from your answers. Your care team will go over it with you.
+              </Text>
+            )}
           </Box>
         )}
         {score === null && <Text>Your care team has your answers and will go over them with you.</Text>}
