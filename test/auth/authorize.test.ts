@@ -193,6 +193,31 @@ describe('standalone launch', () => {
     expect(r.status).toBe(400);
   });
 
+  it("a practitioner picks only among the patients she treats: another clinician's patient is neither listed nor accepted", async () => {
+    const token = await server.token('system/*.cruds', people.tenant);
+    const res = await server.fhir('Patient', { method: 'POST', token, json: { resourceType: 'Patient', name: [{ family: 'Elsewhere', given: ['Edda'] }], birthDate: '1970-01-01' } });
+    const outsider = ((await res.json()) as { id: string }).id;
+    const opts = { baseUrl: server.baseUrl, username: people.users.clinician, password: passwordOf(people.users.clinician), totpSecret: people.totpSecret };
+    await expect(authorizeInBrowserless({ ...opts, authorizeUrl: people.authorizeUrl(), pickPatient: outsider })).rejects.toThrow(/400/);
+    const { location } = await authorizeInBrowserless({ ...opts, authorizeUrl: people.authorizeUrl(), pickPatient: people.patientA });
+    expect((await codeRow(location)).context.patient).toBe(people.patientA);
+
+    const b = new Browser(server.baseUrl);
+    let r = await b.get(people.authorizeUrl());
+    while (r.location && !r.html.includes('data-page=')) r = await b.get(r.location);
+    r = await b.submit(r.html, { username: people.users.clinician, password: passwordOf(people.users.clinician) });
+    r = await b.get(r.location!);
+    const { totp } = await import('../support/login.ts');
+    r = await b.submit(r.html, { code: totp(people.totpSecret, Date.now() + 30_000) });
+    r = await b.get(r.location!);
+    expect(r.html).toContain('data-page="pick-patient"');
+    expect(r.html).toContain('Alva Andersson');
+    expect(r.html).not.toContain('Edda Elsewhere');
+    const request = /name="request" value="([^"]+)"/.exec(r.html)![1];
+    r = await b.get(`/auth/authorize/continue?request=${request}&q=Elsewhere`);
+    expect(r.html).not.toContain('Edda Elsewhere');
+  });
+
   it('a related person picks among the patients they are linked to', async () => {
     const opts = { baseUrl: server.baseUrl, username: people.users.guardian, password: passwordOf(people.users.guardian) };
     const { location } = await authorizeInBrowserless({ ...opts, authorizeUrl: people.authorizeUrl(), pickPatient: people.patientB });

@@ -18,6 +18,7 @@ let patientC: string;
 let encounterA: string;
 let encounterB: string;
 let encounterC: string;
+let hiddenPatient: string;
 
 beforeAll(async () => {
   server = await startTestServer();
@@ -29,6 +30,8 @@ beforeAll(async () => {
     return ((await res.json()) as { id: string }).id;
   };
   patientC = await create({ resourceType: 'Patient', name: [{ family: 'Cedergren', given: ['Clara'] }] });
+  // A patient of the clinic this practitioner does not treat (no care team, no encounter with her).
+  hiddenPatient = await create({ resourceType: 'Patient', name: [{ family: 'Hidden', given: ['Hedda'] }] });
   const me = { reference: `Practitioner/${people.practitioner}` };
   for (const p of [people.patientA, patientC]) {
     await create({ resourceType: 'CareTeam', status: 'active', subject: { reference: `Patient/${p}` }, participant: [{ member: me }] });
@@ -42,7 +45,7 @@ beforeAll(async () => {
       ...(withMe ? { participant: [{ individual: me }] } : {}),
     });
   encounterA = await encounter(people.patientA, true);
-  encounterB = await encounter(people.patientB, false);
+  encounterB = await encounter(hiddenPatient, false);
   encounterC = await encounter(patientC, true);
   // The launcher app as the demo clinic registers it: redirect URI = this server's /apps/launcher/.
   await server.db.query(
@@ -121,14 +124,14 @@ describe('who may call the launch API', () => {
 describe('what may be launched', () => {
   it('a patient the practitioner may not see answers exactly like a missing one: 404', async () => {
     const token = await launcherToken();
-    const hidden = await launch({ app: people.clientId, patient: people.patientB }, token);
+    const hidden = await launch({ app: people.clientId, patient: hiddenPatient }, token);
     const missing = await launch({ app: people.clientId, patient: 'no-such-patient' }, token);
     expect(hidden.status).toBe(404);
     expect(missing.status).toBe(404);
     const same = (b: Record<string, unknown>, id: string) => JSON.stringify(b).replaceAll(id, '<id>');
-    expect(same(hidden.body, people.patientB)).toBe(same(missing.body, 'no-such-patient'));
+    expect(same(hidden.body, hiddenPatient)).toBe(same(missing.body, 'no-such-patient'));
     // Hidden records stay hidden in the launcher's own FHIR search too.
-    const search = await server.fhir(`Patient?_id=${people.patientB},${people.patientA}`, { token });
+    const search = await server.fhir(`Patient?_id=${hiddenPatient},${people.patientA}`, { token });
     const ids = ((await search.json()) as Bundle).entry?.map((e) => e.resource?.id);
     expect(ids).toEqual([people.patientA]);
   });
@@ -155,7 +158,7 @@ describe('what may be launched', () => {
   });
 
   it('a refusal is audited too', async () => {
-    const audits = await launchAudits(people.patientB);
+    const audits = await launchAudits(hiddenPatient);
     expect(audits.length).toBeGreaterThan(0);
     expect(audits.every((a) => a.outcome === '4')).toBe(true);
     expect(audits[0].agent?.[0]?.who?.reference).toBe(`Practitioner/${people.practitioner}`);

@@ -233,6 +233,10 @@ export async function seedPeople(
   const patientB = await create({ resourceType: 'Patient', name: [{ family: 'Berg', given: ['Bo'] }], birthDate: '2012-05-06' });
   const practitioner = await create({ resourceType: 'Practitioner', name: [{ family: 'Carlsson', given: ['Cecilia'] }] });
   const relatedPerson = await create({ resourceType: 'RelatedPerson', patient: { reference: `Patient/${patientB}` }, name: [{ family: 'Berg', given: ['Britt'] }] });
+  // The practitioner treats both patients (the patient picker offers only patients she reaches).
+  for (const p of [patientA, patientB]) {
+    await create({ resourceType: 'CareTeam', status: 'active', subject: { reference: `Patient/${p}` }, participant: [{ member: { reference: `Practitioner/${practitioner}` } }] });
+  }
   const totpSecret = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP';
   const pw = (u: string) => `${u}-password-1`;
   const users = { clinician: `clin-${tenant}`, newClinician: `newclin-${tenant}`, patient: `pat-${tenant}`, guardian: `guard-${tenant}` };

@@ -1,20 +1,32 @@
 import type { Patient, RelatedPerson } from '@medplum/fhirtypes';
-import { tenantAdminPolicy } from '../../access/policy.ts';
+import type { Role } from '../../access/context.ts';
+import { type AccessPolicy, policyFor, tenantAdminPolicy } from '../../access/policy.ts';
 import type { Config } from '../../config.ts';
 import type { Database } from '../../db/database.ts';
 import { Repository, isOperationOutcomeError } from '../../store/repository.ts';
 import type { PatientChoice } from '../pages/views.ts';
 
 /**
- * The tenant's patients as the patient picker shows them (the EHR launcher app searches with the
- * practitioner's own token instead: auth/launch). Reads the FHIR store as the
- * server itself (tenant admin policy): the person choosing is an authenticated practitioner of
- * that tenant, or a related person limited to their own links below.
+ * Patients as the patient picker shows them. A practitioner picks among the patients her own
+ * access reaches (the access decision point with her roles and care relationships, as her token
+ * will have), never the whole clinic; a related person among their own links, read by the server.
  */
-function repository(db: Database, config: Config, tenant: string): Repository {
+export interface Picker {
+  tenant: string;
+  userId: string;
+  fhirUser: string;
+  roles: Role[];
+}
+
+async function practitionerRepository(db: Database, config: Config, who: Picker): Promise<Repository> {
+  const access = await policyFor({ tenant: who.tenant, clientId: undefined, scope: 'user/Patient.rs', userId: who.userId, fhirUser: who.fhirUser, roles: who.roles }, db);
+  return repository(db, config, who.tenant, access);
+}
+
+function repository(db: Database, config: Config, tenant: string, access: AccessPolicy = tenantAdminPolicy(tenant)): Repository {
   return new Repository(db, {
     tenant,
-    access: tenantAdminPolicy(tenant),
+    access,
     fhirBase: `${config.baseUrl}/fhir/R4`,
     lenient: true,
     defaultCount: 20,
@@ -28,18 +40,20 @@ export function patientChoice(p: Patient): PatientChoice {
   return { id: p.id ?? '', name: name || `Patient ${p.id}`, birthDate: p.birthDate };
 }
 
-export async function searchPatients(db: Database, config: Config, tenant: string, query: string | undefined, count = 20): Promise<PatientChoice[]> {
+export async function searchPatients(db: Database, config: Config, who: Picker, query: string | undefined, count = 20): Promise<PatientChoice[]> {
   const params: [string, string][] = [['_count', String(count)]];
   const q = query?.trim();
   if (q) params.push(['name', q.slice(0, 100)]);
-  const bundle = await repository(db, config, tenant).searchParams('Patient', params);
+  const bundle = await (await practitionerRepository(db, config, who)).searchParams('Patient', params);
   return (bundle.entry ?? []).flatMap((e) => (e.resource?.resourceType === 'Patient' ? [patientChoice(e.resource as Patient)] : []));
 }
 
-export async function readPatient(db: Database, config: Config, tenant: string, id: string): Promise<PatientChoice | undefined> {
+/** A patient by id, as `who` may see it (a practitioner's access), or as the server reads it. */
+export async function readPatient(db: Database, config: Config, tenant: string, id: string, who?: Picker): Promise<PatientChoice | undefined> {
   if (!/^[A-Za-z0-9\-.]{1,64}$/.test(id)) return undefined;
   try {
-    return patientChoice(await repository(db, config, tenant).readResource<Patient>('Patient', id));
+    const repo = who ? await practitionerRepository(db, config, who) : repository(db, config, tenant);
+    return patientChoice(await repo.readResource<Patient>('Patient', id));
   } catch (err) {
     if (isOperationOutcomeError(err)) return undefined;
     throw err;
