@@ -149,10 +149,13 @@ describe('the rest of the worklist', () => {
     const { context, page } = await openWorklist('supervisor');
     const region = page.getByRole('region', { name: /Notes waiting for your countersignature/ });
     await region.getByRole('listitem').first().waitFor({ timeout: 20_000 });
-    const items = await region.getByRole('listitem').allTextContents();
     // Seeded: notes of Nguyen, Okafor (Dr. Rivera) and Weber (Dr. Shah) signed; Rahman's countersigned already.
-    expect(items.some((t) => t.includes('Daniel Weber') && t.includes('signed by Dr. Priya Shah'))).toBe(true);
-    expect(items.some((t) => t.includes('Linh Nguyen') && t.includes('signed by Dr. Ana Rivera'))).toBe(true);
+    // Names of patients and signers are read after the list appears: wait until they are all there.
+    const listed = (who: string, signer: string) => async () =>
+      (await region.getByRole('listitem').allTextContents()).some((t) => t.includes(who) && t.includes(`signed by ${signer}`));
+    await expect.poll(listed('Daniel Weber', 'Dr. Priya Shah'), { timeout: 15_000 }).toBe(true);
+    await expect.poll(listed('Linh Nguyen', 'Dr. Ana Rivera'), { timeout: 15_000 }).toBe(true);
+    const items = await region.getByRole('listitem').allTextContents();
     expect(items.some((t) => t.includes('Aisha Rahman'))).toBe(false);
     await screenshot(page, 'worklist-okoye-countersign');
     expect(await seriousViolations(page)).toEqual([]);
