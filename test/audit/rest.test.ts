@@ -1,7 +1,8 @@
-import type { AuditEvent, Bundle } from '@medplum/fhirtypes';
+import type { AuditEvent, Bundle, Observation, QuestionnaireResponse } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { log } from '../../server/src/log.ts';
 import { type TestServer, startTestServer } from '../support/server.ts';
+import { responseFor } from '../clinical/instruments-fixtures.ts';
 import { auditEvents, patientsOf, queryOf, subtypeOf, waitForAudit, whats } from './support.ts';
 
 // Every FHIR interaction leaves one R4 AuditEvent (type rest, subtype from restful-interaction)
@@ -220,6 +221,28 @@ describe('writes: audited in the write transaction, visible as soon as the respo
     expect(t.outcome).toBe('0');
     expect(whats(t).filter((w) => !w.startsWith('Patient/') || w.includes('/_history/')).map((w) => w.split('/')[0]).sort()).toEqual(['Observation', 'Patient']);
     expect(t.entity?.filter((e) => e.lifecycle?.code === '1')).toHaveLength(2);
+  });
+
+  // The server's own follow-up writes (scores as Observations, derived in the response's
+  // transaction) belong to the client's one interaction: one AuditEvent names the response first,
+  // then every Observation, each with lifecycle create, and the patient — not one event per resource.
+  test('a scored response: one create AuditEvent naming the response and every Observation derived from it', async () => {
+    const res = await s.fhir('QuestionnaireResponse', { token: admin, method: 'POST', json: responseFor('gad-7', [1, 1, 0, 0, 2, 0, 1], { subject: { reference: 'Patient/pb' } }) });
+    expect(res.status).toBe(201);
+    const qr = (await res.json()) as QuestionnaireResponse;
+    const scores = (await (await s.fhir(`Observation?derived-from=QuestionnaireResponse/${qr.id}&_count=100`, { token: admin })).json()) as Bundle<Observation>;
+    const observations = (scores.entry ?? []).map((e) => `Observation/${e.resource?.id}/_history/1`);
+    expect(observations.length).toBeGreaterThan(1);
+    const mine = (await auditEvents(s.db)).filter((e) => whats(e).some((w) => w.startsWith(`QuestionnaireResponse/${qr.id}`) || observations.includes(w)));
+    expect(mine).toHaveLength(1);
+    const [e] = mine;
+    expect([subtypeOf(e), e.action, e.outcome]).toEqual(['create', 'C', '0']);
+    expectClientAgent(e);
+    const named = whats(e).filter((w) => !w.startsWith('Patient/'));
+    expect(named[0]).toBe(`QuestionnaireResponse/${qr.id}/_history/1`);
+    expect(named.slice(1).sort()).toEqual([...observations].sort());
+    expect(e.entity?.filter((x) => x.lifecycle?.code === '1')).toHaveLength(1 + observations.length);
+    expect(patientsOf(e)).toEqual(['Patient/pb']);
   });
 
   test('a failed transaction leaves no AuditEvent of success, only its own failure (outcome 4)', async () => {

@@ -175,8 +175,6 @@ export interface AuditRequestScope {
   /** The route's interaction and parsed body (set by ./fhir-audit.ts): tells a transaction bundle. */
   interaction?: string;
   body?: unknown;
-  /** A transaction bundle's writes, gathered for its one AuditEvent (./write-hook.ts). */
-  bundleWrites?: { what: string[]; lifecycle: string[]; more: number; patients: Set<string> };
 }
 
 export const auditRequestScope = new AsyncLocalStorage<AuditRequestScope>();

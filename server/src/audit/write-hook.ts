@@ -3,7 +3,7 @@ import { fail } from '../fhir/outcome.ts';
 import type { WriteHook } from '../store/hooks.ts';
 import { restAuditEvent } from './audit-event.ts';
 import { auditVersions } from './audit-store.ts';
-import { auditRequestScope } from './audit-trail.ts';
+import { type AuditRequestScope, auditRequestScope } from './audit-trail.ts';
 import { addPatientsOf } from './patients.ts';
 
 /**
@@ -31,37 +31,46 @@ export const auditWriteHook: WriteHook = {
     const stored = event.after as Resource | undefined;
     const version = stored?.meta?.versionId;
     const what = `${event.resourceType}/${event.id}${version ? `/_history/${version}` : ''}`;
-    // A transaction bundle is one interaction (R4 AuditEvent: one event per interaction): one
-    // AuditEvent of subtype transaction naming every entity written and every patient, stored in
-    // the bundle's transaction just before it commits. Was one AuditEvent per entry (ingest cost).
-    const body = scope?.body as { resourceType?: string; type?: string } | undefined;
-    if (scope && scope.interaction === 'batch' && body?.resourceType === 'Bundle' && body.type === 'transaction' && event.repo.transactional) {
-      let agg = scope.bundleWrites;
-      if (!agg) {
-        const gathered = (agg = scope.bundleWrites = { what: [], lifecycle: [], more: 0, patients: new Set<string>() });
-        const repo = event.repo;
-        repo.onBeforeCommit(async () => {
+    const repo = event.repo;
+    const key = repo.transactionKey;
+    // One interaction, one AuditEvent (R4 AuditEvent; IHE BALP: one event per RESTful interaction):
+    // a REST write or a transaction bundle records every resource it wrote — its own and those the
+    // server derived from it in the same transaction (scores, a risk Task, a Flag…) — in one
+    // event stored in that transaction just before it commits, naming each entity with its
+    // lifecycle and every patient. Was one event per resource: fifteen for one positive screen.
+    if (scope && key && aggregated(scope)) {
+      let agg = gathering.get(scope);
+      if (agg?.key !== key) {
+        // The first write of this transaction (a retried attempt starts over).
+        const gathered: Gathered = (agg = { key, entries: [], patients: new Set<string>() });
+        gathering.set(scope, gathered);
+        repo.onBeforeCommit(async (root) => {
+          if (gathering.get(scope) === gathered) gathering.delete(scope);
+          // The request's own writes first (those of the transaction's root repository), then
+          // what the server derived from them.
+          const own = gathered.entries.filter((e) => e.repo === root);
+          const ordered = [...own, ...gathered.entries.filter((e) => e.repo !== root)];
+          const listed = ordered.slice(0, MAX_ENTITIES);
+          const bundle = isTransactionBundle(scope);
+          const method = own[0]?.method ?? ordered[0]?.method ?? 'create';
           const audit = restAuditEvent({
-            tenant: repo.ctx.tenant,
-            context: repo.ctx.access.context,
+            tenant: root.ctx.tenant,
+            context: root.ctx.access.context,
             ip: scope.ip,
             author: true,
-            interaction: 'transaction',
-            status: 200,
-            what: gathered.what,
-            lifecycle: gathered.lifecycle,
-            moreEntities: gathered.more,
+            interaction: bundle ? 'transaction' : method,
+            status: !bundle && method === 'create' ? 201 : 200,
+            what: listed.map((e) => e.what),
+            lifecycle: listed.map((e) => LIFECYCLE[e.method]),
+            moreEntities: ordered.length - listed.length,
             patients: gathered.patients,
           });
-          await repo.storeInternal(auditVersions([audit]));
+          await root.storeInternal(auditVersions([audit]));
           scope.writesAudited += 1;
           scope.trail.scheduleSeal();
         });
       }
-      if (agg.what.length < MAX_ENTITIES) {
-        agg.what.push(what);
-        agg.lifecycle.push(LIFECYCLE[event.method]);
-      } else agg.more += 1;
+      agg.entries.push({ what, method: event.method, repo });
       addPatientsOf(event.after, agg.patients);
       addPatientsOf(event.before, agg.patients);
       return;
@@ -70,8 +79,8 @@ export const auditWriteHook: WriteHook = {
     addPatientsOf(event.after, patients);
     addPatientsOf(event.before, patients);
     const audit = restAuditEvent({
-      tenant: event.repo.ctx.tenant,
-      context: event.repo.ctx.access.context,
+      tenant: repo.ctx.tenant,
+      context: repo.ctx.access.context,
       ip: scope?.ip,
       author: true,
       interaction: event.method,
@@ -79,13 +88,37 @@ export const auditWriteHook: WriteHook = {
       what: [what],
       patients,
     });
-    await event.repo.storeInternal(auditVersions([audit]));
+    await repo.storeInternal(auditVersions([audit]));
     if (scope) {
       scope.writesAudited += 1;
       scope.trail.scheduleSeal();
     }
   },
 };
+
+interface Gathered {
+  /** The transaction (Repository.transactionKey) whose writes these are. */
+  key: object;
+  entries: { what: string; method: keyof typeof LIFECYCLE; repo: unknown }[];
+  patients: Set<string>;
+}
+/** Per request: the writes of its open transaction, gathered for that transaction's one AuditEvent. */
+const gathering = new WeakMap<AuditRequestScope, Gathered>();
+
+function isTransactionBundle(scope: AuditRequestScope): boolean {
+  const body = scope.body as { resourceType?: string; type?: string } | undefined;
+  return scope.interaction === 'batch' && body?.resourceType === 'Bundle' && body.type === 'transaction';
+}
+
+/**
+ * Interactions whose writes share one AuditEvent: a REST create/update/patch/delete and a
+ * transaction bundle. A batch bundle's entries are separate interactions, each in its own
+ * transaction; an operation's writes are recorded one by one beside the operation's own event.
+ */
+function aggregated(scope: AuditRequestScope): boolean {
+  return isTransactionBundle(scope) || (scope.interaction !== undefined && REST_WRITES.has(scope.interaction));
+}
+const REST_WRITES = new Set(['create', 'update', 'patch', 'delete']);
 
 /** Resource entities named on one transaction's AuditEvent; beyond, a count (patients are all kept). */
 const MAX_ENTITIES = 1000;

@@ -45,6 +45,14 @@ export interface RepositoryContext {
   maxCount: number;
   /** Write hooks (./hooks.ts); the server passes its full list, see server/src/write-hooks.ts. */
   hooks?: readonly WriteHook[];
+  /**
+   * The resources written through this repository are built by the server's own code from input
+   * already validated (a response's scores, a risk Task and its Flag): they skip the structural
+   * validation that guards client input, which costs more than the rest of their write. Tests
+   * validate what those builders produce (test/clinical/server-built.test.ts). Never set for a
+   * repository that writes a client's resource.
+   */
+  serverBuilt?: boolean;
 }
 
 const ID = /^[A-Za-z0-9\-.]{1,64}$/;
@@ -55,6 +63,12 @@ interface CurrentRow {
   version: number;
   deleted: boolean;
   content: string;
+}
+
+/** Work to do at the commit of one transaction (see `onBeforeCommit`, `onAfterCommit`). */
+interface TransactionWork {
+  beforeCommit: ((root: Repository) => Promise<void>)[];
+  afterCommit: (() => void)[];
 }
 
 /** Results of update-as-create, so the REST layer can answer 201 rather than 200. */
@@ -76,8 +90,8 @@ export class Repository extends FhirRepository {
   private readonly q: Queryable;
   private readonly inTransaction: boolean;
   private pending: VersionWrite[] = [];
-  private beforeCommit: (() => Promise<void>)[] = [];
-  private afterCommit: (() => void)[] = [];
+  /** The open transaction's commit work, shared with every repository derived on it. */
+  private txWork: TransactionWork = { beforeCommit: [], afterCommit: [] };
 
   constructor(db: Database, ctx: RepositoryContext, tx?: Queryable) {
     super();
@@ -102,9 +116,9 @@ export class Repository extends FhirRepository {
       async (tx) => {
         const child = new Repository(this.db, this.ctx, tx) as this;
         // A retried attempt starts over: only the attempt that commits runs its after-commit work.
-        committed = child.afterCommit;
+        committed = child.txWork.afterCommit;
         const value = await callback(child);
-        for (const fn of child.beforeCommit.splice(0)) await fn();
+        for (const fn of child.txWork.beforeCommit.splice(0)) await fn(child);
         await child.flush();
         return value;
       },
@@ -126,13 +140,24 @@ export class Repository extends FhirRepository {
   }
 
   /**
-   * Runs `fn` once just before this transaction commits (after the last write, on its connection);
-   * used by the audit hook to store one AuditEvent per bundle transaction. Outside a transaction: false.
+   * Runs `fn` once just before this transaction commits (after the last write, on its connection),
+   * with the transaction's root repository, whose buffered creates are written right after: the
+   * audit hook stores one AuditEvent per interaction this way. Registered on a derived repository,
+   * it runs at the commit of the transaction that repository works in. Outside a transaction: false.
    */
-  onBeforeCommit(fn: () => Promise<void>): boolean {
+  onBeforeCommit(fn: (root: Repository) => Promise<void>): boolean {
     if (!this.inTransaction) return false;
-    this.beforeCommit.push(fn);
+    this.txWork.beforeCommit.push(fn);
     return true;
+  }
+
+  /**
+   * The open transaction, as an identity shared by every repository working in it (derived ones
+   * included), for work gathered per transaction; undefined outside a transaction. A retried
+   * attempt is a new transaction.
+   */
+  get transactionKey(): object | undefined {
+    return this.inTransaction ? this.txWork : undefined;
   }
 
   /**
@@ -142,7 +167,7 @@ export class Repository extends FhirRepository {
    */
   onAfterCommit(fn: () => void): boolean {
     if (!this.inTransaction) return false;
-    this.afterCommit.push(fn);
+    this.txWork.afterCommit.push(fn);
     return true;
   }
 
@@ -153,7 +178,7 @@ export class Repository extends FhirRepository {
    */
   derive(ctx: RepositoryContext): Repository {
     const child = new Repository(this.db, ctx, this.inTransaction ? this.q : undefined);
-    child.afterCommit = this.afterCommit;
+    child.txWork = this.txWork;
     return child;
   }
 
@@ -544,7 +569,7 @@ export class Repository extends FhirRepository {
     if (resource.id !== undefined && !ID.test(resource.id)) {
       fail('invalid', `Invalid resource id '${resource.id}'`, `${resource.resourceType}.id`);
     }
-    validate(resource);
+    if (!this.ctx.serverBuilt) validate(resource);
     const meta = { ...resource.meta, versionId: String(version), lastUpdated: new Date().toISOString() };
     return { ...resource, meta } as WithId<T>;
   }
