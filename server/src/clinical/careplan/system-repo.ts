@@ -8,12 +8,14 @@ import type { Repository } from '../../store/repository.ts';
  * tenant, on the caller's connection (same transaction, same hooks), and keep the caller's
  * identity (access.context) so the audit trail records them as caused by the caller.
  *
+ * `serverBuilt`: everything written through it is built by the caller's own code (store/repository.ts).
+ *
  * Callers must `flush()` the returned repository before their transaction ends, since creates
  * are buffered per repository.
  */
-export async function systemRepoFor(repo: Repository): Promise<Repository> {
+export async function systemRepoFor(repo: Repository, options: { serverBuilt?: boolean } = {}): Promise<Repository> {
   await repo.flush(); // make the caller's buffered creates visible to our reads
   // Tenant-wide decisions, but the caller's identity: the audit trail names who caused the write.
   const access = { ...tenantAdminPolicy(repo.ctx.tenant), context: repo.ctx.access.context };
-  return repo.derive({ ...repo.ctx, access });
+  return repo.derive({ ...repo.ctx, access, serverBuilt: options.serverBuilt });
 }

@@ -9,14 +9,22 @@ import { claimedProfiles } from './registry.ts';
  * platform's profiles against that profile (https://hl7.org/fhir/R4/profiling.html): a violation
  * is a 400 OperationOutcome whose issues name the element (store/validate.ts), and nothing is
  * stored because hooks run inside the write. Resources that claim no profile of ours get the
- * base R4 validation only, as before; the server's own generated resources carry the profile.
+ * base R4 validation only, as before; the server's own generated resources carry the profile
+ * (written through a `serverBuilt` repository, they are validated by tests instead:
+ * test/clinical/server-built.test.ts).
  */
+/** Validates a resource against every platform profile it claims (400 naming the element). */
+export function validateClaimedProfiles(resource: Resource): void {
+  for (const profile of claimedProfiles(resource.meta ?? {})) validateAgainst(resource, profile);
+}
+
 export const profileValidationHook: WriteHook = {
   name: 'profile-validation',
   types: '*',
-  async beforeWrite({ after }) {
-    if (!after?.meta?.profile?.length) return;
-    for (const profile of claimedProfiles(after.meta)) validateAgainst(after, profile);
+  async beforeWrite({ after, repo }) {
+    // The server's own builders (scores, risk Tasks) are checked against their profiles by tests.
+    if (!after?.meta?.profile?.length || repo.ctx.serverBuilt) return;
+    validateClaimedProfiles(after);
   },
 };
 

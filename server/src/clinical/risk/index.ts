@@ -29,7 +29,8 @@ export function startRiskEscalation(deps: BackgroundDeps, hooks: readonly WriteH
   return startLoop('risk-escalation', deps.config.riskPollMs, () => escalateDue(deps, hooks));
 }
 
-export { evaluateRisk } from './raise.ts';
+export { type RiskWrites, evaluateRisk } from './raise.ts';
+export { serverRepoFor } from './task.ts';
 export { installRiskDefaults, installRiskDefaultsEverywhere } from './install.ts';
 export { DEFAULT_CRISIS_RESOURCES } from './crisis-resources.ts';
 export { OUTCOMES } from './hooks.ts';

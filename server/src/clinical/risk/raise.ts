@@ -31,28 +31,34 @@ import type { ScoreResult } from '../scoring/index.ts';
 import { crisisResources, patientCommunication } from './crisis-resources.ts';
 import { firstOwner } from './rota.ts';
 import { DEFAULT_DEADLINE_MS, type Priority, type RiskRule, type RuleSet, environmentOf, evaluateRules, parseRuleSet, rank, ruleItems } from './rules.ts';
-import { OPEN_STATUSES, WAITING, riskNow, serverRepoFor } from './task.ts';
+import { OPEN_STATUSES, WAITING, riskNow } from './task.ts';
 
 /**
- * A scored response meets the tenant's rules (issue 8 §1). Called by the scoring hook after the
- * response's Observations are written, in the same transaction: the risk Task (or the patient's
- * open one, joined), the safety Flag, the patient's crisis-resources Communication and the
- * owner's notice are written through the server's repository on the caller's connection, so
- * they commit or roll back with the response. An amended response that is no longer positive
+ * A scored response meets the tenant's rules (issue 8 §1). Called by the scoring hook with its
+ * server repository (`serverRepoFor`), in the response's transaction: this reads what the
+ * follow-up depends on and resolves to its writes (undefined: nothing to raise), which the hook
+ * runs beside the response's Observations — the risk Task (or the patient's open one, joined),
+ * the safety Flag, the patient's crisis-resources Communication and the owner's notice, on the
+ * caller's connection, so they commit or roll back with the response. An amended response that is no longer positive
  * changes nothing: only a person closes a risk Task.
  *
  * Never a silent failure: when the response carries a suicide-risk finding (scoring/definitions.ts)
  * and the rules could not be read or evaluated, or none matched, a Task is still raised at
  * priority stat with a note saying why.
  */
-export async function evaluateRisk(callerRepo: Repository, questionnaire: Questionnaire, score: ScoreResult, response: QuestionnaireResponse & { id: string }): Promise<void> {
+export async function evaluateRisk(
+  server: Repository,
+  questionnaire: Questionnaire,
+  score: ScoreResult,
+  response: QuestionnaireResponse & { id: string },
+  options: { created: boolean }
+): Promise<RiskWrites | undefined> {
   const patient = response.subject?.reference;
   const finding = score.risks.some((r) => r.code === 'suicide-risk');
   if (!patient?.startsWith('Patient/')) {
-    if (finding) log.error('risk: positive screen without a patient subject; no Task raised', { tenant: callerRepo.ctx.tenant });
-    return;
+    if (finding) log.error('risk: positive screen without a patient subject; no Task raised', { tenant: server.ctx.tenant });
+    return undefined;
   }
-  const server = await serverRepoFor(callerRepo);
   const { set, planVersion, problem } = await loadRules(server);
   const evaluation = set ? evaluateRules(set, response, environmentOf(questionnaire, score), score.ordinals) : { matched: [], failed: [] };
   const triggers: Trigger[] = evaluation.matched.map((rule) => ({ rule, inputs: ruleInputs(rule, questionnaire, score, response) }));
@@ -66,7 +72,7 @@ export async function evaluateRisk(callerRepo: Repository, questionnaire: Questi
     triggers.push({ rule: fallbackRule(why, set), inputs: findingInputs(questionnaire, score, response) });
     notes.push(`Raised at priority stat although ${why}: the screen carries a suicide-risk finding, and a risk is never dropped.`);
   }
-  if (triggers.length === 0) return;
+  if (triggers.length === 0) return undefined;
 
   const now = riskNow();
   const canonical = set?.canonical ?? '';
@@ -74,24 +80,35 @@ export async function evaluateRisk(callerRepo: Repository, questionnaire: Questi
     type: { coding: [{ system: RISK_TASK_SYSTEM, code: 'screen', display: 'Screen' }], text: `${score.instrument?.title ?? questionnaire.title ?? 'Screen'} response` },
     valueReference: { reference: `QuestionnaireResponse/${response.id}` },
   };
+  // Everything the follow-up depends on is read first, then written in one go (one statement at
+  // the flush rather than a write between every two reads).
   const open = await openTask(server, patient);
-  if (open) {
-    await join(server, open, triggers, screen, notes, now, canonical, planVersion);
-  } else {
-    await raise(server, patient, response.id, triggers, screen, notes, now, canonical, planVersion);
-  }
-  await flag(server, patient, now);
-  // The patient's crisis resources, once per screen (an amended response that stays positive reuses it).
-  const existing = await server.searchParams('Communication', [
-    ['based-on', `QuestionnaireResponse/${response.id}`],
-    ['category', `${COMMUNICATION_CATEGORY_SYSTEM}|crisis-resources`],
-    ['_count', '1'],
-  ]);
-  if (!existing.entry?.length) {
-    await server.createResource<Communication>(patientCommunication(patient, response.id, await crisisResources(server), now.toISOString()));
-  }
-  await server.flush();
+  const owner = open ? undefined : await firstOwner(server, patient, now);
+  const flagged = await hasActiveFlag(server, patient);
+  // The patient's crisis resources, once per screen (an amended response that stays positive
+  // reuses it; a response created just now has none yet).
+  const existing = options.created
+    ? undefined
+    : await server.searchParams('Communication', [
+        ['based-on', `QuestionnaireResponse/${response.id}`],
+        ['category', `${COMMUNICATION_CATEGORY_SYSTEM}|crisis-resources`],
+        ['_count', '1'],
+      ]);
+  const resources = existing?.entry?.length ? undefined : await crisisResources(server);
+  return async () => {
+    if (open) {
+      await join(server, open, triggers, screen, notes, now, canonical, planVersion);
+    } else {
+      await raise(server, owner as Owner, patient, response.id, triggers, screen, notes, now, canonical, planVersion);
+    }
+    if (!flagged) await createFlag(server, patient, now);
+    if (resources) await server.createResource<Communication>(patientCommunication(patient, response.id, resources, now.toISOString()));
+  };
 }
+
+/** The writes of a positive screen's follow-up, once its reads are done (see `evaluateRisk`). */
+export type RiskWrites = () => Promise<void>;
+type Owner = Awaited<ReturnType<typeof firstOwner>>;
 
 interface Trigger {
   rule: RiskRule;
@@ -107,11 +124,26 @@ async function loadRules(repo: Repository): Promise<{ set?: RuleSet; planVersion
     return { problem: `the clinic has no rule set (PlanDefinition/${RISK_RULES_ID})` };
   }
   try {
-    return { set: parseRuleSet(plan), planVersion: plan.meta?.versionId };
+    return { set: parsedRules(repo.ctx.tenant, plan), planVersion: plan.meta?.versionId };
   } catch {
     log.error('risk: the tenant rule set is invalid', { tenant: repo.ctx.tenant });
     return { problem: `the clinic's rule set (PlanDefinition/${RISK_RULES_ID}) is invalid`, planVersion: plan.meta?.versionId };
   }
+}
+
+/**
+ * Parsed rule sets by tenant and stored version: every positive screen reads the rule set (a
+ * tenant's change applies to the next screen, in every process) but parses it only once per version.
+ */
+const parsedSets = new Map<string, { version: string; set: RuleSet }>();
+function parsedRules(tenant: string, plan: PlanDefinition): RuleSet {
+  const version = `${plan.meta?.versionId ?? ''}|${plan.meta?.lastUpdated ?? ''}`;
+  const hit = parsedSets.get(tenant);
+  if (hit?.version === version && plan.meta?.versionId) return hit.set;
+  const set = parseRuleSet(plan);
+  if (parsedSets.size > 1000) parsedSets.clear();
+  parsedSets.set(tenant, { version, set });
+  return set;
 }
 
 function fallbackRule(why: string, set: RuleSet | undefined): RiskRule {
@@ -150,6 +182,7 @@ function reasonCode(triggers: Trigger[], canonical: string, planVersion: string 
 
 async function raise(
   repo: Repository,
+  owner: Owner,
   patient: string,
   responseId: string,
   triggers: Trigger[],
@@ -159,7 +192,6 @@ async function raise(
   canonical: string,
   planVersion: string | undefined
 ): Promise<Task> {
-  const owner = await firstOwner(repo, patient, now);
   const priority = highest(triggers);
   const deadline = new Date(now.getTime() + Math.min(...triggers.map((t) => t.rule.deadlineMs)));
   const time = now.toISOString();
@@ -247,12 +279,14 @@ async function notifyOwner(repo: Repository, task: Task, to: Reference<Practitio
 }
 
 /** One active safety Flag per patient while risk is being followed up; a person ends it. */
-async function flag(repo: Repository, patient: string, now: Date): Promise<void> {
+async function hasActiveFlag(repo: Repository, patient: string): Promise<boolean> {
   const bundle = await repo.searchParams('Flag', [['patient', patient], ['_count', '100']]);
-  const active = (bundle.entry ?? [])
+  return (bundle.entry ?? [])
     .map((e) => e.resource as Flag)
     .some((f) => f.status === 'active' && f.code?.coding?.some((c) => c.system === RISK_FLAG_SYSTEM && c.code === 'suicide-risk'));
-  if (active) return;
+}
+
+async function createFlag(repo: Repository, patient: string, now: Date): Promise<void> {
   await repo.createResource<Flag>({
     resourceType: 'Flag',
     status: 'active',

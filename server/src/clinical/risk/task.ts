@@ -31,14 +31,14 @@ export function isServerWork(repo: Repository): boolean {
 
 /** The caller's transaction with tenant-wide access and the caller's identity (a screen's follow-up). */
 export async function serverRepoFor(repo: Repository): Promise<Repository> {
-  const server = await systemRepoFor(repo);
+  const server = await systemRepoFor(repo, { serverBuilt: true });
   serverRepos.add(server);
   return server;
 }
 
 /** The escalation loop's own context: no client, no person, so the audit trail names the server. */
 export function escalationRepo(repo: Repository, tenant: string): Repository {
-  const ctx: RepositoryContext = { ...repo.ctx, tenant, access: tenantAdminPolicy(tenant) };
+  const ctx: RepositoryContext = { ...repo.ctx, tenant, access: tenantAdminPolicy(tenant), serverBuilt: true };
   const server = repo.derive(ctx);
   serverRepos.add(server);
   return server;

@@ -1,8 +1,7 @@
 import type { Observation, Patient, Questionnaire, QuestionnaireResponse } from '@medplum/fhirtypes';
 import { fail } from '../../fhir/outcome.ts';
 import type { WriteEvent, WriteHook } from '../../store/hooks.ts';
-import { systemRepoFor } from '../careplan/system-repo.ts';
-import { evaluateRisk } from '../risk/index.ts';
+import { evaluateRisk, serverRepoFor } from '../risk/index.ts';
 import { extractObservations } from '../extract/index.ts';
 import type { Repository } from '../../store/repository.ts';
 import { instrumentByUrl } from './definitions.ts';
@@ -64,19 +63,21 @@ export const scoringHook: WriteHook = {
     byId?.delete(event.id);
     const response = event.after as QuestionnaireResponse | undefined;
     if (event.method === 'create' && (!scored || !response || !COMPLETE.has(response.status))) return;
-    const server = await systemRepoFor(event.repo);
+    // The server's own writes (scores, and a risk follow-up: its Task may carry an owner and a
+    // deadline, which a client's may not), built by our code (serverBuilt).
+    const server = await serverRepoFor(event.repo);
     const superseded = event.method === 'create' ? 0 : await supersede(server, event.id);
     if (scored && response && COMPLETE.has(response.status)) {
+      // The tenant's risk rules, in this transaction: a positive screen is never stored without its
+      // risk Task, Flag and the patient's crisis resources (clinical/risk). Its reads come first,
+      // then every write of this response goes out in one statement at the flush.
+      const risk = await evaluateRisk(server, scored.questionnaire, scored.score, { ...response, id: event.id }, { created: event.method === 'create' });
       const status = superseded > 0 || response.status === 'amended' ? 'amended' : 'final';
       const observations = scoreObservations(scored.questionnaire, { ...scored.score, response: { ...scored.score.response, id: event.id } }, status);
       for (const obs of observations) await server.createResource<Observation>(obs);
+      await risk?.();
     }
     await server.flush();
-    // The tenant's risk rules, in this transaction: a positive screen is never stored without its
-    // risk Task, Flag and the patient's crisis resources (clinical/risk).
-    if (scored && response && COMPLETE.has(response.status)) {
-      await evaluateRisk(event.repo, scored.questionnaire, scored.score, { ...response, id: event.id });
-    }
   },
 };
 
