@@ -20,6 +20,7 @@ import type { Bundle, Observation, Patient, PlanDefinition, QuestionnaireRespons
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { ORDINAL_VALUE } from '../../server/src/clinical/codes.ts';
 import { PHQ9 } from '../../server/src/clinical/outcomes/definitions.ts';
 import { INSTRUMENTS } from '../../server/src/clinical/scoring/index.ts';
@@ -32,8 +33,8 @@ import { heartRate, topicSubscription } from './subscription-fixture.ts';
 
 const args = Object.fromEntries(
   process.argv.slice(2).map((a) => {
-    const [k, v] = a.replace(/^--/, '').split('=');
-    return [k, v ?? 'true'];
+    const [k, ...v] = a.replace(/^--/, '').split('=');
+    return [k, v.length ? v.join('=') : 'true'];
   })
 );
 const ROOT = join(import.meta.dirname, '../..');
@@ -47,6 +48,10 @@ const SUBSCRIPTIONS = Number(args.subscriptions ?? 10_000);
 const ESCALATIONS = Number(args.escalations ?? 10);
 const CONCURRENCY = Number(args.concurrency ?? 16);
 const PORT = Number(args.port ?? 18095);
+/** Which phases to run (e.g. --phases=1,2): a profile of one phase without the others' noise. */
+const PHASES = new Set(String(args.phases ?? '1,2,3,4').split(',').map(Number));
+/** NODE_OPTIONS for the server processes, e.g. --server-node-options="--cpu-prof --cpu-prof-dir=/tmp/prof". */
+const SERVER_NODE_OPTIONS = args['server-node-options'];
 const BASE = `http://127.0.0.1:${PORT}`;
 const FHIR = `${BASE}/fhir/R4`;
 const TENANT = 'bench';
@@ -96,7 +101,7 @@ interface RunResult {
   /** 1-minute load average at the start and end of the run: the machine may be shared. */
   load: { start: number; end: number };
   /** cpuMsPerScreen: server + database CPU per screen, its Task search included. */
-  screenToTask: ReturnType<typeof stats> & { errors: number; cpuMsPerScreen: number };
+  screenToTask: ReturnType<typeof stats> & { errors: number; cpuMsPerScreen: number; cpuSplit: { server: number; database: number } };
   /** cpuMsPerWrite: server + database CPU per write, its delivery included. */
   restHook: ReturnType<typeof stats> & { fromResponse: ReturnType<typeof stats>; writes: number; writesPerSec: number; lost: number; subscriptions: number; cpuMsPerWrite: number };
   throughput: {
@@ -105,6 +110,8 @@ interface RunResult {
     ratio: number;
     /** CPU (server processes + database backends) per write, ms: none, with, and none/with (the ratio on an unshared machine). */
     cpuMsPerWrite: { none: number; with: number; ratio: number };
+    /** The same, split into the server's processes and the database's backends. */
+    cpuSplit: { none: { server: number; database: number }; with: { server: number; database: number } };
     subscriptions: number;
     matchingShare: number;
     setupSeconds: number;
@@ -119,7 +126,7 @@ async function run(index: number): Promise<RunResult> {
   let server: ServerProcess | undefined;
   const receiver = await startHookReceiver();
   try {
-    server = await startServerProcess({ shared, port: PORT, env: { WORKERS: '2', STATISTICS_INTERVAL_MS: '2000' }, quiet: false });
+    server = await startServerProcess({ shared, port: PORT, env: { WORKERS: '2', STATISTICS_INTERVAL_MS: '2000', ...(SERVER_NODE_OPTIONS ? { NODE_OPTIONS: SERVER_NODE_OPTIONS } : {}) }, quiet: false });
     const sys = await benchClient(BASE, tenancy);
     const person = async (fhirUser: string, roles: ('clinician' | 'tenant-admin')[], scope: string) =>
       fixedTokenClient(BASE, await tenancy.personToken(BASE, { fhirUser, roles, scope, ttlSeconds: 3600 }));
@@ -146,57 +153,64 @@ async function run(index: number): Promise<RunResult> {
     // Warm-up (JIT, caches, pools) so the first phase is not measured cold.
     await closedLoop(sys, 3, (i) => heartRate(`bp${i % 6000}`));
 
-    // 1. positive screen → the on-call clinician can read the risk Task.
-    const clinician = await person('Practitioner/oncall', ['clinician'], 'user/*.rs');
     const meter = await cpuMeter(server.proc.pid as number, shared.url as string);
-    await meter.start();
-    const screenLatencies: number[] = [];
-    let screenErrors = 0;
-    await Promise.all(
-      Array.from({ length: SUBMITTERS }, async () => {
-        for (let k = 0; k < SCREENS_PER_SUBMITTER; k++) {
-          const patient = freshPatient();
-          const t0 = now();
-          const res = await sys.request('POST', 'QuestionnaireResponse', JSON.stringify(positivePhq9(patient)), { prefer: 'return=minimal' });
-          await res.arrayBuffer();
-          if (res.status !== 201) {
-            screenErrors++;
-            continue;
-          }
-          for (let attempt = 0; ; attempt++) {
-            const found = (await (await clinician.request('GET', `Task?code=${encodeURIComponent(RISK_TASK)}&patient=Patient/${patient}&_count=1`)).json()) as Bundle;
-            if (found.entry?.length) break;
-            if (attempt > 200) {
+    const skipped = { n: 0, p50: NaN, p95: NaN, p99: NaN, max: NaN };
+    const phase1 = async () => {
+      // 1. positive screen → the on-call clinician can read the risk Task.
+      const clinician = await person('Practitioner/oncall', ['clinician'], 'user/*.rs');
+      await meter.start();
+      const screenLatencies: number[] = [];
+      let screenErrors = 0;
+      await Promise.all(
+        Array.from({ length: SUBMITTERS }, async () => {
+          for (let k = 0; k < SCREENS_PER_SUBMITTER; k++) {
+            const patient = freshPatient();
+            const t0 = now();
+            const res = await sys.request('POST', 'QuestionnaireResponse', JSON.stringify(positivePhq9(patient)), { prefer: 'return=minimal' });
+            await res.arrayBuffer();
+            if (res.status !== 201) {
               screenErrors++;
-              break;
+              continue;
             }
+            for (let attempt = 0; ; attempt++) {
+              const found = (await (await clinician.request('GET', `Task?code=${encodeURIComponent(RISK_TASK)}&patient=Patient/${patient}&_count=1`)).json()) as Bundle;
+              if (found.entry?.length) break;
+              if (attempt > 200) {
+                screenErrors++;
+                break;
+              }
+            }
+            screenLatencies.push(now() - t0);
           }
-          screenLatencies.push(now() - t0);
-        }
-      })
-    );
-    const screenCpu = await meter.stop();
-    const screenToTask = { ...stats(screenLatencies), errors: screenErrors, cpuMsPerScreen: round((screenCpu.server + screenCpu.database) / Math.max(1, screenLatencies.length)) };
-    console.error(`[run ${index}] 1. screen → Task: p99 ${screenToTask.p99} ms (${screenToTask.n} screens, ${screenErrors} errors)`);
-
-    // 2. rest-hook latency at RATE writes/s: 20 subscriptions, each pinned to one patient.
-    const HOOK_SUBS = 20;
-    const hookPatients = Array.from({ length: HOOK_SUBS }, (_, i) => `bp${i + 5000}`);
-    const hookSubs: string[] = [];
-    for (const p of hookPatients) {
-      const sub = await ok<{ id: string }>(
-        await sys.request('POST', 'Subscription', JSON.stringify(topicSubscription({ topic: 'resource/Observation', filters: [`Observation?patient=Patient/${p}`], channel: 'rest-hook', endpoint: receiver.url, payload: 'id-only' }))),
-        'Subscription'
+        })
       );
-      hookSubs.push(sub.id);
-    }
-    await receiver.until(() => hookSubs.every((id) => receiver.notifications.some((n) => n.subscription === id && n.type === 'handshake')), 60_000, 'handshakes');
-    const received = new Map<string, number>();
-    receiver.onNotification = (n) => {
-      for (const e of n.events) {
-        const id = e.focus?.split('/').at(-1);
-        if (id && !received.has(id)) received.set(id, n.at);
+      const screenCpu = await meter.stop();
+      const screenToTask = { ...stats(screenLatencies), errors: screenErrors, cpuMsPerScreen: round((screenCpu.server + screenCpu.database) / Math.max(1, screenLatencies.length)),
+        cpuSplit: { server: round(screenCpu.server / Math.max(1, screenLatencies.length)), database: round(screenCpu.database / Math.max(1, screenLatencies.length)) },
+      };
+      console.error(`[run ${index}] 1. screen → Task: p99 ${screenToTask.p99} ms (${screenToTask.n} screens, ${screenErrors} errors)`);
+      return screenToTask;
+    };
+
+    const phase2 = async () => {
+      // 2. rest-hook latency at RATE writes/s: 20 subscriptions, each pinned to one patient.
+      const HOOK_SUBS = 20;
+      const hookPatients = Array.from({ length: HOOK_SUBS }, (_, i) => `bp${i + 5000}`);
+      const hookSubs: string[] = [];
+      for (const p of hookPatients) {
+        const sub = await ok<{ id: string }>(
+          await sys.request('POST', 'Subscription', JSON.stringify(topicSubscription({ topic: 'resource/Observation', filters: [`Observation?patient=Patient/${p}`], channel: 'rest-hook', endpoint: receiver.url, payload: 'id-only' }))),
+          'Subscription'
+        );
+        hookSubs.push(sub.id);
       }
+      await receiver.until(() => hookSubs.every((id) => receiver.notifications.some((n) => n.subscription === id && n.type === 'handshake')), 60_000, 'handshakes');
+      const received = new Map<string, number>();
+      receiver.onNotification = (n) => {
+        for (const e of n.events) {
+          const id = e.focus?.split('/').at(-1);
+          if (id && !received.has(id)) received.set(id, n.at);
+        }
     };
     const written = new Map<string, { lastUpdated: number; response: number }>();
     const total = RATE * HOOK_SECONDS;
@@ -247,76 +261,120 @@ async function run(index: number): Promise<RunResult> {
     console.error(`[run ${index}] 2. rest-hook: p95 ${restHook.p95} ms from lastUpdated (${restHook.writes} writes at ${restHook.writesPerSec}/s, ${lost} not notified)`);
     // Those subscriptions go, so phase 3 starts from none.
     for (const id of hookSubs) await ok(await sys.request('DELETE', `Subscription/${id}`), 'delete Subscription');
+      return restHook;
+    };
 
-    // 3. throughput with SUBSCRIPTIONS subscriptions against none. Writes: Observations for
-    // patients bp3800…bp5799; about a tenth of them (bp3800…bp3999) match a subscription.
-    const writePatient = (i: number) => `bp${3800 + (i % 2000)}`;
-    const measured = async () => {
-      await meter.start();
-      const r = await closedLoop(sys, WRITE_SECONDS, (i) => heartRate(writePatient(i)));
-      const cpu = await meter.stop();
-      return { perSec: r.perSec, cpuMs: (cpu.server + cpu.database) / r.done };
+    const phase3 = async () => {
+      // 3. throughput with SUBSCRIPTIONS subscriptions against none. Writes: Observations for
+      // patients bp3800…bp5799; about a tenth of them (bp3800…bp3999) match a subscription.
+      const writePatient = (i: number) => `bp${3800 + (i % 2000)}`;
+      const measured = async (label: string) => {
+        const from = process.hrtime.bigint() / 1000n;
+        await meter.start();
+        const r = await closedLoop(sys, WRITE_SECONDS, (i) => heartRate(writePatient(i)));
+        const cpu = await meter.stop();
+        console.error(`[run ${index}] phase 3 ${label} monotonic µs ${from}..${process.hrtime.bigint() / 1000n}`);
+        return { perSec: r.perSec, cpuMs: (cpu.server + cpu.database) / r.done, server: cpu.server / r.done, database: cpu.database / r.done };
+      };
+      const none = await measured('none');
+      const setupStarted = now();
+      const handshakesBefore = receiver.notifications.filter((n) => n.type === 'handshake').length;
+      const subs = subscriptionMix(SUBSCRIPTIONS, receiver.url);
+      for (let i = 0; i < subs.length; i += 250) {
+        await transaction(sys, subs.slice(i, i + 250).map((resource) => ({ resource, request: { method: 'POST', url: 'Subscription' } })), 250);
+      }
+      // All rest-hook subscriptions handshaken and active in the server's table (the handshakes
+      // and the status writes after them are setup, not part of the measurement).
+      await receiver.until(() => receiver.notifications.filter((n) => n.type === 'handshake').length >= handshakesBefore + subs.length, 600_000, 'all handshakes');
+      await untilAllActive(shared.url as string, subs.length);
+      const setupSeconds = round((now() - setupStarted) / 1000);
+      console.error(`[run ${index}] ${subs.length} subscriptions active after ${setupSeconds} s`);
+      await closedLoop(sys, 3, (i) => heartRate(writePatient(i))); // as before the first measurement
+      const withSubs = await measured('with');
+      const throughput = {
+        none: round(none.perSec),
+        with: round(withSubs.perSec),
+        ratio: Math.round((withSubs.perSec / none.perSec) * 1000) / 1000,
+        cpuMsPerWrite: { none: Math.round(none.cpuMs * 100) / 100, with: Math.round(withSubs.cpuMs * 100) / 100, ratio: Math.round((none.cpuMs / withSubs.cpuMs) * 1000) / 1000 },
+        cpuSplit: { none: { server: round(none.server * 10) / 10, database: round(none.database * 10) / 10 }, with: { server: round(withSubs.server * 10) / 10, database: round(withSubs.database * 10) / 10 } },
+        subscriptions: subs.length,
+        matchingShare: 0.1,
+        setupSeconds,
+      };
+      console.error(
+        `[run ${index}] 3. throughput: ${throughput.with}/s with ${subs.length} subscriptions vs ${throughput.none}/s with none (${round(throughput.ratio * 100)} %); CPU per write ${throughput.cpuMsPerWrite.with} vs ${throughput.cpuMsPerWrite.none} ms (${round(throughput.cpuMsPerWrite.ratio * 100)} %; server ${throughput.cpuSplit.with.server} vs ${throughput.cpuSplit.none.server}, database ${throughput.cpuSplit.with.database} vs ${throughput.cpuSplit.none.database})`
+      );
+      return throughput;
     };
-    const none = await measured();
-    const setupStarted = now();
-    const subs = subscriptionMix(SUBSCRIPTIONS, receiver.url);
-    for (let i = 0; i < subs.length; i += 250) {
-      await transaction(sys, subs.slice(i, i + 250).map((resource) => ({ resource, request: { method: 'POST', url: 'Subscription' } })), 250);
-    }
-    // All rest-hook subscriptions handshaken, i.e. active (their handshakes are not part of the measurement).
-    await receiver.until(() => receiver.notifications.filter((n) => n.type === 'handshake').length >= HOOK_SUBS + subs.length, 600_000, 'all handshakes');
-    const setupSeconds = round((now() - setupStarted) / 1000);
-    console.error(`[run ${index}] ${subs.length} subscriptions active after ${setupSeconds} s`);
-    await closedLoop(sys, 3, (i) => heartRate(writePatient(i))); // as before the first measurement
-    const withSubs = await measured();
-    const throughput = {
-      none: round(none.perSec),
-      with: round(withSubs.perSec),
-      ratio: Math.round((withSubs.perSec / none.perSec) * 1000) / 1000,
-      cpuMsPerWrite: { none: Math.round(none.cpuMs * 100) / 100, with: Math.round(withSubs.cpuMs * 100) / 100, ratio: Math.round((none.cpuMs / withSubs.cpuMs) * 1000) / 1000 },
-      subscriptions: subs.length,
-      matchingShare: 0.1,
-      setupSeconds,
-    };
-    console.error(
-      `[run ${index}] 3. throughput: ${throughput.with}/s with ${subs.length} subscriptions vs ${throughput.none}/s with none (${round(throughput.ratio * 100)} %); CPU per write ${throughput.cpuMsPerWrite.with} vs ${throughput.cpuMsPerWrite.none} ms (${round(throughput.cpuMsPerWrite.ratio * 100)} %)`
-    );
 
-    // 4. escalation: the phq9-item9 deadline set to 2 s by a tenant admin; deadline → new owner.
-    const admin = await person('Practitioner/admin', ['tenant-admin'], 'user/*.cruds');
-    const rules = await ok<PlanDefinition>(await admin.request('GET', 'PlanDefinition/risk-rules'), 'risk-rules');
-    const DEADLINE_S = 2;
-    const changed: PlanDefinition = {
-      ...rules,
-      version: `${rules.version}-bench`,
-      action: rules.action?.map((a) => (a.id === 'phq9-item9' ? { ...a, timingDuration: { value: DEADLINE_S, unit: 's', system: 'http://unitsofmeasure.org', code: 's' } } : a)),
+    const phase4 = async () => {
+      // 4. escalation: the phq9-item9 deadline set to 2 s by a tenant admin; deadline → new owner.
+      const admin = await person('Practitioner/admin', ['tenant-admin'], 'user/*.cruds');
+      const rules = await ok<PlanDefinition>(await admin.request('GET', 'PlanDefinition/risk-rules'), 'risk-rules');
+      const DEADLINE_S = 2;
+      const changed: PlanDefinition = {
+        ...rules,
+        version: `${rules.version}-bench`,
+        action: rules.action?.map((a) => (a.id === 'phq9-item9' ? { ...a, timingDuration: { value: DEADLINE_S, unit: 's', system: 'http://unitsofmeasure.org', code: 's' } } : a)),
+      };
+      await ok(await admin.request('PUT', 'PlanDefinition/risk-rules', JSON.stringify(changed)), 'PUT risk-rules');
+      const lateness = await Promise.all(
+        Array.from({ length: ESCALATIONS }, async (_, k) => {
+          await sleep(k * 150);
+          const patient = freshPatient();
+          await ok(await sys.request('POST', 'QuestionnaireResponse', JSON.stringify(positivePhq9(patient)), { prefer: 'return=minimal' }), 'screen');
+          const found = await ok<Bundle<Task>>(await sys.request('GET', `Task?code=${encodeURIComponent(RISK_TASK)}&patient=Patient/${patient}`), 'Task search');
+          const task = found.entry?.[0]?.resource as Task;
+          const owner = task.owner?.reference;
+          const deadline = Date.parse(task.restriction?.period?.end as string);
+          for (;;) {
+            const t = await ok<Task>(await sys.request('GET', `Task/${task.id}`), 'Task read');
+            if (t.owner?.reference !== owner) return now() - deadline;
+            if (now() - deadline > 30_000) throw new Error(`Task/${task.id} did not escalate within 30 s of its deadline`);
+            await sleep(20);
+          }
+        })
+      );
+      const escalation = { ...stats(lateness), deadlineSeconds: DEADLINE_S, riskPollMs: 1000 };
+      console.error(`[run ${index}] 4. escalation: max ${escalation.max} ms after the deadline`);
+      return escalation;
     };
-    await ok(await admin.request('PUT', 'PlanDefinition/risk-rules', JSON.stringify(changed)), 'PUT risk-rules');
-    const lateness = await Promise.all(
-      Array.from({ length: ESCALATIONS }, async (_, k) => {
-        await sleep(k * 150);
-        const patient = freshPatient();
-        await ok(await sys.request('POST', 'QuestionnaireResponse', JSON.stringify(positivePhq9(patient)), { prefer: 'return=minimal' }), 'screen');
-        const found = await ok<Bundle<Task>>(await sys.request('GET', `Task?code=${encodeURIComponent(RISK_TASK)}&patient=Patient/${patient}`), 'Task search');
-        const task = found.entry?.[0]?.resource as Task;
-        const owner = task.owner?.reference;
-        const deadline = Date.parse(task.restriction?.period?.end as string);
-        for (;;) {
-          const t = await ok<Task>(await sys.request('GET', `Task/${task.id}`), 'Task read');
-          if (t.owner?.reference !== owner) return now() - deadline;
-          if (now() - deadline > 30_000) throw new Error(`Task/${task.id} did not escalate within 30 s of its deadline`);
-          await sleep(20);
-        }
-      })
-    );
-    const escalation = { ...stats(lateness), deadlineSeconds: DEADLINE_S, riskPollMs: 1000 };
-    console.error(`[run ${index}] 4. escalation: max ${escalation.max} ms after the deadline`);
+    // The monotonic clock (µs) around each phase: a server CPU profile (--server-node-options) can be cut to it.
+    const timed = async <T>(n: number, f: () => Promise<T>): Promise<T> => {
+      const from = process.hrtime.bigint() / 1000n;
+      const r = await f();
+      console.error(`[run ${index}] phase ${n} monotonic µs ${from}..${process.hrtime.bigint() / 1000n}`);
+      return r;
+    };
+    const screenToTask = PHASES.has(1) ? await timed(1, phase1) : { ...skipped, errors: 0, cpuMsPerScreen: NaN, cpuSplit: { server: NaN, database: NaN } };
+    const restHook = PHASES.has(2) ? await timed(2, phase2) : { ...skipped, fromResponse: skipped, writes: 0, writesPerSec: NaN, lost: 0, subscriptions: 0, cpuMsPerWrite: NaN };
+    const throughput = PHASES.has(3)
+      ? await timed(3, phase3)
+      : { none: NaN, with: NaN, ratio: NaN, cpuMsPerWrite: { none: NaN, with: NaN, ratio: NaN }, cpuSplit: { none: { server: NaN, database: NaN }, with: { server: NaN, database: NaN } }, subscriptions: 0, matchingShare: 0, setupSeconds: 0 };
+    const escalation = PHASES.has(4) ? await timed(4, phase4) : { ...skipped, deadlineSeconds: 0, riskPollMs: 0 };
     await meter.close();
     return { load: { start: loadStart, end: round(loadavg()[0]) }, screenToTask, restHook, throughput, escalation };
   } finally {
     await server?.stop();
     await receiver.close();
     await shared.drop();
+  }
+}
+
+/** Waits until `n` subscriptions are active and none is held by a delivery (PostgreSQL, read directly). */
+async function untilAllActive(url: string, n: number): Promise<void> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    for (const deadline = now() + 600_000; now() < deadline; await sleep(200)) {
+      const { rows } = await c.query<{ active: string; busy: string }>(
+        `SELECT count(*) FILTER (WHERE status = 'active') AS active, count(*) FILTER (WHERE status = 'requested' OR lease_owner IS NOT NULL) AS busy FROM subscription`
+      );
+      if (Number(rows[0].active) >= n && Number(rows[0].busy) === 0) return;
+    }
+    throw new Error(`${n} subscriptions did not all become active`);
+  } finally {
+    await c.end();
   }
 }
 
@@ -400,7 +458,7 @@ console.log('\n| run | load (1 min) | 1. screen → Task p50 / p99 ms | 2. rest-
 console.log('|---:|---|---|---|---|---|');
 results.forEach((r, i) =>
   console.log(
-    `| ${i + 1} | ${r.load.start} → ${r.load.end} | ${r.screenToTask.p50} / ${r.screenToTask.p99} (n=${r.screenToTask.n}, errors ${r.screenToTask.errors}; CPU/screen ${r.screenToTask.cpuMsPerScreen} ms) | ${r.restHook.p50} / ${r.restHook.p95} (${r.restHook.fromResponse.p95}) at ${r.restHook.writesPerSec}, lost ${r.restHook.lost}; CPU/write ${r.restHook.cpuMsPerWrite} ms | ${r.throughput.none} → ${r.throughput.with} (${r.throughput.ratio}; CPU/write ${r.throughput.cpuMsPerWrite.none} → ${r.throughput.cpuMsPerWrite.with} ms, ${r.throughput.cpuMsPerWrite.ratio}) | ${r.escalation.p50} / ${r.escalation.max} (n=${r.escalation.n}) |`
+    `| ${i + 1} | ${r.load.start} → ${r.load.end} | ${r.screenToTask.p50} / ${r.screenToTask.p99} (n=${r.screenToTask.n}, errors ${r.screenToTask.errors}; CPU/screen ${r.screenToTask.cpuMsPerScreen} ms = server ${r.screenToTask.cpuSplit.server} + database ${r.screenToTask.cpuSplit.database}) | ${r.restHook.p50} / ${r.restHook.p95} (${r.restHook.fromResponse.p95}) at ${r.restHook.writesPerSec}, lost ${r.restHook.lost}; CPU/write ${r.restHook.cpuMsPerWrite} ms | ${r.throughput.none} → ${r.throughput.with} (${r.throughput.ratio}; CPU/write ${r.throughput.cpuMsPerWrite.none} → ${r.throughput.cpuMsPerWrite.with} ms, ${r.throughput.cpuMsPerWrite.ratio}) | ${r.escalation.p50} / ${r.escalation.max} (n=${r.escalation.n}) |`
   )
 );
 const mm = summary.medians;
