@@ -13,7 +13,7 @@ export interface BackgroundDeps {
 }
 
 /**
- * A background loop: runs `work` every `intervalMs`, at once again while it reports work done,
+ * A background loop: runs `work` every `intervalMs`, at once again while it reports more to do,
  * and early when woken (a commit that queued something calls `wake()`). One run at a time per
  * loop; errors are logged (no PHI) and the loop keeps going. State lives in the database, so a
  * loop may stop at any point (kill -9 included) and another process picks up where it left off.
@@ -27,7 +27,14 @@ export interface Loop {
   stop(): Promise<void>;
 }
 
-export function startLoop(name: string, intervalMs: number, work: () => Promise<number>): Loop {
+/**
+ * `work` resolves to the work done, or to that and whether more is due right now: a round that did
+ * work runs again at once unless it says nothing more is due (then a wake or the interval brings
+ * the next one).
+ */
+export type Round = number | { done: number; more: boolean };
+
+export function startLoop(name: string, intervalMs: number, work: () => Promise<Round>): Loop {
   let stopped = false;
   let running: Promise<number> | undefined;
   let again = false;
@@ -40,11 +47,15 @@ export function startLoop(name: string, intervalMs: number, work: () => Promise<
     timer.unref();
   };
 
+  let more = false;
   const round = async (): Promise<number> => {
     try {
-      return await work();
+      const r = await work();
+      more = typeof r === 'number' ? r > 0 : r.more;
+      return typeof r === 'number' ? r : r.done;
     } catch (err) {
       log.error('background loop failed', { loop: name, code: (err as { code?: string }).code, name: (err as Error)?.name });
+      more = false;
       return 0;
     }
   };
@@ -66,9 +77,9 @@ export function startLoop(name: string, intervalMs: number, work: () => Promise<
       return;
     }
     again = false;
-    const done = await runOnce();
+    await runOnce();
     if (stopped) return;
-    schedule(done > 0 || again ? 0 : intervalMs);
+    schedule(more || again ? 0 : intervalMs);
   };
 
   if (intervalMs > 0) schedule(intervalMs);

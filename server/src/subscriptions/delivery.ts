@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Bundle, Subscription } from '@medplum/fhirtypes';
 import { tenantAdminPolicy } from '../access/policy.ts';
-import type { BackgroundDeps } from '../background.ts';
+import type { BackgroundDeps, Round } from '../background.ts';
 import { log } from '../log.ts';
 import { Repository } from '../store/repository.ts';
 import type { Channel, NotificationType } from './channel.ts';
 import { postToEndpoint, type RestHookOptions } from './channels/rest-hook.ts';
-import { type EventRecord, readEvents, subscriberPolicy, visibleEvents } from './events.ts';
+import { type EventRecord, type Seen, eventsAsSeen, readEventsOf, seenBy, subscriberPolicy } from './events.ts';
 import { notificationBundle } from './notification.ts';
 import { type DeliveryRow, type RowRecord, toSubscriptionRow, txQuery } from './registry.ts';
 
@@ -72,19 +72,56 @@ export function createDelivery(deps: BackgroundDeps, channels: { restHook: Chann
     return rows.map(toSubscriptionRow);
   }
 
-  /** Releases the claim with the outcome of a successful round. */
-  async function succeeded(row: DeliveryRow, deliveredThrough: number, sent: boolean, now: Date): Promise<void> {
-    await db.query(
-      `UPDATE subscription SET delivered_through = GREATEST(delivered_through, $3), attempts = 0, error = NULL,
-         last_sent_at = CASE WHEN $4 THEN $5::timestamptz ELSE last_sent_at END,
+  /**
+   * Releases claims with the outcome of successful sends, several in one statement (sends that
+   * finish together are recorded together; none waits for a slower one). Resolves to whether any
+   * of them is due again at once (events arrived while it was being sent).
+   */
+  async function succeededAll(done: { row: DeliveryRow; deliveredThrough: number; sent: boolean }[], now: Date): Promise<boolean> {
+    const { rows } = await db.query<{ again: boolean }>(
+      `UPDATE subscription s SET delivered_through = GREATEST(s.delivered_through, u.through), attempts = 0, error = NULL,
+         last_sent_at = CASE WHEN u.sent THEN $2::timestamptz ELSE s.last_sent_at END,
          next_due = CASE
-           WHEN events_since_start > GREATEST(delivered_through, $3) THEN $5::timestamptz
-           WHEN heartbeat_seconds IS NOT NULL THEN COALESCE(CASE WHEN $4 THEN $5::timestamptz ELSE last_sent_at END, $5::timestamptz) + heartbeat_seconds * interval '1 second'
+           WHEN s.events_since_start > GREATEST(s.delivered_through, u.through) THEN $2::timestamptz
+           WHEN s.heartbeat_seconds IS NOT NULL THEN COALESCE(CASE WHEN u.sent THEN $2::timestamptz ELSE s.last_sent_at END, $2::timestamptz) + s.heartbeat_seconds * interval '1 second'
            ELSE NULL END,
          lease_owner = NULL, lease_until = NULL
-       WHERE tenant = $1 AND id = $2 AND lease_owner = $6`,
-      [row.tenant, row.id, deliveredThrough, sent, now.toISOString(), owner]
+       FROM unnest($3::text[], $4::text[], $5::bigint[], $6::bool[]) AS u(tenant, id, through, sent)
+       WHERE s.tenant = u.tenant AND s.id = u.id AND s.lease_owner = $1
+       RETURNING s.events_since_start > s.delivered_through AS again`,
+      [owner, now.toISOString(), done.map((d) => d.row.tenant), done.map((d) => d.row.id), done.map((d) => d.deliveredThrough), done.map((d) => d.sent)]
     );
+    return rows.some((r) => r.again);
+  }
+
+  /** Collects successes and records them in batches while sends are still running. */
+  function recorder(now: Date) {
+    let queue: { row: DeliveryRow; deliveredThrough: number; sent: boolean }[] = [];
+    let flushing: Promise<void> | undefined;
+    let again = false;
+    const flush = async (): Promise<void> => {
+      while (queue.length) {
+        const batch = queue;
+        queue = [];
+        try {
+          if (await succeededAll(batch, now)) again = true;
+        } catch (err) {
+          // Our own failure: the leases expire and the events are sent again (at-least-once).
+          log.error('subscription delivery: recording failed', { code: (err as { code?: string }).code, name: (err as Error)?.name });
+        }
+      }
+      flushing = undefined;
+    };
+    return {
+      succeeded(row: DeliveryRow, deliveredThrough: number, sent: boolean): void {
+        queue.push({ row, deliveredThrough, sent });
+        flushing ??= Promise.resolve().then(flush);
+      },
+      async settled(): Promise<boolean> {
+        while (flushing) await flushing;
+        return again;
+      },
+    };
   }
 
   /**
@@ -160,7 +197,56 @@ export function createDelivery(deps: BackgroundDeps, channels: { restHook: Chann
     await channelOf(row).send(row, bundle, type);
   }
 
-  async function deliverOne(row: DeliveryRow, now: Date): Promise<void> {
+  type Recorder = ReturnType<typeof recorder>;
+  /** What a round read for one subscription before sending: its next events, and what its subscriber may see of them. */
+  interface Prepared {
+    records: EventRecord[];
+    seen?: Seen;
+  }
+  const keyOf = (row: { tenant: string; id: string }) => `${row.tenant}/${row.id}`;
+  const hasEvents = (row: DeliveryRow) => row.status !== 'requested' && row.eventsSinceStart > row.deliveredThrough;
+
+  /**
+   * The reads of a round, batched: the next events of every claimed subscription in one statement,
+   * then, per subscriber (subscriptions written with the same access share one), what that
+   * subscriber may see of all their focus resources in one statement. A subscriber whose access
+   * cannot be worked out now is left out (its subscriptions are released and retried).
+   */
+  async function prepare(rows: DeliveryRow[], now: Date): Promise<Map<string, Prepared>> {
+    const out = new Map<string, Prepared>();
+    const wanted = rows.filter(hasEvents);
+    const records = await readEventsOf(
+      db,
+      wanted.map((r) => ({ tenant: r.tenant, id: r.id, from: r.deliveredThrough + 1, until: r.eventsSinceStart, limit: r.topic ? r.maxCount : 1 }))
+    );
+    const groups = new Map<string, DeliveryRow[]>();
+    for (const row of wanted) {
+      const recs = records.get(keyOf(row)) ?? [];
+      out.set(keyOf(row), { records: recs });
+      if (recs.length === 0 || row.payload === 'empty') continue;
+      const k = `${row.tenant}\n${JSON.stringify(row.principal)}`;
+      const list = groups.get(k);
+      if (list) list.push(row);
+      else groups.set(k, [row]);
+    }
+    await Promise.all(
+      [...groups.values()].map(async (group) => {
+        try {
+          const subscriber = repoFor(group[0].tenant, await subscriberPolicy(group[0].principal, db, now.getTime()));
+          const keys = new Map<string, { type: string; id: string }>();
+          for (const row of group) for (const r of out.get(keyOf(row))?.records ?? []) keys.set(`${r.focus_type}/${r.focus_id}`, { type: r.focus_type, id: r.focus_id });
+          const seen = await seenBy(subscriber, [...keys.values()]);
+          for (const row of group) (out.get(keyOf(row)) as Prepared).seen = seen;
+        } catch (err) {
+          log.error('subscription delivery: access could not be evaluated', { tenant: group[0].tenant, code: (err as { code?: string }).code, name: (err as Error)?.name });
+          for (const row of group) out.delete(keyOf(row));
+        }
+      })
+    );
+    return out;
+  }
+
+  async function deliverOne(row: DeliveryRow, now: Date, rec: Recorder, prepared: Map<string, Prepared>): Promise<void> {
     if (row.channelType === 'websocket' && !channels.websocket.canDeliver(row)) return release(row);
     const opts = { eventsSinceStart: row.eventsSinceStart, now };
     if (row.status === 'requested') {
@@ -174,54 +260,66 @@ export function createDelivery(deps: BackgroundDeps, channels: { restHook: Chann
       await setStatus(row, 'active', undefined, now);
       return;
     }
-    const subscriber = repoFor(row.tenant, await subscriberPolicy(row.principal, db, now.getTime()));
-    const pending = row.eventsSinceStart > row.deliveredThrough;
-    if (!pending) {
+    if (!hasEvents(row)) {
       const heartbeatDue = row.heartbeatSeconds !== undefined && row.topic && (row.lastSentAt?.getTime() ?? 0) + row.heartbeatSeconds * 1000 <= now.getTime();
-      if (!heartbeatDue) return succeeded(row, row.deliveredThrough, false, now);
+      if (!heartbeatDue) return rec.succeeded(row, row.deliveredThrough, false);
       try {
         await send(row, notificationBundle(fhirBase, row, 'heartbeat', opts), 'heartbeat');
       } catch (err) {
         return failed(row, (err as Error).message, now);
       }
-      return succeeded(row, row.deliveredThrough, true, now);
+      return rec.succeeded(row, row.deliveredThrough, true);
     }
-    const records = await readEvents(subscriber, row.id, row.deliveredThrough + 1, row.eventsSinceStart, row.topic ? row.maxCount : 1);
-    if (records.length === 0) return succeeded(row, row.eventsSinceStart, false, now); // pruned or deleted: nothing to send
+    const ready = prepared.get(keyOf(row));
+    if (!ready) return release(row, new Date(now.getTime() + 5000)); // its access could not be evaluated: later
+    const { records, seen } = ready;
+    if (records.length === 0) return rec.succeeded(row, row.eventsSinceStart, false); // pruned or deleted: nothing to send
     const last = Number(records.at(-1)?.event_number);
+    const events = eventsAsSeen(row.topic ? records : records.slice(0, 1), seen ? [seen] : [], row.payload);
     try {
       if (row.topic) {
-        const events = await visibleEvents([subscriber], records, row.payload);
         await send(row, notificationBundle(fhirBase, row, 'event-notification', opts, events), 'event-notification');
       } else {
-        await sendClassic(row, subscriber, records[0]);
+        await sendClassic(row, events[0]);
       }
     } catch (err) {
       return failed(row, (err as Error).message, now);
     }
-    await succeeded(row, last, true, now);
+    rec.succeeded(row, last, true);
   }
 
   /** R4 criteria subscription: POST with no body, or the resource when a payload type was asked for. */
-  async function sendClassic(row: DeliveryRow, subscriber: Repository, record: EventRecord): Promise<void> {
+  async function sendClassic(row: DeliveryRow, event: ReturnType<typeof eventsAsSeen>[number]): Promise<void> {
     if (row.channelType !== 'rest-hook') throw new Error('criteria subscriptions use rest-hook');
-    const [event] = await visibleEvents([subscriber], [record], row.payload);
     const body = row.payload === 'full-resource' && event.focus?.resource ? JSON.stringify(event.focus.resource) : undefined;
     await postToEndpoint(row, body, options);
   }
 
   return {
     owner,
-    /** One round: everything due now; resolves to the number of subscriptions handled. */
-    async deliverDue(): Promise<number> {
+    /**
+     * One round: everything due now, claimed in one statement, its reads batched (`prepare`), sent
+     * concurrently, successes recorded in batches. Resolves to the number of subscriptions handled,
+     * and whether more is due at once (a full batch, or events that arrived during a send).
+     */
+    async deliverDue(): Promise<Round> {
       const now = clock.now();
       const rows = await claim(now);
+      if (rows.length === 0) return { done: 0, more: false };
+      const rec = recorder(now);
+      let prepared: Map<string, Prepared>;
+      try {
+        prepared = await prepare(rows, now);
+      } catch (err) {
+        log.error('subscription delivery error', { code: (err as { code?: string }).code, name: (err as Error)?.name });
+        prepared = new Map(); // event rows are released and retried; handshakes and heartbeats go on
+      }
       let next = 0;
       const worker = async () => {
         while (next < rows.length) {
           const row = rows[next++];
           try {
-            await deliverOne(row, now);
+            await deliverOne(row, now, rec, prepared);
           } catch (err) {
             // Our own failure (database, policy): not the receiver's fault; try again shortly.
             log.error('subscription delivery error', { tenant: row.tenant, subscription: row.id, code: (err as { code?: string }).code, name: (err as Error)?.name });
@@ -230,7 +328,8 @@ export function createDelivery(deps: BackgroundDeps, channels: { restHook: Chann
         }
       };
       await Promise.all(Array.from({ length: Math.min(CONCURRENCY, rows.length) }, worker));
-      return rows.length;
+      const again = await rec.settled();
+      return { done: rows.length, more: again || rows.length >= BATCH };
     },
   };
 }

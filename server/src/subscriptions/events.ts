@@ -35,6 +35,35 @@ export async function readEvents(repo: Repository, subscriptionId: string, from:
   );
 }
 
+/**
+ * The next events of several subscriptions of one round in one statement: for each, numbers
+ * `from`..`until`, at most `limit`, in order.
+ */
+export async function readEventsOf(
+  db: Queryable,
+  wanted: { tenant: string; id: string; from: number; until: number; limit: number }[]
+): Promise<Map<string, EventRecord[]>> {
+  const out = new Map<string, EventRecord[]>();
+  if (wanted.length === 0) return out;
+  const { rows } = await db.query<EventRecord & { tenant: string; subscription_id: string }>(
+    `SELECT w.tenant, w.id AS subscription_id, e.event_number, e.occurred_at, e.focus_type, e.focus_id, e.focus_version, e.change
+     FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::int[]) AS w(tenant, id, lo, hi, lim)
+     CROSS JOIN LATERAL (
+       SELECT event_number, occurred_at, focus_type, focus_id, focus_version, change FROM subscription_event
+       WHERE tenant = w.tenant AND subscription_id = w.id AND event_number >= w.lo AND event_number <= w.hi
+       ORDER BY event_number LIMIT w.lim) e
+     ORDER BY w.tenant, w.id, e.event_number`,
+    [wanted.map((w) => w.tenant), wanted.map((w) => w.id), wanted.map((w) => w.from), wanted.map((w) => w.until), wanted.map((w) => w.limit)]
+  );
+  for (const r of rows) {
+    const key = `${r.tenant}/${r.subscription_id}`;
+    const list = out.get(key);
+    if (list) list.push(r);
+    else out.set(key, [r]);
+  }
+  return out;
+}
+
 // A subscriber's policy is rebuilt from its stored context at most every few seconds, so a care
 // relationship that ends (or a label added) stops deliveries within that time.
 const POLICY_TTL_MS = 5_000;
@@ -69,7 +98,9 @@ export function repositoryFor(base: Repository, policy: AccessPolicy): Repositor
  * version that existed; any other condition (compartment, care relationship, granular scope)
  * hides it — we do not re-implement the decision point here.
  */
-async function seenBy(repo: Repository, keys: { type: string; id: string }[]): Promise<Map<string, Resource | null>> {
+export type Seen = Map<string, Resource | null>;
+
+export async function seenBy(repo: Repository, keys: { type: string; id: string }[]): Promise<Seen> {
   const out = new Map<string, Resource | null>();
   const types = [...new Set(keys.map((k) => k.type))].filter((t) => repo.ctx.access.can(t, 'r'));
   if (types.length === 0) return out;
@@ -100,10 +131,15 @@ async function seenBy(repo: Repository, keys: { type: string; id: string }[]): P
  * decision looked at — not the version of the event. One statement per viewer.
  */
 export async function visibleEvents(viewers: Repository[], records: EventRecord[], content: PayloadContent): Promise<NotificationEvent[]> {
+  if (content === 'empty' || records.length === 0) return eventsAsSeen(records, [], content);
+  const keys = records.map((r) => ({ type: r.focus_type, id: r.focus_id }));
+  return eventsAsSeen(records, await Promise.all(viewers.map((v) => seenBy(v, keys))), content);
+}
+
+/** The events as `seen` (what each viewer may see, from `seenBy`) lets them be shown at `content` level. */
+export function eventsAsSeen(records: EventRecord[], seen: Seen[], content: PayloadContent): NotificationEvent[] {
   const base = records.map((r) => ({ number: Number(r.event_number), timestamp: new Date(r.occurred_at).toISOString() }) as NotificationEvent);
   if (content === 'empty' || records.length === 0) return base;
-  const keys = records.map((r) => ({ type: r.focus_type, id: r.focus_id }));
-  const seen = await Promise.all(viewers.map((v) => seenBy(v, keys)));
   return records.map((r, i) => {
     const key = `${r.focus_type}/${r.focus_id}`;
     if (!seen.every((m) => m.has(key))) return base[i];

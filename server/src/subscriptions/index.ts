@@ -9,7 +9,7 @@ import { createRestHookChannel } from './channels/rest-hook.ts';
 import { createWebSocketChannel } from './channels/websocket.ts';
 import { createDelivery } from './delivery.ts';
 import { configureSubscriptions, onEventsCommitted, outboxHook, subscriptionResourceHook } from './outbox.ts';
-import { CHANGE_CHANNEL, EVENT_CHANNEL, PROCESS_TAG, invalidate, invalidateAll, setMatcherMaxAge, warmMatchersWith } from './registry.ts';
+import { CHANGE_CHANNEL, EVENT_CHANNEL, PROCESS_TAG, WEBSOCKET_MARK, invalidate, invalidateAll, setMatcherMaxAge, warmMatchersWith } from './registry.ts';
 
 /**
  * FHIR Subscriptions (R4 + Subscriptions R5 Backport IG 1.1), issue 8. See ./README.md.
@@ -72,11 +72,21 @@ export function startSubscriptions(deps: BackgroundDeps): SubscriptionService {
  * fresh database is the one listened on). Lost connection: reconnect, and reload every matcher.
  */
 const UNHEARD_MAX_AGE_MS = 5_000;
+/** How long another process's rest-hook events are left to it before we look (many NOTIFYs, one look). */
+const BACKUP_WAKE_MS = 200;
 
 function listen(deps: BackgroundDeps, wake: () => void): { close(): Promise<void> } {
   let client: pg.Client | undefined;
   let closed = false;
   let timer: NodeJS.Timeout | undefined;
+  let backupTimer: NodeJS.Timeout | undefined;
+  const backup = () => {
+    backupTimer ??= setTimeout(() => {
+      backupTimer = undefined;
+      if (!closed) wake();
+    }, BACKUP_WAKE_MS);
+    backupTimer.unref();
+  };
   const connect = async () => {
     if (closed || !deps.config.databaseUrl) return;
     try {
@@ -91,8 +101,15 @@ function listen(deps: BackgroundDeps, wake: () => void): { close(): Promise<void
         schedule();
       });
       c.on('notification', (n) => {
-        if (n.channel === EVENT_CHANNEL && n.payload !== PROCESS_TAG) wake();
-        else if (n.channel === CHANGE_CHANNEL && n.payload) invalidate(n.payload);
+        if (n.channel === EVENT_CHANNEL) {
+          const [from, mark] = [n.payload?.slice(0, PROCESS_TAG.length), n.payload?.slice(PROCESS_TAG.length)];
+          if (from === PROCESS_TAG) return;
+          // Websocket events only the process holding the socket can send: at once. Rest-hook
+          // events the committing process sends itself (it woke its own loop): we claim them
+          // only as its backup, a little later, so two processes do not race for every event.
+          if (mark === WEBSOCKET_MARK) wake();
+          else backup();
+        } else if (n.channel === CHANGE_CHANNEL && n.payload) invalidate(n.payload);
       });
       await c.connect();
       await c.query(`LISTEN ${EVENT_CHANNEL}`);
@@ -120,6 +137,7 @@ function listen(deps: BackgroundDeps, wake: () => void): { close(): Promise<void
     async close() {
       closed = true;
       if (timer) clearTimeout(timer);
+      if (backupTimer) clearTimeout(backupTimer);
       await client?.end().catch(() => undefined);
     },
   };

@@ -3,7 +3,7 @@ import { SUBSCRIPTION_OWNER, subscriptionOwner } from '../access/policy.ts';
 import { loadConfig } from '../config.ts';
 import { fail } from '../fhir/outcome.ts';
 import type { WriteEvent, WriteHook } from '../store/hooks.ts';
-import { CHANGE_CHANNEL, EVENT_CHANNEL, PROCESS_TAG, deleteRow, invalidate, matchingSubscriptions, txQuery, upsertRow } from './registry.ts';
+import { CHANGE_CHANNEL, EVENT_CHANNEL, PROCESS_TAG, WEBSOCKET_MARK, deleteRow, invalidate, matchingSubscriptions, txQuery, upsertRow } from './registry.ts';
 import { type SubscriptionSpec, criteriaOf, parseSubscription, sameChannel } from './subscription.ts';
 import { changeOf } from './topics.ts';
 
@@ -15,8 +15,9 @@ import { changeOf } from './topics.ts';
  * - `outboxHook`: every change that matches a subscription becomes an event row with the next
  *   number of that subscription, so a committed change is never missed and a rolled-back one never
  *   sent. Numbers are taken under the subscription row's lock: gap-free, in commit order per
- *   subscription. After the commit the delivery loop of this process is woken, and NOTIFY (sent by
- *   PostgreSQL at commit) wakes the others.
+ *   subscription. After the commit the delivery loop of this process is woken; NOTIFY (sent by
+ *   PostgreSQL at commit) wakes the others at once for websocket subscriptions (only the process
+ *   holding the socket can send), else as a backup shortly after (./index.ts).
  */
 
 /** Settings the hooks need (set by startSubscriptions; the environment's until then). */
@@ -107,7 +108,7 @@ export const outboxHook: WriteHook = {
     const { repo, resourceType } = event;
     if (resourceType === 'Subscription' || resourceType === 'AuditEvent') return;
     const change = changeOf(event.method, event.before);
-    const ids = await matchingSubscriptions(repo, resourceType, change, event.before, event.after);
+    const { ids, websocket } = await matchingSubscriptions(repo, resourceType, change, event.before, event.after);
     if (ids.length === 0) return;
     const focus = event.after ?? event.before;
     const version = event.after ? Number(event.after.meta?.versionId) : Number(event.before?.meta?.versionId ?? 0) + 1;
@@ -124,7 +125,7 @@ export const outboxHook: WriteHook = {
          INSERT INTO subscription_event (tenant, subscription_id, event_number, occurred_at, focus_type, focus_id, focus_version, change)
          SELECT $1, id, events_since_start, $3::timestamptz, $4, $5, $6, $7 FROM bumped RETURNING 1)
        SELECT (SELECT count(*) FROM ins) AS n, pg_notify($8, $9)`,
-      [repo.ctx.tenant, [...ids].sort(), now, resourceType, focus?.id ?? event.id, version, change, EVENT_CHANNEL, PROCESS_TAG]
+      [repo.ctx.tenant, [...ids].sort(), now, resourceType, focus?.id ?? event.id, version, change, EVENT_CHANNEL, websocket ? PROCESS_TAG + WEBSOCKET_MARK : PROCESS_TAG]
     );
     repo.onAfterCommit(wakeAll);
   },

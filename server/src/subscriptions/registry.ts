@@ -22,6 +22,8 @@ export const CHANGE_CHANNEL = 'bh_subscription_change';
 export const EVENT_CHANNEL = 'bh_subscription_event';
 /** Payload of our own NOTIFYs: the process that committed already woke its loop and ignores them. */
 export const PROCESS_TAG = randomUUID();
+/** Appended to the payload when a websocket subscription has new events (./index.ts wakes at once for those). */
+export const WEBSOCKET_MARK = ' websocket';
 
 /**
  * How old a tenant's matcher may get before it is reloaded. Infinite while nothing else can change
@@ -156,6 +158,8 @@ interface Entry {
   id: string;
   topic?: Topic;
   parsed: ParsedCriteria[];
+  /** Delivered over a websocket, which only the process holding the socket can do. */
+  websocket: boolean;
 }
 
 interface TypeIndex {
@@ -244,6 +248,7 @@ interface MatcherRow {
   topic: string | null;
   criteria: string | null;
   filters: string[] | string;
+  channel_type: string;
 }
 
 type Criteria = ReturnType<typeof criteriaOf> | undefined;
@@ -251,7 +256,7 @@ type Criteria = ReturnType<typeof criteriaOf> | undefined;
 const parsedByTenant = new Map<string, Map<string, { key: string; c: Criteria }>>();
 
 async function load(query: (sql: string, params: unknown[]) => Promise<MatcherRow[]>, tenant: string): Promise<TenantIndex> {
-  const rows = await query(`SELECT id, topic, criteria, filters FROM subscription WHERE tenant = $1 AND status <> 'off'`, [tenant]);
+  const rows = await query(`SELECT id, topic, criteria, filters, channel_type FROM subscription WHERE tenant = $1 AND status <> 'off'`, [tenant]);
   const index = new TenantIndex(Date.now());
   const previous = parsedByTenant.get(tenant);
   const parsed = new Map<string, { key: string; c: Criteria }>();
@@ -269,7 +274,7 @@ async function load(query: (sql: string, params: unknown[]) => Promise<MatcherRo
       hit = { key, c };
     }
     parsed.set(r.id, hit);
-    if (hit.c) index.add({ id: r.id, topic: hit.c.topic, parsed: hit.c.parsed }, hit.c.resourceType);
+    if (hit.c) index.add({ id: r.id, topic: hit.c.topic, parsed: hit.c.parsed, websocket: r.channel_type === 'websocket' }, hit.c.resourceType);
   }
   parsedByTenant.set(tenant, parsed);
   return index;
@@ -333,26 +338,37 @@ function patientIdsOf(resource: Resource): string[] {
   return [...out];
 }
 
-/** Ids of the tenant's subscriptions that this change is an event of. */
-export async function matchingSubscriptions(repo: Repository, resourceType: string, change: Change, before: Resource | undefined, after: Resource | undefined): Promise<string[]> {
+export interface Matches {
+  /** Ids of the tenant's subscriptions that the change is an event of. */
+  ids: string[];
+  /** Whether one of them is a websocket subscription (another process may hold its socket). */
+  websocket: boolean;
+}
+
+/** The tenant's subscriptions that this change is an event of. */
+export async function matchingSubscriptions(repo: Repository, resourceType: string, change: Change, before: Resource | undefined, after: Resource | undefined): Promise<Matches> {
+  const none: Matches = { ids: [], websocket: false };
   const index = await indexFor(repo);
   const t = index.byType.get(resourceType);
-  if (!t) return [];
+  if (!t) return none;
   const subject = after ?? before;
-  if (!subject) return [];
+  if (!subject) return none;
   let candidates = t.any;
   if (t.byPatient.size > 0) {
     const pinned = patientIdsOf(subject).flatMap((p) => t.byPatient.get(p) ?? []);
     if (pinned.length) candidates = [...candidates, ...pinned];
   }
-  const out: string[] = [];
+  const out: Matches = { ids: [], websocket: false };
   for (const e of candidates) {
     if (e.topic) {
       if (!e.topic.trigger(change, before, after)) continue;
     } else if (change === 'delete') {
       continue; // R4 criteria subscriptions are about resources that exist
     }
-    if (e.parsed.every((p) => matchesSearchRequest(subject, p.request))) out.push(e.id);
+    if (e.parsed.every((p) => matchesSearchRequest(subject, p.request))) {
+      out.ids.push(e.id);
+      if (e.websocket) out.websocket = true;
+    }
   }
   return out;
 }
