@@ -55,6 +55,11 @@ export interface Config {
    * resolve to loopback/private addresses; everything else must be https to a public address.
    */
   subscriptionAllowedHosts: string[];
+  /**
+   * Hosts (names or IP literals) a client's JWK Set URL may use even when they resolve to
+   * loopback/private addresses; all others must resolve only to public addresses.
+   */
+  jwksAllowedHosts: string[];
   /** Longest a rest-hook receiver may take to answer, seconds (caps each Subscription's timeout). */
   subscriptionMaxTimeoutSeconds: number;
   /** Failed notifications in a row before a subscription goes to `error`. */
@@ -91,10 +96,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     sessionMaxSeconds: Number(env.SESSION_MAX_SECONDS ?? 12 * 3600),
     riskPollMs: Number(env.RISK_POLL_MS ?? 1000),
     subscriptionPollMs: Number(env.SUBSCRIPTION_POLL_MS ?? 1000),
-    subscriptionAllowedHosts: (env.SUBSCRIPTION_ALLOWED_HOSTS ?? '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean),
+    subscriptionAllowedHosts: hostList(env.SUBSCRIPTION_ALLOWED_HOSTS),
+    jwksAllowedHosts: hostList(env.JWKS_ALLOWED_HOSTS),
     subscriptionMaxTimeoutSeconds: Math.max(1, Number(env.SUBSCRIPTION_MAX_TIMEOUT_SECONDS ?? 30)),
     subscriptionMaxAttempts: Math.max(1, Number(env.SUBSCRIPTION_MAX_ATTEMPTS ?? 8)),
     subscriptionBackoffMaxSeconds: Math.max(1, Number(env.SUBSCRIPTION_BACKOFF_MAX_SECONDS ?? 300)),
     appsDir: env.APPS_DIR || undefined,
   };
+}
+
+function hostList(value: string | undefined): string[] {
+  return (value ?? '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean);
 }
