@@ -35,8 +35,14 @@ export interface Config {
   registrationRateLimitPerIp: number;
   /** Server processes sharing the port when on PostgreSQL (PGlite always runs one). */
   workers: number;
-  /** Seed a demo clinic when the database is empty. */
+  /**
+   * Seed the demo clinic (public passwords, a published TOTP secret, a system/*.cruds client) when
+   * the database is empty. SEED_DEMO=true|false; unset means yes on the embedded database only,
+   * and never where NODE_ENV=production.
+   */
   seedDemo: boolean;
+  /** NODE_ENV=production: the demo clinic is refused even when asked for. */
+  production: boolean;
   /** How often to check whether planner statistics need an ANALYZE (ms); 0 turns it off. */
   statisticsIntervalMs: number;
   /** Default and maximum page size for search. */
@@ -88,7 +94,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tokenRateLimitPerClient: Number(env.TOKEN_RATE_LIMIT_PER_CLIENT ?? 600),
     registrationRateLimitPerIp: Number(env.REGISTRATION_RATE_LIMIT_PER_IP ?? 100),
     workers: Math.max(1, Number(env.WORKERS ?? availableParallelism())),
-    seedDemo: env.SEED_DEMO !== 'false',
+    seedDemo: env.SEED_DEMO === undefined || env.SEED_DEMO === '' ? !env.DATABASE_URL && env.NODE_ENV !== 'production' : env.SEED_DEMO === 'true',
+    production: env.NODE_ENV === 'production',
     statisticsIntervalMs: Number(env.STATISTICS_INTERVAL_MS ?? 10_000),
     defaultCount: 20,
     maxCount: 1000,
