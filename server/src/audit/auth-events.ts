@@ -9,7 +9,8 @@ import { OBJECT_ROLE, OBJECT_TYPE, authCodes } from './codes.ts';
  * Authentication and authorization events, recorded as AuditEvents (issue 3 §4). The auth code
  * calls `auditAuthEvent` for each; the audit module decides how it is stored (hash chain,
  * append-only). `detail` is free text for operators: it never carries PHI, passwords, codes or
- * tokens.
+ * tokens. There is no field for a username typed at a failed login: people type passwords there,
+ * so a failure against an unknown name is recorded by address only.
  */
 export type AuthAction =
   | 'login'
@@ -31,8 +32,6 @@ export interface AuthEvent {
   userId?: string;
   /** The person's FHIR resource ('Practitioner/x'), when known. */
   fhirUser?: string;
-  /** Username typed at a failed login, when no user matched: kept so brute force shows up. */
-  username?: string;
   clientId?: string;
   /** Client IP address as seen by the server. */
   ip?: string;
@@ -63,7 +62,6 @@ export async function auditAuthEvent(db: Queryable, event: AuthEvent): Promise<v
     tenant: event.tenant,
     context: { tenant: event.tenant, clientId: event.clientId, scope: '', userId: event.userId, fhirUser: event.fhirUser },
     ip: event.ip,
-    username: event.userId || event.fhirUser ? undefined : event.username,
     type: codes.type,
     subtype: codes.subtype,
     action: codes.action,
