@@ -35,8 +35,14 @@ export interface Config {
   registrationRateLimitPerIp: number;
   /** Server processes sharing the port when on PostgreSQL (PGlite always runs one). */
   workers: number;
-  /** Seed a demo clinic when the database is empty. */
+  /**
+   * Seed the demo clinic (public passwords, a published TOTP secret, a system/*.cruds client) when
+   * the database is empty. SEED_DEMO=true|false; unset means yes on the embedded database only,
+   * and never where NODE_ENV=production.
+   */
   seedDemo: boolean;
+  /** NODE_ENV=production: the demo clinic is refused even when asked for. */
+  production: boolean;
   /** How often to check whether planner statistics need an ANALYZE (ms); 0 turns it off. */
   statisticsIntervalMs: number;
   /** Default and maximum page size for search. */
@@ -55,6 +61,11 @@ export interface Config {
    * resolve to loopback/private addresses; everything else must be https to a public address.
    */
   subscriptionAllowedHosts: string[];
+  /**
+   * Hosts (names or IP literals) a client's JWK Set URL may use even when they resolve to
+   * loopback/private addresses; all others must resolve only to public addresses.
+   */
+  jwksAllowedHosts: string[];
   /** Longest a rest-hook receiver may take to answer, seconds (caps each Subscription's timeout). */
   subscriptionMaxTimeoutSeconds: number;
   /** Failed notifications in a row before a subscription goes to `error`. */
@@ -83,7 +94,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tokenRateLimitPerClient: Number(env.TOKEN_RATE_LIMIT_PER_CLIENT ?? 600),
     registrationRateLimitPerIp: Number(env.REGISTRATION_RATE_LIMIT_PER_IP ?? 100),
     workers: Math.max(1, Number(env.WORKERS ?? availableParallelism())),
-    seedDemo: env.SEED_DEMO !== 'false',
+    seedDemo: env.SEED_DEMO === undefined || env.SEED_DEMO === '' ? !env.DATABASE_URL && env.NODE_ENV !== 'production' : env.SEED_DEMO === 'true',
+    production: env.NODE_ENV === 'production',
     statisticsIntervalMs: Number(env.STATISTICS_INTERVAL_MS ?? 10_000),
     defaultCount: 20,
     maxCount: 1000,
@@ -91,10 +103,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     sessionMaxSeconds: Number(env.SESSION_MAX_SECONDS ?? 12 * 3600),
     riskPollMs: Number(env.RISK_POLL_MS ?? 1000),
     subscriptionPollMs: Number(env.SUBSCRIPTION_POLL_MS ?? 1000),
-    subscriptionAllowedHosts: (env.SUBSCRIPTION_ALLOWED_HOSTS ?? '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean),
+    subscriptionAllowedHosts: hostList(env.SUBSCRIPTION_ALLOWED_HOSTS),
+    jwksAllowedHosts: hostList(env.JWKS_ALLOWED_HOSTS),
     subscriptionMaxTimeoutSeconds: Math.max(1, Number(env.SUBSCRIPTION_MAX_TIMEOUT_SECONDS ?? 30)),
     subscriptionMaxAttempts: Math.max(1, Number(env.SUBSCRIPTION_MAX_ATTEMPTS ?? 8)),
     subscriptionBackoffMaxSeconds: Math.max(1, Number(env.SUBSCRIPTION_BACKOFF_MAX_SECONDS ?? 300)),
     appsDir: env.APPS_DIR || undefined,
   };
+}
+
+function hostList(value: string | undefined): string[] {
+  return (value ?? '').split(',').map((h) => h.trim().toLowerCase()).filter(Boolean);
 }

@@ -3,7 +3,7 @@ import { createServer } from './app.ts';
 import { loadConfig } from './config.ts';
 import { openDatabase } from './db/open.ts';
 import { log } from './log.ts';
-import { seedDemo } from './seed/demo.ts';
+import { demoSeedRefusal, seedDemo } from './seed/demo.ts';
 
 /**
  * `npm start`: the server, on PGlite in ./data unless DATABASE_URL is set.
@@ -14,6 +14,12 @@ import { seedDemo } from './seed/demo.ts';
 const started = performance.now();
 const config = loadConfig();
 const workers = config.databaseUrl ? config.workers : 1;
+const refusal = config.seedDemo ? demoSeedRefusal(config) : undefined;
+if (refusal) {
+  // Before anything opens: a clear line and a failing exit, not a stack trace.
+  log.error(refusal);
+  process.exit(1);
+}
 
 if (workers > 1 && cluster.isPrimary) {
   // Migrate and seed once, before any worker starts.

@@ -142,7 +142,7 @@ describe('lockout', () => {
     await newPatientUser('lock-me');
     for (let i = 0; i < 5; i++) {
       const { r } = await login('lock-me', 'wrong-password');
-      expect(r.status).toBe(i < 4 ? 401 : 403);
+      expect(r.status).toBe(401);
     }
     const { r } = await login('lock-me', passwordOf('lock-me'));
     expect(r.status).toBe(403);
@@ -152,6 +152,30 @@ describe('lockout', () => {
     // When the lock has passed, the right password works again.
     await server.db.query(`UPDATE app_user SET locked_until = now() - interval '1 second' WHERE username = 'lock-me'`);
     expect((await login('lock-me', passwordOf('lock-me'))).r.status).toBe(303);
+  });
+
+  it('wrong passwords answer exactly like an unknown username, before, at and after the lockout', async () => {
+    await newPatientUser('probe-me');
+    const answer = async (username: string) => {
+      const { r } = await login(username, 'wrong-password');
+      return { status: r.status, error: /<p id="form-error"[^>]*>([^<]*)<\/p>/.exec(r.html)?.[1] };
+    };
+    const unknown = await answer('probe-me-not');
+    expect(unknown).toEqual({ status: 401, error: 'The username or password is incorrect.' });
+    for (let i = 0; i < 7; i++) expect(await answer('probe-me')).toEqual(unknown);
+    // The account is locked: only the right password says so.
+    expect((await login('probe-me', passwordOf('probe-me'))).r.status).toBe(403);
+  });
+
+  it('a failed login never records what was typed as an unknown username (often a password)', async () => {
+    const typed = 'Tr0ub4dor&3-typed-in-the-wrong-box';
+    expect((await login(typed, 'anything at all')).r.status).toBe(401);
+    const { rows } = await server.db.query<{ n: number; mine: number }>(
+      `SELECT count(*)::int AS n, count(*) FILTER (WHERE content::text LIKE '%' || $2 || '%')::int AS mine FROM resource WHERE tenant = $1 AND type = 'AuditEvent'`,
+      [people.tenant, 'Tr0ub4dor']
+    );
+    expect(rows[0].n).toBeGreaterThan(0);
+    expect(rows[0].mine).toBe(0);
   });
 
   it('a success resets the count', async () => {

@@ -147,6 +147,22 @@ describe('SOAP notes', () => {
     expect(byColleague.entry ?? []).toHaveLength(0);
   });
 
+  test("the psychotherapy document holds the section's text, escaped, never the client's markup or links", async () => {
+    const hostile = '<div xmlns="http://www.w3.org/1999/xhtml"><p>Kept &amp; "quoted" text</p><p><a href="https://evil.example/steal">click here</a><img src="https://evil.example/pixel.png" alt="x"/></p></div>';
+    const psycho = { title: 'Session <b>one</b>', code: { coding: [{ system: 'http://bh-fhir.org/fhir/CodeSystem/note-section', code: 'psychotherapy-note' }] }, text: { status: 'generated', div: hostile } };
+    const base = soapNote();
+    const id = await create({ ...base, section: [...(base.section as unknown[]), psycho] }, tokens.author);
+    const found = await (await s.fhir(`DocumentReference?related=Composition/${id}`, { token: tokens.author })).json();
+    const doc = found.entry[0].resource;
+    expect(doc.content[0].attachment.contentType).toBe('text/html');
+    const html = Buffer.from(doc.content[0].attachment.data, 'base64').toString('utf8');
+    expect(html).toContain('<p>Kept &amp; &quot;quoted&quot; text</p>');
+    expect(html).toContain('click here');
+    expect(html).toContain('Session &lt;b&gt;one&lt;/b&gt;');
+    expect(html).not.toMatch(/<(a|img|b|div)\b/i);
+    expect(html).not.toContain('evil.example');
+  });
+
   test("the Assessment section lists the visit's scored Observations", async () => {
     const base = soapNote();
     const sections = (base.section as { entry?: unknown }[]).map((x) => ({ ...x, entry: undefined }));

@@ -66,7 +66,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
   await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
   const port = (httpServer.address() as AddressInfo).port;
   const config = {
-    ...loadConfig({ SUBSCRIPTION_ALLOWED_HOSTS: '127.0.0.1,localhost', ...env, PORT: String(port), BASE_URL: `http://127.0.0.1:${port}` }),
+    ...loadConfig({ SUBSCRIPTION_ALLOWED_HOSTS: '127.0.0.1,localhost', JWKS_ALLOWED_HOSTS: '127.0.0.1,localhost', ...env, PORT: String(port), BASE_URL: `http://127.0.0.1:${port}` }),
     seedDemo: false,
   };
   const clock = new OffsetClock();

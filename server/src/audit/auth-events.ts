@@ -3,13 +3,14 @@ import type { Database, Queryable } from '../db/database.ts';
 import { otherAuditEvent } from './audit-event.ts';
 import { insertAuditEvents } from './audit-store.ts';
 import { auditTrailFor, scheduleSealEverywhere } from './audit-trail.ts';
-import { OBJECT_ROLE, OBJECT_TYPE, authCodes } from './codes.ts';
+import { OBJECT_ROLE, OBJECT_TYPE, USER_ID_SYSTEM, authCodes } from './codes.ts';
 
 /**
  * Authentication and authorization events, recorded as AuditEvents (issue 3 §4). The auth code
  * calls `auditAuthEvent` for each; the audit module decides how it is stored (hash chain,
  * append-only). `detail` is free text for operators: it never carries PHI, passwords, codes or
- * tokens.
+ * tokens. There is no field for a username typed at a failed login: people type passwords there,
+ * so a failure against an unknown name is recorded by address only.
  */
 export type AuthAction =
   | 'login'
@@ -21,7 +22,16 @@ export type AuthAction =
   | 'token-refreshed'
   | 'token-revoked'
   | 'client-registered'
-  | 'client-approved';
+  | 'client-approved'
+  // Admin actions (CLI today): who did it is the agent, whom or what it touched the `subject`.
+  | 'user-created'
+  | 'user-unlocked'
+  | 'mfa-reset'
+  | 'keys-rotated'
+  | 'tenant-created';
+
+/** The client id an admin CLI action is recorded under (agent `who.identifier`), so the log shows it did not come over HTTP. */
+export const ADMIN_CLI_CLIENT = 'admin-cli';
 
 export interface AuthEvent {
   tenant: string;
@@ -31,13 +41,13 @@ export interface AuthEvent {
   userId?: string;
   /** The person's FHIR resource ('Practitioner/x'), when known. */
   fhirUser?: string;
-  /** Username typed at a failed login, when no user matched: kept so brute force shows up. */
-  username?: string;
   clientId?: string;
   /** Client IP address as seen by the server. */
   ip?: string;
   /** Granted scope (token events) or decision (consent: 'approved' / 'denied'). */
   detail?: string;
+  /** What an admin action changed, when it is not the agent: a user (by internal id and fhirUser), a tenant, key ids. */
+  subject?: { userId?: string; fhirUser?: string; display?: string };
 }
 
 /**
@@ -59,11 +69,23 @@ export async function auditAuthEvent(db: Queryable, event: AuthEvent): Promise<v
       detail: [{ type: DETAIL_TYPE[event.action] ?? 'detail', valueString: event.detail }],
     });
   }
+  const subject = event.subject;
+  if (subject) {
+    entity.push({
+      ...(subject.fhirUser
+        ? { what: { reference: subject.fhirUser, ...(subject.userId ? { identifier: { system: USER_ID_SYSTEM, value: subject.userId } } : {}) } }
+        : subject.userId
+          ? { what: { identifier: { system: USER_ID_SYSTEM, value: subject.userId } } }
+          : {}),
+      type: { system: OBJECT_TYPE, code: '2', display: 'System Object' },
+      role: { system: OBJECT_ROLE, code: '13', display: 'Security Resource' },
+      ...(subject.display ? { name: subject.display } : {}),
+    });
+  }
   const audit = otherAuditEvent({
     tenant: event.tenant,
     context: { tenant: event.tenant, clientId: event.clientId, scope: '', userId: event.userId, fhirUser: event.fhirUser },
     ip: event.ip,
-    username: event.userId || event.fhirUser ? undefined : event.username,
     type: codes.type,
     subtype: codes.subtype,
     action: codes.action,

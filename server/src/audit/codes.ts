@@ -92,6 +92,16 @@ export function authCodes(action: string): { type: Coding; subtype: Coding[]; ac
       return { type: SECURITY_ALERT, subtype: [{ system: DCM, code: '110129', display: 'Security Configuration' }, own('client-registered', 'Client registered')], action: 'C' };
     case 'client-approved':
       return { type: SECURITY_ALERT, subtype: [{ system: DCM, code: '110129', display: 'Security Configuration' }, own('client-approved', 'Client approved')], action: 'U' };
+    case 'user-created':
+      return { type: SECURITY_ALERT, subtype: [{ system: DCM, code: '110137', display: 'User Security Attributes Changed' }, own('user-created', 'User created')], action: 'C' };
+    case 'user-unlocked':
+      return { type: SECURITY_ALERT, subtype: [{ system: DCM, code: '110137', display: 'User Security Attributes Changed' }, own('user-unlocked', 'Account unlocked')], action: 'U' };
+    case 'mfa-reset':
+      return { type: SECURITY_ALERT, subtype: [{ system: DCM, code: '110137', display: 'User Security Attributes Changed' }, own('mfa-reset', 'Second factor reset')], action: 'U' };
+    case 'keys-rotated':
+      return { type: SECURITY_ALERT, subtype: [{ system: DCM, code: '110129', display: 'Security Configuration' }, own('keys-rotated', 'Signing keys rotated')], action: 'U' };
+    case 'tenant-created':
+      return { type: SECURITY_ALERT, subtype: [{ system: DCM, code: '110129', display: 'Security Configuration' }, own('tenant-created', 'Tenant created')], action: 'C' };
     default:
       return { type: USER_AUTHENTICATION, subtype: [own(action, action)], action: 'E' };
   }

@@ -91,7 +91,7 @@ describe('RemoteJwks', () => {
   });
 
   test('reuses a set for 60 s by default; a refresh is honoured only after 5 s', async () => {
-    const remote = new RemoteJwks(() => clock);
+    const remote = new RemoteJwks({ allowedHosts: ['127.0.0.1'], now: () => clock });
     const kid = async (o?: { refresh: boolean }) => (await remote.keys(`${base}/default`, o))[0].kid;
     expect(await kid()).toBe('k1');
     clock += 1_000;
@@ -106,19 +106,19 @@ describe('RemoteJwks', () => {
   });
 
   test('max-age shortens the reuse', async () => {
-    const remote = new RemoteJwks(() => clock);
+    const remote = new RemoteJwks({ allowedHosts: ['127.0.0.1'], now: () => clock });
     expect((await remote.keys(`${base}/short`))[0].kid).toBe('k1');
     clock += 11_000;
     expect((await remote.keys(`${base}/short`))[0].kid).toBe('k2');
   });
 
   test('concurrent lookups share one fetch', async () => {
-    const remote = new RemoteJwks(() => clock);
+    const remote = new RemoteJwks({ allowedHosts: ['127.0.0.1'], now: () => clock });
     await Promise.all([remote.keys(`${base}/slow`), remote.keys(`${base}/slow`), remote.keys(`${base}/slow`)]);
     expect(fetches['/slow']).toBe(1);
   });
 
   test.each(['/redirect', '/html', '/missing'])('%s → invalid_client', async (path) => {
-    await expect(new RemoteJwks().keys(`${base}${path}`)).rejects.toMatchObject({ error: 'invalid_client' });
+    await expect(new RemoteJwks({ allowedHosts: ['127.0.0.1'] }).keys(`${base}${path}`)).rejects.toMatchObject({ error: 'invalid_client' });
   });
 });

@@ -1,4 +1,7 @@
+import http from 'node:http';
+import https from 'node:https';
 import type { JWK } from 'jose';
+import { pinnedLookup, resolvePublicAddress } from '../net/outbound-address.ts';
 import { InvalidClient } from './errors.ts';
 import type { OAuthClient } from './clients.ts';
 
@@ -73,15 +76,28 @@ const MAX_JWKS_BYTES = 256 * 1024;
  * Fetches client JWK Sets over http(s) and keeps them briefly. SMART: the client "SHOULD return
  * a Cache-Control header in its JWKS response", and the server honours it (no-store/no-cache:
  * not reused; max-age: at most that long, capped at five minutes).
+ * A JWK Set URL is chosen by whoever registers a client, so the fetch must not reach into the
+ * server's own network: the host must resolve only to public addresses (unless configured in
+ * `allowedHosts`, env JWKS_ALLOWED_HOSTS) and the connection goes to the address checked; 5 s and
+ * 256 KiB at most; no redirects. Every failure reads the same, so the token endpoint never tells a
+ * caller what a URL answered (callers must also not get here for a client that is not approved).
  * One instance per server process; losing it costs only a refetch, so several nodes are fine.
  */
+export interface RemoteJwksOptions {
+  /** Hosts whose JWK Set URLs may resolve to loopback or private addresses (local development, tests). */
+  allowedHosts?: readonly string[];
+  now?: () => number;
+}
+
 export class RemoteJwks {
   private readonly cache = new Map<string, { keys: JWK[]; fetchedAt: number; expiresAt: number }>();
   private readonly inflight = new Map<string, Promise<JWK[]>>();
   private readonly now: () => number;
+  private readonly allowedHosts: readonly string[];
 
-  constructor(now: () => number = Date.now) {
-    this.now = now;
+  constructor(options: RemoteJwksOptions = {}) {
+    this.now = options.now ?? Date.now;
+    this.allowedHosts = options.allowedHosts ?? [];
   }
 
   async keys(url: string, options?: { refresh?: boolean }): Promise<JWK[]> {
@@ -96,34 +112,80 @@ export class RemoteJwks {
   }
 
   private async fetchKeys(url: string): Promise<JWK[]> {
-    const protocol = new URL(url).protocol;
-    if (protocol !== 'https:' && protocol !== 'http:') throw new InvalidClient('The registered JWK Set URL is not http(s)');
-    let res: Response;
-    let text: string;
+    const unusable = () => new InvalidClient("The client's JWK Set URL could not be used");
+    let fetched: { cacheControl: string | null; text: string };
     try {
-      // SMART: "issues a HTTP GET request that URL ... including a header of Accept: application/json".
-      // Redirects are refused: the registered URL is the one trusted, not wherever it points.
-      res = await fetch(url, { headers: { accept: 'application/json' }, redirect: 'error', signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
-      if (Number(res.headers.get('content-length') ?? 0) > MAX_JWKS_BYTES) throw new Error('too large');
-      text = await res.text();
+      fetched = await this.get(new URL(url));
     } catch {
-      throw new InvalidClient("The client's JWK Set URL could not be retrieved");
+      throw unusable();
     }
-    if (res.status !== 200) throw new InvalidClient(`The client's JWK Set URL answered HTTP ${res.status}`);
-    if (text.length > MAX_JWKS_BYTES) throw new InvalidClient("The client's JWK Set is too large");
     let keys: unknown;
     try {
-      keys = (JSON.parse(text) as { keys?: unknown }).keys;
+      keys = (JSON.parse(fetched.text) as { keys?: unknown }).keys;
     } catch {
       keys = undefined;
     }
-    if (!Array.isArray(keys)) throw new InvalidClient("The client's JWK Set URL did not return a JWK Set");
+    if (!Array.isArray(keys)) throw unusable();
     const usable = keys.filter((k): k is JWK => typeof k === 'object' && k !== null);
     const fetchedAt = this.now();
-    const ttl = ttlOf(res.headers.get('cache-control'));
+    const ttl = ttlOf(fetched.cacheControl);
     if (ttl > 0) this.cache.set(url, { keys: usable, fetchedAt, expiresAt: fetchedAt + ttl });
     else this.cache.delete(url);
     return usable;
+  }
+
+  /** GET the URL at a checked address; anything but a 200 within the limits is an Error (no detail kept). */
+  private async get(url: URL): Promise<{ cacheControl: string | null; text: string }> {
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error('scheme');
+    const { address, family } = await resolvePublicAddress(url, this.allowedHosts);
+    const secure = url.protocol === 'https:';
+    return new Promise((resolveGet, rejectGet) => {
+      // One deadline for the whole exchange (connect, headers and body), not per socket read.
+      const timer = setTimeout(() => req.destroy(new Error('timeout')), FETCH_TIMEOUT_MS);
+      const resolve = (v: { cacheControl: string | null; text: string }) => {
+        clearTimeout(timer);
+        resolveGet(v);
+      };
+      const reject = (e: Error) => {
+        clearTimeout(timer);
+        rejectGet(e);
+      };
+      const req = (secure ? https : http).request(
+        {
+          protocol: url.protocol,
+          hostname: url.hostname.replace(/^\[|\]$/g, ''),
+          port: url.port || (secure ? 443 : 80),
+          path: `${url.pathname}${url.search}`,
+          method: 'GET',
+          // SMART: "issues a HTTP GET request that URL ... including a header of Accept: application/json".
+          headers: { accept: 'application/json', 'user-agent': 'bh-fhir-auth' },
+          lookup: pinnedLookup(address, family),
+          agent: false,
+        },
+        (res) => {
+          // Redirects are refused too: the registered URL is the one trusted, not wherever it points.
+          if (res.statusCode !== 200 || Number(res.headers['content-length'] ?? 0) > MAX_JWKS_BYTES) {
+            res.destroy();
+            reject(new Error('status'));
+            return;
+          }
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on('data', (chunk: Buffer) => {
+            size += chunk.length;
+            if (size > MAX_JWKS_BYTES) {
+              res.destroy();
+              reject(new Error('size'));
+            } else chunks.push(chunk);
+          });
+          res.on('end', () => resolve({ cacheControl: res.headers['cache-control'] ?? null, text: Buffer.concat(chunks).toString('utf8') }));
+          res.on('error', reject);
+          res.on('aborted', () => reject(new Error('aborted')));
+        }
+      );
+      req.on('error', reject);
+      req.end();
+    });
   }
 }
 

@@ -45,7 +45,7 @@ const MINUTE = 60_000;
 
 export function authRouter(deps: AuthDeps): express.Router {
   const now = deps.now ?? Date.now;
-  const remoteJwks = new RemoteJwks(now);
+  const remoteJwks = new RemoteJwks({ allowedHosts: deps.config.jwksAllowedHosts, now });
   const router = express.Router();
   startRevocationListener(deps);
 

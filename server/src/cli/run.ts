@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { OperationOutcomeError } from '@medplum/core';
+import { ADMIN_CLI_CLIENT, type AuthEvent, auditAuthEvent } from '../audit/auth-events.ts';
 import { verifyChain } from '../audit/hash-chain.ts';
 import { listClients, registerBackendClient } from '../auth/clients.ts';
 import { type AuthMethod, approveClient, registerSmartApp } from '../auth/clients/smart-app.ts';
@@ -120,12 +121,17 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       return value;
     };
 
+    /** Admin actions are AuditEvents like the same actions over HTTP; the agent is the admin CLI. */
+    const audited = async (e: Omit<AuthEvent, 'outcome' | 'clientId'> & { clientId?: string }) =>
+      auditAuthEvent(await database(), { clientId: ADMIN_CLI_CLIENT, ...e, outcome: 'success' });
+
     switch (command) {
       case 'tenant create': {
         allow('name');
         if (p.length < 3) throw new UsageError('tenant create needs a tenant id');
         positionals(3);
         const t = await createTenant(await database(), { id: p[2], name: v.name });
+        await audited({ tenant: t.id, action: 'tenant-created', subject: { display: t.id } });
         io.out(`Created tenant ${t.id} (${t.name})`);
         return 0;
       }
@@ -165,6 +171,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
             if (e instanceof OperationOutcomeError || e instanceof UsageError) throw e;
             throw new CliFailure((e as Error).message);
           }
+          await audited({ tenant, action: 'client-registered', clientId: registered.clientId, detail: 'registered with the admin CLI' });
           io.err(`Registered SMART app "${name}" (${authMethod}) for tenant ${tenant}; client id:`);
           io.out(registered.clientId);
           if (registered.clientSecret) {
@@ -189,6 +196,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
           scope: v.scope ?? 'system/*.read',
           id: v.id,
         });
+        await audited({ tenant, action: 'client-registered', clientId, detail: 'registered with the admin CLI' });
         io.err(`Registered backend client "${name}" for tenant ${tenant}; client id:`);
         io.out(clientId);
         return 0;
@@ -225,6 +233,10 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         allow();
         positionals(2);
         const { added, retired } = await rotateSigningKeys(await database());
+        // The keys sign every tenant's tokens, so every tenant's log records the rotation.
+        for (const t of await listTenants(await database())) {
+          await audited({ tenant: t.id, action: 'keys-rotated', subject: { display: `added ${added.join(', ')}${retired.length ? `; retired ${retired.join(', ')}` : ''}` } });
+        }
         io.out(`Added signing keys ${added.join(', ')}${retired.length ? `; retired ${retired.join(', ')}` : ''}`);
         return 0;
       }

@@ -19,7 +19,18 @@ import { seedDemoUsers } from './demo-users.ts';
 export const DEMO_TENANT = 'demo';
 export const DEMO_CLIENT = 'demo-backend';
 
+/**
+ * Why the demo clinic may not be seeded here, or undefined. Its logins are published in the
+ * README, so a production server must never carry it, even when SEED_DEMO=true says so.
+ */
+export function demoSeedRefusal(config: Pick<Config, 'production'>): string | undefined {
+  if (!config.production) return undefined;
+  return 'Refusing to seed the demo clinic where NODE_ENV=production: its passwords, TOTP secret and backend client are public. Unset SEED_DEMO (or set SEED_DEMO=false).';
+}
+
 export async function seedDemo(db: Database, config: Config): Promise<void> {
+  const refusal = demoSeedRefusal(config);
+  if (refusal) throw new Error(refusal);
   const { rows } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM tenant');
   if (rows[0].n > 0) return;
   // Through createTenant, so the demo clinic starts like any tenant: with the platform's

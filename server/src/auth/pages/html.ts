@@ -1,3 +1,5 @@
+import { escapeHtml } from '../../html-escape.ts';
+
 /**
  * HTML escaping for server-rendered pages (OWASP XSS Prevention Cheat Sheet, rule 1 and 2):
  * every value placed in text or a quoted attribute goes through `esc`. Templates are tagged with
@@ -13,11 +15,7 @@ export class Html {
   }
 }
 
-const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
-
-export function esc(value: unknown): string {
-  return String(value ?? '').replace(/[&<>"']/g, (c) => ESCAPES[c]);
-}
+export const esc = escapeHtml;
 
 type Part = Html | string | number | undefined | null | false | Part[];
 

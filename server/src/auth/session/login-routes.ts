@@ -114,8 +114,11 @@ export function loginRouter(deps: BrowserDeps): express.Router {
         showLogin(req, res, { status, requestId, tenant: ctx.tenant ? undefined : tenant, appName: ctx.appName, username, error, formTargets: ctx.formTargets });
       if (!tenant || !username || !password) return again(400, 'Enter your clinic, username and password.');
 
+      // A username that matches nobody is never recorded: people type their password into the
+      // username field. Failures against an unknown name still show up by address and count.
       if (!perIp.take(ip) || !perUsername.take(`${tenant}\0${username.toLowerCase()}`)) {
-        await auditAuthEvent(db, { tenant, action: 'login', outcome: 'failure', username, ip, detail: 'rate limited' });
+        const known = await findUserByUsername(db, tenant, username);
+        await auditAuthEvent(db, { tenant, action: 'login', outcome: 'failure', userId: known?.id, fhirUser: known?.fhirUser, ip, detail: 'rate limited' });
         res.set('Retry-After', String(LOGIN_WINDOW_MS / 1000));
         return again(429, 'Too many sign-in attempts. Wait a few minutes and try again.');
       }
@@ -123,21 +126,21 @@ export function loginRouter(deps: BrowserDeps): express.Router {
       const user = await findUserByUsername(db, tenant, username);
       if (!user || user.disabled) {
         await verifyPassword(password, await dummyHash()); // same time as a real check: no user enumeration
-        await auditAuthEvent(db, { tenant, action: 'login', outcome: 'failure', username, ip, detail: user ? 'disabled' : 'unknown user' });
+        await auditAuthEvent(db, { tenant, action: 'login', outcome: 'failure', userId: user?.id, fhirUser: user?.fhirUser, ip, detail: user ? 'disabled' : 'unknown user' });
         return again(401, BAD_LOGIN);
       }
       const who = { tenant, userId: user.id, fhirUser: user.fhirUser, ip };
+      // Only someone who knows the password learns that the account is locked: a wrong password
+      // answers like an unknown username, locked or not, so failures cannot probe for usernames.
+      const passwordOk = await verifyPassword(password, user.passwordHash);
       if (await isLocked(db, user)) {
-        await auditAuthEvent(db, { ...who, action: 'login', outcome: 'failure', detail: 'locked' });
-        return again(403, LOCKED);
+        await auditAuthEvent(db, { ...who, action: 'login', outcome: 'failure', detail: passwordOk ? 'locked' : 'locked; wrong password' });
+        return passwordOk ? again(403, LOCKED) : again(401, BAD_LOGIN);
       }
-      if (!(await verifyPassword(password, user.passwordHash))) {
+      if (!passwordOk) {
         const locked = await recordFailure(db, user);
         await auditAuthEvent(db, { ...who, action: 'login', outcome: 'failure', detail: 'wrong password' });
-        if (locked) {
-          await auditAuthEvent(db, { ...who, action: 'lockout', outcome: 'success', detail: `${LOCKOUT_MINUTES} minutes` });
-          return again(403, LOCKED);
-        }
+        if (locked) await auditAuthEvent(db, { ...who, action: 'lockout', outcome: 'success', detail: `${LOCKOUT_MINUTES} minutes` });
         return again(401, BAD_LOGIN);
       }
 

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { constantTimeEqual } from '../constant-time.ts';
 import { InvalidGrant } from '../errors.ts';
 
 /**
@@ -14,5 +15,5 @@ export function checkPkce(codeVerifier: string | undefined, codeChallenge: strin
   if (codeVerifier === undefined || codeVerifier.trim() === '') throw new InvalidGrant('code_verifier is required (PKCE, S256)');
   if (!VERIFIER.test(codeVerifier)) throw new InvalidGrant('code_verifier must be 43-128 characters of A-Z, a-z, 0-9, "-", ".", "_", "~"');
   const computed = createHash('sha256').update(codeVerifier, 'ascii').digest('base64url');
-  if (computed !== codeChallenge) throw new InvalidGrant('code_verifier does not match the code_challenge (S256)');
+  if (!constantTimeEqual(computed, codeChallenge)) throw new InvalidGrant('code_verifier does not match the code_challenge (S256)');
 }

@@ -80,6 +80,10 @@ export async function verifyClientAssertion(
     );
   }
 
+  // Before any key is looked up: a registration nobody approved yet must not make this server
+  // fetch its JWK Set URL (anyone may register one, so that would be an anonymous SSRF).
+  if (client.status !== 'approved') throw new InvalidClient('This client has not been approved by a tenant administrator yet');
+
   const jwk = await resolveClientKey(client, { kid: header.kid, alg, jku: header.jku }, ctx.remoteJwks);
   let key: Awaited<ReturnType<typeof importJWK>>;
   try {

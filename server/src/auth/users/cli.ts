@@ -1,7 +1,8 @@
 import type { Role } from '../../access/context.ts';
+import { ADMIN_CLI_CLIENT, type AuthAction, auditAuthEvent } from '../../audit/auth-events.ts';
 import type { Database } from '../../db/database.ts';
 import { fail } from '../../fhir/outcome.ts';
-import { createUser, listUsers, resetMfa, unlockUser } from './index.ts';
+import { type AppUser, createUser, listUsers, resetMfa, unlockUser } from './index.ts';
 import { isTotpSecret, totpNow } from './totp.ts';
 
 /**
@@ -39,6 +40,11 @@ const need = (v: UserCommandValues, name: keyof UserCommandValues): string => {
   return value;
 };
 
+/** An admin action on a user is an AuditEvent of the user's tenant, as the same action over HTTP would be. */
+async function audit(db: Database, action: AuthAction, user: AppUser, detail?: string): Promise<void> {
+  await auditAuthEvent(db, { tenant: user.tenant, action, outcome: 'success', clientId: ADMIN_CLI_CLIENT, subject: { userId: user.id, fhirUser: user.fhirUser }, detail });
+}
+
 export async function runUserCommand(command: string, v: UserCommandValues, database: () => Promise<Database>, out: (line: string) => void): Promise<number> {
   switch (command) {
     case 'totp': {
@@ -48,7 +54,8 @@ export async function runUserCommand(command: string, v: UserCommandValues, data
       return 0;
     }
     case 'user create': {
-      const user = await createUser(await database(), {
+      const db = await database();
+      const user = await createUser(db, {
         tenant: need(v, 'tenant'),
         username: need(v, 'username'),
         password: need(v, 'password'),
@@ -57,6 +64,7 @@ export async function runUserCommand(command: string, v: UserCommandValues, data
         displayName: v['display-name'],
         totpSecret: v['totp-secret'],
       });
+      await audit(db, 'user-created', user, `roles ${user.roles.join(',')}`);
       out(`Created user ${user.username} (${user.roles.join(', ')}, ${user.fhirUser}) in tenant ${user.tenant}; id ${user.id}`);
       return 0;
     }
@@ -69,14 +77,18 @@ export async function runUserCommand(command: string, v: UserCommandValues, data
       }
       return 0;
     }
-    case 'user unlock':
-      await unlockUser(await database(), need(v, 'tenant'), need(v, 'username'));
+    case 'user unlock': {
+      const db = await database();
+      await audit(db, 'user-unlocked', await unlockUser(db, need(v, 'tenant'), need(v, 'username')));
       out(`Unlocked ${v.username}`);
       return 0;
-    case 'user reset-mfa':
-      await resetMfa(await database(), need(v, 'tenant'), need(v, 'username'));
+    }
+    case 'user reset-mfa': {
+      const db = await database();
+      await audit(db, 'mfa-reset', await resetMfa(db, need(v, 'tenant'), need(v, 'username')));
       out(`Reset the second factor of ${v.username}; they enrol again at their next login`);
       return 0;
+    }
     default:
       fail('invalid', `Unknown command "${command}"`);
   }

@@ -157,16 +157,18 @@ async function byUsername(db: Queryable, tenant: string, username: string): Prom
   return user;
 }
 
-export async function unlockUser(db: Queryable, tenant: string, username: string): Promise<void> {
+export async function unlockUser(db: Queryable, tenant: string, username: string): Promise<AppUser> {
   const user = await byUsername(db, tenant, username);
   await db.query('UPDATE app_user SET failed_count = 0, locked_until = NULL WHERE tenant = $1 AND id = $2', [tenant, user.id]);
+  return user;
 }
 
 /** Forgets the TOTP secret and recovery codes; a practitioner enrols again at the next login. */
-export async function resetMfa(db: Queryable, tenant: string, username: string): Promise<void> {
+export async function resetMfa(db: Queryable, tenant: string, username: string): Promise<AppUser> {
   const user = await byUsername(db, tenant, username);
   await db.query('UPDATE app_user SET totp_secret = NULL, totp_last_step = NULL WHERE tenant = $1 AND id = $2', [tenant, user.id]);
   await db.query('DELETE FROM user_recovery_code WHERE tenant = $1 AND user_id = $2', [tenant, user.id]);
+  return user;
 }
 
 export async function setTotpSecret(db: Queryable, user: AppUser, secret: string, usedStep: number): Promise<void> {

@@ -1,4 +1,5 @@
 import { createHmac, randomBytes } from 'node:crypto';
+import { constantTimeEqual } from '../constant-time.ts';
 
 /**
  * TOTP, RFC 6238 (https://www.rfc-editor.org/rfc/rfc6238) over HOTP, RFC 4226 §5.3:
@@ -84,7 +85,7 @@ export function matchingStep(secret: string, code: string, nowMs: number): numbe
   const now = currentStep(nowMs);
   let found: number | undefined;
   for (const step of [now - 1, now, now + 1]) {
-    if (totpAt(secret, step) === code && found === undefined) found = step;
+    if (constantTimeEqual(totpAt(secret, step), code) && found === undefined) found = step;
   }
   return found;
 }

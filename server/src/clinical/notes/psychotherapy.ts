@@ -2,6 +2,7 @@ import type { Composition, CompositionSection, DocumentReference } from '@medplu
 import type { Repository } from '../../store/repository.ts';
 import { systemRepoFor } from '../careplan/system-repo.ts';
 import { PSYCHOTHERAPY_SECTION, PSYTHPN, RESTRICTED } from './note-codes.ts';
+import { renderSection } from './render.ts';
 
 /**
  * Psychotherapy notes are kept apart from the progress note (HIPAA 45 CFR 164.501 and 164.508(a)(2):
@@ -25,7 +26,9 @@ export async function splitPsychotherapy(repo: Repository, note: Composition): P
   const moved = (note.section ?? []).filter(isPsychotherapySection);
   if (moved.length === 0) return undefined;
   const sys = await systemRepoFor(repo);
-  const body = moved.map((s) => `<section><h2>${escapeText(s.title ?? 'Psychotherapy note')}</h2>${s.text?.div ?? ''}</section>`).join('\n');
+  // The client's XHTML is reduced to escaped text, as for the rendered note: a text/html document
+  // the server makes must never carry a client's markup, links or scripts.
+  const body = moved.map((s) => renderSection({ ...s, title: s.title ?? 'Psychotherapy note' }, 2)).join('\n');
   const html = `<!DOCTYPE html><html><head><meta charset="utf-8"><title>Psychotherapy note</title></head><body>${body}</body></html>`;
   const existing = await sys.searchParams('DocumentReference', [
     ['related', `Composition/${note.id}`],
@@ -55,8 +58,4 @@ export async function splitPsychotherapy(repo: Repository, note: Composition): P
   else await sys.createResource<DocumentReference>(doc);
   await sys.flush();
   return { ...note, section: (note.section ?? []).filter((s) => !isPsychotherapySection(s)) };
-}
-
-function escapeText(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }

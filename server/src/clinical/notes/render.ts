@@ -1,4 +1,5 @@
 import type { Composition, CompositionSection } from '@medplum/fhirtypes';
+import { escapeHtml as esc } from '../../html-escape.ts';
 
 /**
  * The human-readable rendering of a note (DocumentReference.content, text/html). Section
@@ -19,7 +20,11 @@ export function renderNoteHtml(note: Composition, signedBy: string, signedAt: st
   ].join('\n');
 }
 
-function renderSection(s: CompositionSection, level: number): string {
+/**
+ * One section as HTML: its title and the text of its narrative, escaped; never the client's markup.
+ * Also used for the psychotherapy note (./psychotherapy.ts), which is client XHTML too.
+ */
+export function renderSection(s: CompositionSection, level: number): string {
   const h = Math.min(level, 6);
   const title = s.title ?? s.code?.text ?? s.code?.coding?.[0]?.display ?? '';
   const text = s.text?.div ? textOf(s.text.div) : '';
@@ -38,8 +43,4 @@ function textOf(xhtml: string): string {
     .replace(/&#39;|&apos;/g, "'")
     .replace(/&nbsp;/g, ' ')
     .replace(/&amp;/g, '&');
-}
-
-function esc(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }

@@ -1,8 +1,8 @@
 import http from 'node:http';
 import https from 'node:https';
-import type { LookupFunction } from 'node:net';
 import type { Bundle } from '@medplum/fhirtypes';
 import type { Channel, NotificationType, SubscriptionRow } from '../channel.ts';
+import { pinnedLookup } from '../../net/outbound-address.ts';
 import { resolveEndpoint } from '../endpoint-safety.ts';
 
 /**
@@ -43,10 +43,6 @@ export async function postToEndpoint(target: RestHookTarget, body: string | unde
   const bytes = body === undefined ? undefined : Buffer.from(body, 'utf8');
   if (bytes) headers['content-type'] = target.contentType ?? 'application/fhir+json';
   headers['content-length'] = bytes?.length ?? 0;
-  const lookupPinned: LookupFunction = (_host, opts, cb) => {
-    if ((opts as { all?: boolean }).all) (cb as unknown as (e: null, a: { address: string; family: number }[]) => void)(null, [{ address, family }]);
-    else cb(null, address, family);
-  };
   const timeoutMs = Math.max(1, Math.min(target.timeoutSeconds, options.maxTimeoutSeconds)) * 1000;
   const secure = url.protocol === 'https:';
   await new Promise<void>((resolve, reject) => {
@@ -66,7 +62,7 @@ export async function postToEndpoint(target: RestHookTarget, body: string | unde
         path: `${url.pathname}${url.search}`,
         method: 'POST',
         headers,
-        lookup: lookupPinned,
+        lookup: pinnedLookup(address, family),
         agent: secure ? agents.https : agents.http,
       },
       (res) => {
