@@ -3,7 +3,7 @@ import type { Database, Queryable } from '../db/database.ts';
 import { otherAuditEvent } from './audit-event.ts';
 import { insertAuditEvents } from './audit-store.ts';
 import { auditTrailFor, scheduleSealEverywhere } from './audit-trail.ts';
-import { OBJECT_ROLE, OBJECT_TYPE, authCodes } from './codes.ts';
+import { OBJECT_ROLE, OBJECT_TYPE, USER_ID_SYSTEM, authCodes } from './codes.ts';
 
 /**
  * Authentication and authorization events, recorded as AuditEvents (issue 3 §4). The auth code
@@ -21,7 +21,10 @@ export type AuthAction =
   | 'token-refreshed'
   | 'token-revoked'
   | 'client-registered'
-  | 'client-approved';
+  | 'client-approved'
+  | 'user-disabled'
+  | 'user-enabled'
+  | 'user-roles-changed';
 
 export interface AuthEvent {
   tenant: string;
@@ -36,6 +39,8 @@ export interface AuthEvent {
   clientId?: string;
   /** Client IP address as seen by the server. */
   ip?: string;
+  /** The account an admin action changed: its FHIR resource ('Practitioner/x') and internal id. */
+  subject?: { fhirUser: string; userId: string };
   /** Granted scope (token events) or decision (consent: 'approved' / 'denied'). */
   detail?: string;
 }
@@ -46,12 +51,19 @@ export interface AuthEvent {
  * ./codes.ts `authCodes` (DICOM 110114 User Authentication with 110122 Login / 110123 Logout,
  * IHE ITI-71 for tokens, our own CodeSystem where no standard code exists).
  */
-const DETAIL_TYPE: Partial<Record<AuthAction, string>> = { consent: 'decision', 'token-issued': 'scope', 'token-refreshed': 'scope' };
+const DETAIL_TYPE: Partial<Record<AuthAction, string>> = { consent: 'decision', 'token-issued': 'scope', 'token-refreshed': 'scope', 'user-roles-changed': 'roles' };
 
 export async function auditAuthEvent(db: Queryable, event: AuthEvent): Promise<void> {
   if (!event.tenant || !event.action) throw new Error('auth event without tenant or action');
   const codes = authCodes(event.action);
   const entity: AuditEventEntity[] = [];
+  if (event.subject) {
+    entity.push({
+      what: { reference: event.subject.fhirUser, identifier: { system: USER_ID_SYSTEM, value: event.subject.userId } },
+      type: { system: OBJECT_TYPE, code: '1', display: 'Person' },
+      role: { system: OBJECT_ROLE, code: '11', display: 'Security User Entity' },
+    });
+  }
   if (event.detail) {
     entity.push({
       type: { system: OBJECT_TYPE, code: '2', display: 'System Object' },

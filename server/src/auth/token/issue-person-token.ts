@@ -1,3 +1,4 @@
+import type { Clock } from '../../clock.ts';
 import type { Config } from '../../config.ts';
 import type { Queryable } from '../../db/database.ts';
 import { issueAccessToken } from '../access-token.ts';
@@ -29,9 +30,17 @@ export interface PersonTokenResponse {
 
 export interface IssueContext {
   db: Queryable;
-  config: Pick<Config, 'baseUrl' | 'personTokenSeconds' | 'offlineRefreshSeconds' | 'onlineRefreshSeconds'>;
+  config: Pick<Config, 'baseUrl' | 'personTokenSeconds' | 'offlineRefreshSeconds' | 'onlineRefreshSeconds' | 'offlineGrantMaxSeconds'>;
   keys: SigningKeys;
   now: () => number;
+  /** The server's clock (../../clock.ts): an offline grant's absolute lifetime is measured by it. */
+  clock: Clock;
+}
+
+/** Seconds an offline grant has left before its absolute lifetime ends (≤ 0: ended; fails closed on a bad setting). */
+export function offlineGrantSecondsLeft(ctx: Pick<IssueContext, 'config' | 'clock'>, grant: Pick<GrantRow, 'created_ms'>): number {
+  const left = (grant.created_ms + ctx.config.offlineGrantMaxSeconds * 1000 - ctx.clock.now().getTime()) / 1000;
+  return Number.isFinite(left) ? left : 0;
 }
 
 export async function issuePersonTokens(
@@ -80,7 +89,10 @@ export async function issuePersonTokens(
   }
   const parts = scope.split(' ');
   if (parts.includes('offline_access') || parts.includes('online_access')) {
-    const refreshTtl = parts.includes('offline_access') ? ctx.config.offlineRefreshSeconds : ctx.config.onlineRefreshSeconds;
+    // An offline refresh token never outlives its grant's absolute lifetime, however recently rotated.
+    const refreshTtl = parts.includes('offline_access')
+      ? Math.max(1, Math.min(ctx.config.offlineRefreshSeconds, Math.floor(offlineGrantSecondsLeft(ctx, grant))))
+      : ctx.config.onlineRefreshSeconds;
     res.refresh_token = await issueRefreshToken(ctx.db, grant, scope, refreshTtl);
   }
   return res;
