@@ -13,6 +13,7 @@ import { postForm } from './smart-helpers.ts';
 
 const TENANT = 'offboard';
 const DAY_MS = 24 * 3600 * 1000;
+const BP = 'http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition';
 let s: TestServer;
 let people: People;
 let admin: { username: string; token: string };
@@ -187,6 +188,48 @@ describe('offboarding (issue 10 item 1)', () => {
     // Refusals after authentication are audited too.
     const refused = (await auditSubtypes('user-disabled')).filter((e) => e.outcome === '4');
     expect(refused.length).toBeGreaterThanOrEqual(4);
+  });
+
+  test('a disabled user\'s Subscription delivers nothing more: the subscriber is judged by the account as it is now', async () => {
+    const user = people.users.clinician; // enabled again by the first test; its browser session is kept
+    const t = await signIn(user, 'openid fhirUser user/*.rs user/Subscription.cruds', { totpSecret: people.totpSecret });
+    const created = await s.fhir('Subscription', {
+      method: 'POST',
+      token: t.access_token,
+      json: {
+        resourceType: 'Subscription',
+        meta: { profile: [`${BP}/backport-subscription`] },
+        status: 'requested',
+        reason: 'offboarding test',
+        criteria: 'http://bh-fhir.org/fhir/SubscriptionTopic/resource/Observation',
+        _criteria: { extension: [{ url: `${BP}/backport-filter-criteria`, valueString: `Observation?patient=Patient/${people.patientA}` }] },
+        channel: {
+          type: 'websocket',
+          payload: 'application/fhir+json',
+          _payload: { extension: [{ url: `${BP}/backport-payload-content`, valueCode: 'id-only' }] },
+        },
+      },
+    });
+    expect(created.status, await created.clone().text()).toBe(201);
+    const subId = ((await created.json()) as { id: string }).id;
+    const sys = await s.token('system/*.cruds', TENANT);
+    const write = () =>
+      s.fhir('Observation', { method: 'POST', token: sys, json: { resourceType: 'Observation', status: 'final', code: { text: 'sleep' }, subject: { reference: `Patient/${people.patientA}` } } });
+    expect((await write()).status).toBe(201);
+    const focuses = async () => {
+      const res = await s.fhir(`Subscription/${subId}/$events`, { token: sys });
+      expect(res.status).toBe(200);
+      const bundle = (await res.json()) as { entry?: { resource: { parameter?: { name: string; part?: { name: string; valueReference?: unknown }[] }[] } }[] };
+      const events = (bundle.entry?.[0]?.resource.parameter ?? []).filter((p) => p.name === 'notification-event');
+      return events.map((e) => e.part?.some((p) => p.name === 'focus') ?? false);
+    };
+    expect(await focuses()).toEqual([true]);
+
+    expect((await adminCall(`${user}/disable`, { method: 'POST', token: admin.token })).status).toBe(200);
+    // No waiting: the revocation also drops the subscriber's cached policy (subscriptions/events.ts).
+    expect((await write()).status).toBe(201);
+    expect(await focuses()).toEqual([false, false]);
+    expect((await adminCall(`${user}/enable`, { method: 'POST', token: admin.token })).status).toBe(200);
   });
 
   test('CLI user disable revokes the running server\'s tokens at once', async () => {
