@@ -6,6 +6,7 @@ import { fhirBaseUrl, issuerUrl } from '../endpoints.ts';
 import { type GrantRow, MAX_ACCESS_TOKEN_SECONDS, issueRefreshToken } from '../grants.ts';
 import { absoluteFhirUser, issueIdToken, wantsIdToken } from '../id-token.ts';
 import type { SigningKeys } from '../keys.ts';
+import { findUserById } from '../users/index.ts';
 
 /**
  * The token response of SMART App Launch ("Response to a successful token request"):
@@ -51,6 +52,9 @@ export async function issuePersonTokens(
 ): Promise<PersonTokenResponse> {
   const ttl = Math.max(1, Math.min(ctx.config.personTokenSeconds, MAX_ACCESS_TOKEN_SECONDS));
   const c = grant.context;
+  // The account's roles now, not those seen at /authorize: a role change between the consent and
+  // this token (or since the last refresh) shows at once.
+  const roles = (await findUserById(ctx.db, grant.user_id))?.roles ?? [];
   const accessToken = await issueAccessToken(
     ctx.keys,
     issuerUrl(ctx.config),
@@ -62,7 +66,7 @@ export async function issuePersonTokens(
       sub: grant.user_id,
       userId: grant.user_id,
       fhirUser: c.fhirUser,
-      roles: c.roles,
+      roles,
       patient: c.patient,
       encounter: c.encounter,
       grantId: grant.id,

@@ -38,7 +38,7 @@ export async function refreshTokens(
   // Marked used and the new tokens issued in one transaction: of two concurrent refreshes with
   // one token exactly one wins, and the other is reuse. A role change committed meanwhile moved
   // the token to a successor grant (grants.ts supersedeGrantsOfUser): issue from that one, with
-  // the roles read inside the transaction.
+  // the user read inside the transaction.
   const outcome = await ctx.db.transaction(async (tx) => {
     const grantId = await useRefreshToken(tx, refresh.token_hash);
     if (!grantId) return { reused: true as const };
@@ -46,8 +46,8 @@ export async function refreshTokens(
     if (!current) throw new InvalidGrant('The refresh token is invalid');
     const user = await findUserById(tx, current.user_id);
     if (current.revoked_at || !user || user.disabled) return { refused: new InvalidGrant('The refresh token has been revoked') };
-    const withRoles: GrantRow = { ...current, context: { ...current.context, roles: user.roles } };
-    return { res: await issuePersonTokens({ ...ctx, db: tx }, withRoles, scope, { idToken: false }) };
+    // issuePersonTokens reads the roles from the account, in this transaction.
+    return { res: await issuePersonTokens({ ...ctx, db: tx }, current, scope, { idToken: false }) };
   });
   if ('reused' in outcome) await refuseReuse(ctx, client, grant);
   if ('refused' in outcome) throw outcome.refused;
