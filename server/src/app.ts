@@ -6,6 +6,7 @@ import type { Duplex } from 'node:stream';
 import { auditTrailFor } from './audit/audit-trail.ts';
 import { authRouter, authenticate } from './auth/index.ts';
 import { loadSigningKeys } from './auth/keys.ts';
+import { onRevocation } from './auth/revocation-channel.ts';
 import { loadInstrumentsForAllTenants } from './clinical/instruments/index.ts';
 import { useSigningKeys } from './clinical/notes/signing-keys.ts';
 import { installProfilesEverywhere } from './clinical/profiles/install.ts';
@@ -24,6 +25,7 @@ import { appsRouter } from './http/apps.ts';
 import { corsForApps } from './http/cors.ts';
 import { homeRouter } from './http/home.ts';
 import { securityHeaders } from './http/security-headers.ts';
+import { forgetSubscriberPolicies } from './subscriptions/events.ts';
 import { startSubscriptions } from './subscriptions/index.ts';
 import { writeHooks } from './write-hooks.ts';
 
@@ -55,7 +57,7 @@ export async function createServer(config: Config, db?: Database, options: Serve
   loadDefinitions();
   const database = db ?? (await openDatabase(config));
   const keys = await loadSigningKeys(database);
-  const deps = { db: database, config, keys };
+  const deps = { db: database, config, keys, clock };
   // Notes are signed with the server's key (clinical/notes); profiles are copied into each tenant.
   useSigningKeys(`${config.baseUrl}/fhir/R4`, keys);
   await installProfilesEverywhere(database);
@@ -102,6 +104,9 @@ export async function createServer(config: Config, db?: Database, options: Serve
   const background = { db: database, config, clock, fhirBase: `${config.baseUrl}/fhir/R4` };
   const risk = startRiskEscalation(background, writeHooks);
   const subscriptions = startSubscriptions(background);
+  // A revoked grant (an account disabled or re-roled) is judged again at the next delivery, not
+  // when the subscriber's cached policy expires. Returns the unsubscribe for close().
+  const stopForgetting = onRevocation(forgetSubscriberPolicies);
   return {
     app,
     db: database,
@@ -113,6 +118,7 @@ export async function createServer(config: Config, db?: Database, options: Serve
     },
     close: async () => {
       stopStatistics();
+      stopForgetting();
       await risk.stop();
       await subscriptions.close();
       // Buffered AuditEvents are stored and the chain sealed before the database goes.

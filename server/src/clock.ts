@@ -2,7 +2,8 @@
  * The server's notion of "now" for durable timers (risk escalation deadlines, subscription
  * retries and heartbeats). Timers compare stored due times with `clock.now()`, never with SQL
  * now(), so tests can move time forward instead of sleeping (test/support/server.ts).
- * Resource meta.lastUpdated and token lifetimes keep using the system time.
+ * So does the absolute lifetime of offline grants (days: auth/token/refresh.ts). Resource
+ * meta.lastUpdated and the other token lifetimes keep using the system time.
  */
 export interface Clock {
   now(): Date;

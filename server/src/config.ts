@@ -23,6 +23,8 @@ export interface Config {
   personTokenSeconds: number;
   /** Refresh-token lifetime for offline_access grants, seconds (each rotation starts it anew). */
   offlineRefreshSeconds: number;
+  /** Absolute lifetime of an offline_access grant, seconds from sign-in: rotation never extends it. */
+  offlineGrantMaxSeconds: number;
   /** Refresh-token lifetime for online_access grants, seconds; they also end with the user's session. */
   onlineRefreshSeconds: number;
   /** Tenant for RFC 7591 registrations that name none (empty: the request must carry `tenant`). */
@@ -88,6 +90,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     systemTokenSeconds: Math.min(300, Number(env.SYSTEM_TOKEN_SECONDS ?? 300)),
     personTokenSeconds: Math.min(3600, Number(env.PERSON_TOKEN_SECONDS ?? 3600)),
     offlineRefreshSeconds: Number(env.OFFLINE_REFRESH_SECONDS ?? 30 * 24 * 3600),
+    offlineGrantMaxSeconds: Number(env.OFFLINE_GRANT_MAX_SECONDS ?? 90 * 24 * 3600),
     onlineRefreshSeconds: Number(env.ONLINE_REFRESH_SECONDS ?? 12 * 3600),
     defaultTenant: env.DEFAULT_TENANT || undefined,
     tokenRateLimitPerIp: Number(env.TOKEN_RATE_LIMIT_PER_IP ?? 1200),

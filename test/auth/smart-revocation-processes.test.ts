@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { registerSmartApp } from '../../server/src/auth/clients/smart-app.ts';
 import { createUser } from '../../server/src/auth/users/index.ts';
+import { runCli } from '../../server/src/cli/run.ts';
+import type { Database } from '../../server/src/db/database.ts';
 import { type TestServer, startTestServer } from '../support/server.ts';
 import { mintCode, newVerifier, postForm, s256 } from './smart-helpers.ts';
 
@@ -83,6 +85,27 @@ describe('revocation across server processes', () => {
     const revoked = await postForm(`${s.baseUrl}/auth/revoke`, { token, client_id: clientId });
     expect(revoked.status).toBe(200);
     // NOTIFY is delivered asynchronously; allow it a moment, far less than the one-minute cache.
+    let status = 0;
+    for (let i = 0; i < 20 && status !== 401; i++) {
+      status = (await read()).status;
+      if (status !== 401) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(status).toBe(401);
+  });
+
+  test('a user disabled with the CLI here loses their tokens cached by another process at once (issue 10 item 1)', async () => {
+    const verifier = newVerifier();
+    const code = await mintCode(s.db, { tenant: TENANT, clientId, userId, redirectUri: REDIRECT, scope: 'launch/patient patient/*.rs offline_access', codeChallenge: s256(verifier), context: { patient: patientId, userId, fhirUser: `Patient/${patientId}`, roles: ['patient'] } });
+    const res = await postForm(`${s.baseUrl}/auth/token`, { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: REDIRECT, client_id: clientId });
+    expect(res.status).toBe(200);
+    const { access_token: token } = (await res.json()) as { access_token: string };
+    const read = () => fetch(`${useBase}/fhir/R4/Patient/${patientId}`, { headers: { authorization: `Bearer ${token}`, accept: 'application/fhir+json' } });
+    expect((await read()).status).toBe(200);
+    expect((await read()).status).toBe(200); // now cached in that process
+
+    const db: Database = { ...s.db, query: s.db.query.bind(s.db), transaction: s.db.transaction.bind(s.db), close: async () => undefined };
+    const out: string[] = [];
+    expect(await runCli(['user', 'disable', '--tenant', TENANT, '--username', 'p'], { out: (l) => out.push(l), err: (l) => out.push(l), openDb: async () => db })).toBe(0);
     let status = 0;
     for (let i = 0; i < 20 && status !== 401; i++) {
       status = (await read()).status;

@@ -23,12 +23,15 @@ export type AuthAction =
   | 'token-revoked'
   | 'client-registered'
   | 'client-approved'
-  // Admin actions (CLI today): who did it is the agent, whom or what it touched the `subject`.
+  // Admin actions (CLI and the admin API): who did it is the agent, whom or what it touched the `subject`.
   | 'user-created'
   | 'user-unlocked'
   | 'mfa-reset'
   | 'keys-rotated'
-  | 'tenant-created';
+  | 'tenant-created'
+  | 'user-disabled'
+  | 'user-enabled'
+  | 'user-roles-changed';
 
 /** The client id an admin CLI action is recorded under (agent `who.identifier`), so the log shows it did not come over HTTP. */
 export const ADMIN_CLI_CLIENT = 'admin-cli';
@@ -56,30 +59,32 @@ export interface AuthEvent {
  * ./codes.ts `authCodes` (DICOM 110114 User Authentication with 110122 Login / 110123 Logout,
  * IHE ITI-71 for tokens, our own CodeSystem where no standard code exists).
  */
-const DETAIL_TYPE: Partial<Record<AuthAction, string>> = { consent: 'decision', 'token-issued': 'scope', 'token-refreshed': 'scope' };
+const DETAIL_TYPE: Partial<Record<AuthAction, string>> = { consent: 'decision', 'token-issued': 'scope', 'token-refreshed': 'scope', 'user-roles-changed': 'roles' };
 
 export async function auditAuthEvent(db: Queryable, event: AuthEvent): Promise<void> {
   if (!event.tenant || !event.action) throw new Error('auth event without tenant or action');
   const codes = authCodes(event.action);
   const entity: AuditEventEntity[] = [];
-  if (event.detail) {
-    entity.push({
-      type: { system: OBJECT_TYPE, code: '2', display: 'System Object' },
-      role: { system: OBJECT_ROLE, code: '13', display: 'Security Resource' },
-      detail: [{ type: DETAIL_TYPE[event.action] ?? 'detail', valueString: event.detail }],
-    });
-  }
   const subject = event.subject;
   if (subject) {
+    // A user account is a person (Security User Entity); a tenant or a key set a security resource.
+    const user = Boolean(subject.fhirUser || subject.userId);
     entity.push({
       ...(subject.fhirUser
         ? { what: { reference: subject.fhirUser, ...(subject.userId ? { identifier: { system: USER_ID_SYSTEM, value: subject.userId } } : {}) } }
         : subject.userId
           ? { what: { identifier: { system: USER_ID_SYSTEM, value: subject.userId } } }
           : {}),
+      type: user ? { system: OBJECT_TYPE, code: '1', display: 'Person' } : { system: OBJECT_TYPE, code: '2', display: 'System Object' },
+      role: user ? { system: OBJECT_ROLE, code: '11', display: 'Security User Entity' } : { system: OBJECT_ROLE, code: '13', display: 'Security Resource' },
+      ...(subject.display ? { name: subject.display } : {}),
+    });
+  }
+  if (event.detail) {
+    entity.push({
       type: { system: OBJECT_TYPE, code: '2', display: 'System Object' },
       role: { system: OBJECT_ROLE, code: '13', display: 'Security Resource' },
-      ...(subject.display ? { name: subject.display } : {}),
+      detail: [{ type: DETAIL_TYPE[event.action] ?? 'detail', valueString: event.detail }],
     });
   }
   const audit = otherAuditEvent({

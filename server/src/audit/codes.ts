@@ -65,7 +65,8 @@ export function outcomeOf(status: number): '0' | '4' | '8' {
  *   PS3.16 CID 401, the codes R4 AuditEvent names in its "login" example).
  * - token issued / refreshed: IHE IUA "ITI-71 Get Access Token" (IHE ITI TF-2 3.71.5, audit
  *   event type urn:ihe:event-type-code), under 110114.
- * - lockout: DICOM 110113 Security Alert / 110137 User Security Attributes Changed.
+ * - lockout, user disabled / enabled / roles changed: DICOM 110113 Security Alert / 110137 User
+ *   Security Attributes Changed.
  * - client registered / approved: 110113 Security Alert / 110129 Security Configuration.
  * - second factor, token revoked, consent decision: no standard code; ours.
  */
@@ -102,6 +103,12 @@ export function authCodes(action: string): { type: Coding; subtype: Coding[]; ac
       return { type: SECURITY_ALERT, subtype: [{ system: DCM, code: '110129', display: 'Security Configuration' }, own('keys-rotated', 'Signing keys rotated')], action: 'U' };
     case 'tenant-created':
       return { type: SECURITY_ALERT, subtype: [{ system: DCM, code: '110129', display: 'Security Configuration' }, own('tenant-created', 'Tenant created')], action: 'C' };
+    case 'user-disabled':
+    case 'user-enabled':
+    case 'user-roles-changed': {
+      const display = { 'user-disabled': 'User account disabled', 'user-enabled': 'User account enabled', 'user-roles-changed': 'User roles changed' }[action];
+      return { type: SECURITY_ALERT, subtype: [{ system: DCM, code: '110137', display: 'User Security Attributes Changed' }, own(action, display)], action: 'U' };
+    }
     default:
       return { type: USER_AUTHENTICATION, subtype: [own(action, action)], action: 'E' };
   }

@@ -1,4 +1,5 @@
 import express from 'express';
+import { type Clock, systemClock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import type { Database } from '../db/database.ts';
 import { type AccessPolicy, policyFor } from '../access/policy.ts';
@@ -21,6 +22,7 @@ import { handleTokenRequest } from './token/index.ts';
 import { readParameters } from './token/read-parameters.ts';
 import { log } from '../log.ts';
 import { browserRouter } from './pages/router.ts';
+import { accountAdminApi } from './users/admin-api.ts';
 
 /**
  * The SMART authorization server: discovery, the server's public keys, and the token endpoint
@@ -33,6 +35,8 @@ export interface AuthDeps {
   keys: SigningKeys;
   /** Clock in milliseconds since the epoch; injected by tests. Defaults to Date.now. */
   now?: () => number;
+  /** The server's clock (../clock.ts): offline grants' absolute lifetime. Defaults to the system clock. */
+  clock?: Clock;
 }
 
 export { registerBackendClient, listClients, findClient } from './clients.ts';
@@ -159,7 +163,7 @@ export function authRouter(deps: AuthDeps): express.Router {
     '/auth/token',
     ...formEndpoint('token', (req) => {
       const isForm = Boolean(req.is('application/x-www-form-urlencoded'));
-      return handleTokenRequest({ db: deps.db, config: deps.config, keys: deps.keys, remoteJwks, now }, req.body, isForm, {
+      return handleTokenRequest({ db: deps.db, config: deps.config, keys: deps.keys, remoteJwks, now, clock: deps.clock ?? systemClock }, req.body, isForm, {
         authorization: req.get('authorization'),
         ip: req.ip,
       });
@@ -222,6 +226,9 @@ export function authRouter(deps: AuthDeps): express.Router {
         () => res.status(500).json({ error: 'server_error', error_description: 'The authorization server could not process the request' })
       );
   });
+
+  // A tenant admin disables, enables or re-roles an account (users/admin-api.ts).
+  router.use(accountAdminApi(deps));
 
   // The people side (login, second factor, /authorize, consent, picker, EHR launcher): ./pages/router.ts.
   router.use(browserRouter(deps));

@@ -1,5 +1,6 @@
 import type { Resource } from '@medplum/fhirtypes';
 import type { AccessContext } from '../access/context.ts';
+import { currentPrincipal } from '../access/person.ts';
 import { type AccessPolicy, type ReadConstraint, policyFor } from '../access/policy.ts';
 import type { Queryable } from '../db/database.ts';
 import type { Repository } from '../store/repository.ts';
@@ -65,9 +66,20 @@ export async function readEventsOf(
 }
 
 // A subscriber's policy is rebuilt from its stored context at most every few seconds, so a care
-// relationship that ends (or a label added) stops deliveries within that time.
+// relationship that ends, a label added, a role change or a disabled account stops deliveries
+// within that time.
 const POLICY_TTL_MS = 5_000;
-const policies = new Map<string, { policy: Promise<AccessPolicy>; expires: number }>();
+const policies = new Map<string, { policy: Promise<AccessPolicy>; expires: number; ids: (string | undefined)[] }>();
+
+/**
+ * Drops the cached policies of subscribers whose grant or token id was just revoked (a user
+ * disabled or re-roled: auth/users/account-admin.ts), so the next delivery judges them at once.
+ * app.ts connects it to the revocation channel.
+ */
+export function forgetSubscriberPolicies(ids: string[]): void {
+  const revoked = new Set(ids);
+  for (const [k, v] of policies) if (v.ids.some((id) => id !== undefined && revoked.has(id))) policies.delete(k);
+}
 
 export function queryableOf(repo: Repository): Queryable {
   return { query: async <R>(sql: string, params?: unknown[]) => { const rows = await repo.aggregate<R>(sql, params ?? []); return { rows, rowCount: rows.length }; } };
@@ -79,8 +91,9 @@ export function subscriberPolicy(principal: AccessContext, db: Queryable, now = 
   const hit = policies.get(key);
   if (hit && hit.expires > now) return hit.policy;
   if (policies.size > 10_000) policies.clear();
-  const policy = policyFor(principal, db);
-  policies.set(key, { policy, expires: now + POLICY_TTL_MS });
+  // The person's roles and status now, not as stored with the Subscription (access/person.ts).
+  const policy = currentPrincipal(db, principal).then((p) => policyFor(p, db));
+  policies.set(key, { policy, expires: now + POLICY_TTL_MS, ids: [principal.grantId, principal.tokenId] });
   policy.catch(() => policies.delete(key));
   return policy;
 }

@@ -151,6 +151,11 @@ export async function activateSession(db: Queryable, sessionId: string): Promise
   await db.query(`UPDATE user_session SET stage = 'active', pending_totp_secret = NULL, auth_time = now() WHERE id = $1`, [sessionId]);
 }
 
+/** Ends every browser session of one user (a disabled account). */
+export async function endSessionsOfUser(db: Queryable, tenant: string, userId: string): Promise<void> {
+  await db.query('UPDATE user_session SET ended_at = now() WHERE tenant = $1 AND user_id = $2 AND ended_at IS NULL', [tenant, userId]);
+}
+
 export async function endSession(db: Queryable, sessionId: string): Promise<void> {
   await db.query('UPDATE user_session SET ended_at = now() WHERE id = $1 AND ended_at IS NULL', [sessionId]);
 }

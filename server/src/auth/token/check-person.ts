@@ -1,5 +1,4 @@
 import type { Queryable } from '../../db/database.ts';
-import type { GrantRow } from '../grants.ts';
 import { isSessionActive } from '../session/index.ts';
 import { findUserById } from '../users/index.ts';
 
@@ -15,10 +14,4 @@ export async function userIsActive(db: Queryable, userId: string): Promise<boole
 
 export async function sessionIsActive(db: Queryable, sessionId: string | null | undefined): Promise<boolean> {
   return Boolean(sessionId) && isSessionActive(db, sessionId as string);
-}
-
-export async function personMayRefresh(db: Queryable, grant: GrantRow): Promise<'ok' | 'user' | 'session'> {
-  if (!(await userIsActive(db, grant.user_id))) return 'user';
-  if (grant.access_type === 'online' && !(await sessionIsActive(db, grant.session_id))) return 'session';
-  return 'ok';
 }

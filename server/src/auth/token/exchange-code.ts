@@ -71,6 +71,8 @@ export async function exchangeCode(
       scope: row.scope,
       context,
       sessionId: context.sessionId,
+      // On the server's clock, like the offline grant's absolute lifetime measured from it.
+      createdAt: ctx.clock.now(),
     });
     return { grantId, row };
   });

@@ -1,3 +1,4 @@
+import type { Clock } from '../../clock.ts';
 import type { Config } from '../../config.ts';
 import type { Database } from '../../db/database.ts';
 import type { RemoteJwks } from '../client-keys.ts';
@@ -36,6 +37,8 @@ export interface TokenContext {
   keys: SigningKeys;
   remoteJwks: RemoteJwks;
   now: () => number;
+  /** The server's clock (../../clock.ts), for lifetimes counted in days (offline grants). */
+  clock: Clock;
 }
 
 export interface TokenRequestMeta {
@@ -63,7 +66,7 @@ export async function handleTokenRequest(
     return issueToken(ctx, authenticated.client, scope);
   }
   const { client } = await authenticateClient({ db: ctx.db, remoteJwks: ctx.remoteJwks, tokenEndpoint, now: ctx.now }, params, meta.authorization);
-  const issue = { db: ctx.db, config: ctx.config, keys: ctx.keys, now: ctx.now, ip: meta.ip };
+  const issue = { db: ctx.db, config: ctx.config, keys: ctx.keys, now: ctx.now, clock: ctx.clock, ip: meta.ip };
   return grantType === 'authorization_code' ? exchangeCode(issue, client, params) : refreshTokens(issue, client, params);
 }
 

@@ -1,3 +1,4 @@
+import type { Clock } from '../../clock.ts';
 import type { Config } from '../../config.ts';
 import type { Queryable } from '../../db/database.ts';
 import { issueAccessToken } from '../access-token.ts';
@@ -5,6 +6,7 @@ import { fhirBaseUrl, issuerUrl } from '../endpoints.ts';
 import { type GrantRow, MAX_ACCESS_TOKEN_SECONDS, issueRefreshToken } from '../grants.ts';
 import { absoluteFhirUser, issueIdToken, wantsIdToken } from '../id-token.ts';
 import type { SigningKeys } from '../keys.ts';
+import { findUserById } from '../users/index.ts';
 
 /**
  * The token response of SMART App Launch ("Response to a successful token request"):
@@ -29,9 +31,17 @@ export interface PersonTokenResponse {
 
 export interface IssueContext {
   db: Queryable;
-  config: Pick<Config, 'baseUrl' | 'personTokenSeconds' | 'offlineRefreshSeconds' | 'onlineRefreshSeconds'>;
+  config: Pick<Config, 'baseUrl' | 'personTokenSeconds' | 'offlineRefreshSeconds' | 'onlineRefreshSeconds' | 'offlineGrantMaxSeconds'>;
   keys: SigningKeys;
   now: () => number;
+  /** The server's clock (../../clock.ts): an offline grant's absolute lifetime is measured by it. */
+  clock: Clock;
+}
+
+/** Seconds an offline grant has left before its absolute lifetime ends (≤ 0: ended; fails closed on a bad setting). */
+export function offlineGrantSecondsLeft(ctx: Pick<IssueContext, 'config' | 'clock'>, grant: Pick<GrantRow, 'created_ms'>): number {
+  const left = (grant.created_ms + ctx.config.offlineGrantMaxSeconds * 1000 - ctx.clock.now().getTime()) / 1000;
+  return Number.isFinite(left) ? left : 0;
 }
 
 export async function issuePersonTokens(
@@ -42,6 +52,9 @@ export async function issuePersonTokens(
 ): Promise<PersonTokenResponse> {
   const ttl = Math.max(1, Math.min(ctx.config.personTokenSeconds, MAX_ACCESS_TOKEN_SECONDS));
   const c = grant.context;
+  // The account's roles now, not those seen at /authorize: a role change between the consent and
+  // this token (or since the last refresh) shows at once.
+  const roles = (await findUserById(ctx.db, grant.user_id))?.roles ?? [];
   const accessToken = await issueAccessToken(
     ctx.keys,
     issuerUrl(ctx.config),
@@ -53,7 +66,7 @@ export async function issuePersonTokens(
       sub: grant.user_id,
       userId: grant.user_id,
       fhirUser: c.fhirUser,
-      roles: c.roles,
+      roles,
       patient: c.patient,
       encounter: c.encounter,
       grantId: grant.id,
@@ -80,7 +93,10 @@ export async function issuePersonTokens(
   }
   const parts = scope.split(' ');
   if (parts.includes('offline_access') || parts.includes('online_access')) {
-    const refreshTtl = parts.includes('offline_access') ? ctx.config.offlineRefreshSeconds : ctx.config.onlineRefreshSeconds;
+    // An offline refresh token never outlives its grant's absolute lifetime, however recently rotated.
+    const refreshTtl = parts.includes('offline_access')
+      ? Math.max(1, Math.min(ctx.config.offlineRefreshSeconds, Math.floor(offlineGrantSecondsLeft(ctx, grant))))
+      : ctx.config.onlineRefreshSeconds;
     res.refresh_token = await issueRefreshToken(ctx.db, grant, scope, refreshTtl);
   }
   return res;

@@ -3,6 +3,7 @@ import { ADMIN_CLI_CLIENT, type AuthAction, auditAuthEvent } from '../../audit/a
 import type { Database } from '../../db/database.ts';
 import { fail } from '../../fhir/outcome.ts';
 import { type AppUser, createUser, listUsers, resetMfa, unlockUser } from './index.ts';
+import { disableUser, enableUser, setUserRoles } from './account-admin.ts';
 import { isTotpSecret, totpNow } from './totp.ts';
 
 /**
@@ -18,10 +19,18 @@ export const USER_USAGE = `  user create --tenant T --username U --password P --
       Clears a lockout (5 failed attempts lock an account for 15 minutes).
   user reset-mfa --tenant T --username U
       Forgets the TOTP secret and recovery codes; a practitioner enrols again at the next login.
+  user disable --tenant T --username U
+      Offboards: sign-in refused, sessions ended, every token of the user revoked at once on every
+      server process (refresh gives invalid_grant). Audited.
+  user enable --tenant T --username U
+      Allows sign-in again (revoked tokens stay revoked). Audited.
+  user set-roles --tenant T --username U --role clinician[,supervisor]
+      Replaces the roles. The user's access tokens are revoked at once; a refresh issues tokens
+      with the new roles. Audited.
   totp --secret S
       Prints the current RFC 6238 code of a base32 secret (for the demo logins). No database needed.`;
 
-export const USER_COMMANDS = ['user create', 'user list', 'user unlock', 'user reset-mfa', 'totp'];
+export const USER_COMMANDS = ['user create', 'user list', 'user unlock', 'user reset-mfa', 'user disable', 'user enable', 'user set-roles', 'totp'];
 
 export interface UserCommandValues {
   tenant?: string;
@@ -87,6 +96,22 @@ export async function runUserCommand(command: string, v: UserCommandValues, data
       const db = await database();
       await audit(db, 'mfa-reset', await resetMfa(db, need(v, 'tenant'), need(v, 'username')));
       out(`Reset the second factor of ${v.username}; they enrol again at their next login`);
+      return 0;
+    }
+    case 'user disable': {
+      const u = await disableUser(await database(), need(v, 'tenant'), need(v, 'username'), { via: 'cli' });
+      out(`Disabled ${u.username}; their sessions and tokens are revoked`);
+      return 0;
+    }
+    case 'user enable': {
+      const u = await enableUser(await database(), need(v, 'tenant'), need(v, 'username'), { via: 'cli' });
+      out(`Enabled ${u.username}; they may sign in again`);
+      return 0;
+    }
+    case 'user set-roles': {
+      const roles = need(v, 'role').split(',').map((r) => r.trim()).filter(Boolean);
+      const u = await setUserRoles(await database(), need(v, 'tenant'), need(v, 'username'), roles, { via: 'cli' });
+      out(`${u.username} now has roles ${u.roles.join(', ')}; their access tokens are revoked, a refresh gets the new roles`);
       return 0;
     }
     default:

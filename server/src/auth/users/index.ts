@@ -44,6 +44,19 @@ export interface CreateUserInput {
   totpSecret?: string;
 }
 
+/** The roles, deduplicated, checked against the kind of person (fhirUser); throws 'invalid' naming the first that does not fit. */
+export function rolesFor(user: Pick<AppUser, 'fhirUser'>, wanted: readonly string[] | undefined): Role[] {
+  const roles = [...new Set(wanted ?? [])];
+  if (roles.length === 0) fail('invalid', 'A user needs at least one role');
+  const kind = userKind(user);
+  for (const r of roles) {
+    const ok =
+      kind === 'practitioner' ? (STAFF_ROLES as readonly string[]).includes(r) : kind === 'patient' ? r === 'patient' : r === 'related-person';
+    if (!ok) fail('invalid', `Role "${r}" does not fit ${user.fhirUser} (practitioners: ${STAFF_ROLES.join(', ')}; Patient: patient; RelatedPerson: related-person)`);
+  }
+  return roles as Role[];
+}
+
 const USERNAME = /^[A-Za-z0-9._@-]{1,64}$/;
 const FHIR_USER = /^(Practitioner|Patient|RelatedPerson)\/[A-Za-z0-9\-.]{1,64}$/;
 export const MIN_PASSWORD = 8;
@@ -54,14 +67,7 @@ export async function createUser(db: Queryable, input: CreateUserInput): Promise
     fail('invalid', `Password must have at least ${MIN_PASSWORD} characters`);
   }
   if (!FHIR_USER.test(input.fhirUser ?? '')) fail('invalid', 'fhirUser must be Practitioner/<id>, Patient/<id> or RelatedPerson/<id>');
-  const roles = [...new Set(input.roles ?? [])];
-  if (roles.length === 0) fail('invalid', 'A user needs at least one role');
-  const kind = userKind(input);
-  for (const r of roles) {
-    const ok =
-      kind === 'practitioner' ? (STAFF_ROLES as readonly string[]).includes(r) : kind === 'patient' ? r === 'patient' : r === 'related-person';
-    if (!ok) fail('invalid', `Role "${r}" does not fit ${input.fhirUser} (practitioners: ${STAFF_ROLES.join(', ')}; Patient: patient; RelatedPerson: related-person)`);
-  }
+  const roles = rolesFor(input, input.roles);
   if (input.totpSecret !== undefined && !isTotpSecret(input.totpSecret)) fail('invalid', 'TOTP secret must be base32 of at least 10 bytes');
   if (!(await getTenant(db, input.tenant))) fail('not-found', `Tenant "${input.tenant}" does not exist`);
   const id = randomUUID();
@@ -151,21 +157,21 @@ export async function isLocked(db: Queryable, user: AppUser): Promise<boolean> {
   return Boolean(r.rows[0]?.locked);
 }
 
-async function byUsername(db: Queryable, tenant: string, username: string): Promise<AppUser> {
+export async function userByUsername(db: Queryable, tenant: string, username: string): Promise<AppUser> {
   const user = await findUserByUsername(db, tenant, username);
   if (!user) fail('not-found', `No user "${username}" in tenant ${tenant}`);
   return user;
 }
 
 export async function unlockUser(db: Queryable, tenant: string, username: string): Promise<AppUser> {
-  const user = await byUsername(db, tenant, username);
+  const user = await userByUsername(db, tenant, username);
   await db.query('UPDATE app_user SET failed_count = 0, locked_until = NULL WHERE tenant = $1 AND id = $2', [tenant, user.id]);
   return user;
 }
 
 /** Forgets the TOTP secret and recovery codes; a practitioner enrols again at the next login. */
 export async function resetMfa(db: Queryable, tenant: string, username: string): Promise<AppUser> {
-  const user = await byUsername(db, tenant, username);
+  const user = await userByUsername(db, tenant, username);
   await db.query('UPDATE app_user SET totp_secret = NULL, totp_last_step = NULL WHERE tenant = $1 AND id = $2', [tenant, user.id]);
   await db.query('DELETE FROM user_recovery_code WHERE tenant = $1 AND user_id = $2', [tenant, user.id]);
   return user;
@@ -187,4 +193,14 @@ export async function claimTotpStep(db: Queryable, user: AppUser, step: number):
     [user.tenant, user.id, step]
   );
   return r.rows.length === 1;
+}
+
+/** Sets the account's disabled flag; the caller revokes what must end with it (account-admin.ts). */
+export async function setDisabled(db: Queryable, user: AppUser, disabled: boolean): Promise<void> {
+  await db.query('UPDATE app_user SET disabled = $3 WHERE tenant = $1 AND id = $2', [user.tenant, user.id, disabled]);
+}
+
+/** Replaces the account's roles (already checked by `rolesFor`). */
+export async function setRoles(db: Queryable, user: AppUser, roles: Role[]): Promise<void> {
+  await db.query('UPDATE app_user SET roles = $3 WHERE tenant = $1 AND id = $2', [user.tenant, user.id, roles]);
 }
