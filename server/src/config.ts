@@ -13,6 +13,12 @@ export interface Config {
   databaseUrl: string | undefined;
   /** PGlite data directory when DATABASE_URL is not set; "memory" keeps it in memory (tests). */
   dataDir: string;
+  /** Server keys for secrets at rest, `id:base64` entries, the first one writing (db/secret-keys.ts). */
+  secretKeys: string | undefined;
+  /** File holding those entries, one a line (default on PGlite: `<dataDir>.secret-keys`). */
+  secretKeysFile: string | undefined;
+  /** Create the key file when missing (default: yes on PGlite, no on PostgreSQL). */
+  secretKeysGenerate: boolean | undefined;
   /** Connections in the pg pool. Small by default: PostgreSQL does best with few busy connections. */
   dbPoolSize: number;
   /** Largest request body accepted, in bytes; larger bodies get 413. */
@@ -85,6 +91,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     baseUrl: (env.BASE_URL ?? `http://localhost:${port}`).replace(/\/$/, ''),
     databaseUrl: env.DATABASE_URL || undefined,
     dataDir: env.DATA_DIR ?? './data',
+    secretKeys: env.SECRET_KEYS || undefined,
+    secretKeysFile: env.SECRET_KEYS_FILE || undefined,
+    secretKeysGenerate: env.SECRET_KEYS_GENERATE ? env.SECRET_KEYS_GENERATE === 'true' : undefined,
     dbPoolSize: Number(env.DB_POOL_SIZE ?? 10),
     maxBodyBytes: Number(env.MAX_BODY_BYTES ?? 16 * 1024 * 1024),
     systemTokenSeconds: Math.min(300, Number(env.SYSTEM_TOKEN_SECONDS ?? 300)),

@@ -37,8 +37,8 @@ it('a clinician launches the notes app for a patient she cares for, with a visit
   await page.getByText('No patients of yours match “Rahman”.').waitFor();
   expect(await seriousViolations(page)).toEqual([]);
 
-  // Pick Sofía Martínez, her latest visit, and the notes app.
-  await page.getByLabel('Search your patients by name').fill('Sofía');
+  // Pick Sofía Martínez (found by her birth date, searched on the server), her latest visit, and the notes app.
+  await page.getByLabel('Search your patients by name').fill('1979-06-03');
   await page.getByRole('button', { name: 'Search' }).click();
   const sofia = page.getByRole('radio', { name: /^Sofía Martínez, born 1979-06-03/ });
   await sofia.check();

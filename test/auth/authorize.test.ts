@@ -1,9 +1,11 @@
+import type { AuditEvent } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { createLaunchContext } from '../../server/src/auth/launch/index.ts';
 import { isSessionActive } from '../../server/src/auth/session/index.ts';
+import { createUser } from '../../server/src/auth/users/index.ts';
 import { type TestServer, startTestServer } from '../support/server.ts';
-import { Browser, type People, authorizeInBrowserless, passwordOf, pkcePair, seedPeople } from '../support/login.ts';
+import { Browser, type People, authorizeInBrowserless, passwordOf, pkcePair, seedPeople, totp } from '../support/login.ts';
 
 /**
  * /auth/authorize (SMART App Launch 2.2, "Obtain authorization code") through real HTTP:
@@ -216,6 +218,57 @@ describe('standalone launch', () => {
     const request = /name="request" value="([^"]+)"/.exec(r.html)![1];
     r = await b.get(`/auth/authorize/continue?request=${request}&q=Elsewhere`);
     expect(r.html).not.toContain('Edda Elsewhere');
+  });
+
+  it('the picker searches by birth date on the server, says when more patients match instead of cutting the list, and audits every listing', async () => {
+    const token = await server.token('system/*.cruds', people.tenant);
+    // 21 more patients she treats: with Alva and Bo, more than one page (20).
+    for (let i = 0; i < 21; i++) {
+      const res = await server.fhir('Patient', { method: 'POST', token, json: { resourceType: 'Patient', name: [{ family: `Zmany${String(i).padStart(2, '0')}`, given: ['Pat'] }], birthDate: '1999-09-09' } });
+      const id = ((await res.json()) as { id: string }).id;
+      await server.fhir('CareTeam', { method: 'POST', token, json: { resourceType: 'CareTeam', status: 'active', subject: { reference: `Patient/${id}` }, participant: [{ member: { reference: `Practitioner/${people.practitioner}` } }] } });
+    }
+    const username = 'picker-audit';
+    const secret = 'KRSXG5CTMVRXEZLUKRSXG5CTMVRXEZLU';
+    await createUser(server.db, { tenant: people.tenant, username, password: passwordOf(username), roles: ['clinician'], fhirUser: `Practitioner/${people.practitioner}`, totpSecret: secret });
+    const b = new Browser(server.baseUrl);
+    let r = await b.get(people.authorizeUrl());
+    while (r.location && !r.html.includes('data-page=')) r = await b.get(r.location);
+    r = await b.submit(r.html, { username, password: passwordOf(username) });
+    r = await b.get(r.location!);
+    r = await b.submit(r.html, { code: totp(secret) });
+    r = await b.get(r.location!);
+    expect(r.html).toContain('data-page="pick-patient"');
+    // The first page, in name order, and a hint that a search finds the others: no silent cap.
+    expect(r.html).toContain('Alva Andersson');
+    expect((r.html.match(/name="patient"/g) ?? []).length).toBe(20);
+    expect(r.html).toContain('data-more');
+    const request = /name="request" value="([^"]+)"/.exec(r.html)![1];
+    // By birth date, on the server: only Bo.
+    r = await b.get(`/auth/authorize/continue?request=${request}&q=2012-05-06`);
+    expect(r.html).toContain('Bo Berg');
+    expect(r.html).not.toContain('Alva Andersson');
+    expect(r.html).not.toContain('data-more');
+    // A malformed date is refused in words beside the box, listing nobody.
+    r = await b.get(`/auth/authorize/continue?request=${request}&q=2012-13-45`);
+    expect(r.html).toContain('id="q-problem"');
+    expect(r.html).toContain('No patients found.');
+
+    // Each listing is an AuditEvent of a Patient search: who, the app, the query, the patients shown.
+    const audits = await (await server.fhir(`AuditEvent?subtype=search-type&agent=Practitioner/${people.practitioner}&_count=100`, { token })).json();
+    const events = (audits.entry ?? []).map((e: { resource: AuditEvent }) => e.resource) as AuditEvent[];
+    const queryOf = (e: AuditEvent) => Buffer.from(e.entity?.find((x) => x.query)?.query ?? '', 'base64').toString('utf8');
+    const patientsOf = (e: AuditEvent) => (e.entity ?? []).flatMap((x) => (x.what?.reference?.startsWith('Patient/') ? [x.what.reference.slice(8)] : []));
+    const byDate = events.find((e) => queryOf(e).includes('birthdate=2012-05-06'));
+    expect(byDate).toBeDefined();
+    expect(patientsOf(byDate!)).toEqual([people.patientB]);
+    expect(byDate!.agent.map((a) => a.who?.reference ?? a.who?.identifier?.value)).toEqual([`Practitioner/${people.practitioner}`, people.clientId]);
+    expect(byDate!.outcome).toBe('0');
+    const first = events.filter((e) => !/name=|birthdate=/.test(queryOf(e)) && patientsOf(e).length === 20);
+    expect(first.length).toBeGreaterThanOrEqual(1);
+    expect(patientsOf(first[0])).toContain(people.patientA);
+    const refused = events.find((e) => queryOf(e).includes('birthdate=2012-13-45'));
+    expect(refused?.outcome).toBe('4');
   });
 
   it('a related person picks among the patients they are linked to', async () => {

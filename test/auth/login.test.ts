@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createUser } from '../../server/src/auth/users/index.ts';
 import { isSessionActive } from '../../server/src/auth/session/index.ts';
+import { shareSecretBox } from '../../server/src/db/secret-box.ts';
 import { type TestServer, startTestServer } from '../support/server.ts';
 import { Browser, type People, authorizeInBrowserless, passwordOf, seedPeople, totp } from '../support/login.ts';
 
@@ -275,7 +276,12 @@ describe('CLI user commands', () => {
         this.lines.push(line);
       },
       // The CLI closes its database when done; the test server keeps using this one.
-      openDb: async () => ({ kind: db.kind, query: db.query.bind(db), transaction: db.transaction.bind(db), close: async () => undefined }),
+      // (With the database's server key: the CLI stores TOTP secrets encrypted.)
+      openDb: async () => {
+        const kept = { kind: db.kind, query: db.query.bind(db), transaction: db.transaction.bind(db), close: async () => undefined };
+        shareSecretBox(db, kept);
+        return kept;
+      },
     };
     const run = async (...argv: string[]) => {
       const rc = await runCli(argv, io);

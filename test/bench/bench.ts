@@ -20,6 +20,7 @@ import { createTenant } from '../../server/src/tenant/tenants.ts';
 import { issueAccessToken } from '../../server/src/auth/access-token.ts';
 import { type SigningKeys, loadSigningKeys } from '../../server/src/auth/keys.ts';
 import { type BenchClient, type Credentials, benchClient, fixedTokenClient, makeCredentials, percentile } from './client.ts';
+import { BENCH_SECRET_KEYS } from './secret-keys.ts';
 
 const args = Object.fromEntries(
   process.argv.slice(2).map((a) => {
@@ -315,7 +316,7 @@ const db = await freshDatabase();
 // The server's signing keys are created here too, so the access phases can mint person tokens
 // (token issuance is not what they measure; the login flow has its own tests).
 const { credentials, keys } = await (async (): Promise<{ credentials: Credentials; keys: SigningKeys }> => {
-  const setup = await openDatabase({ databaseUrl: db.url, dataDir: db.dataDir ?? 'memory', dbPoolSize: 1 });
+  const setup = await openDatabase({ databaseUrl: db.url, dataDir: db.dataDir ?? 'memory', dbPoolSize: 1, secretKeys: BENCH_SECRET_KEYS });
   await createTenant(setup, { id: 'bench', name: 'Benchmark clinic' });
   const c = await makeCredentials(async (jwks) => (await registerBackendClient(setup, { tenant: 'bench', name: 'bench', jwks, scope: 'system/*.cruds' })).clientId);
   const k = await loadSigningKeys(setup);

@@ -26,6 +26,7 @@ import { answers } from '../../server/src/seed/demo-clinical.ts';
 import { Repository } from '../../server/src/store/repository.ts';
 import { createTenant } from '../../server/src/tenant/tenants.ts';
 import { benchClient, makeCredentials, percentile } from './client.ts';
+import { BENCH_SECRET_KEYS } from './secret-keys.ts';
 
 const args = Object.fromEntries(
   process.argv.slice(2).map((a) => {
@@ -96,7 +97,7 @@ await adminQuery(`CREATE DATABASE ${dbName}`);
 let server: ChildProcess | undefined;
 try {
   loadDefinitions();
-  const db = await openDatabase({ databaseUrl: dbUrl, dataDir: 'memory', dbPoolSize: 4 });
+  const db = await openDatabase({ databaseUrl: dbUrl, dataDir: 'memory', dbPoolSize: 4, secretKeys: BENCH_SECRET_KEYS });
   await createTenant(db, { id: TENANT, name: 'Clinical benchmark' });
   const credentials = await makeCredentials(async (jwks) => (await registerBackendClient(db, { tenant: TENANT, name: 'bench', jwks, scope: 'system/*.cruds' })).clientId);
   const repo = new Repository(db, { tenant: TENANT, access: tenantAdminPolicy(TENANT), fhirBase: `${BASE}/fhir/R4`, lenient: false, defaultCount: 20, maxCount: 1000 });

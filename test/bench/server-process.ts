@@ -13,6 +13,7 @@ import { loadSigningKeys } from '../../server/src/auth/keys.ts';
 import { requestToken } from '../../server/src/cli/backend-key.ts';
 import { openDatabase } from '../../server/src/db/open.ts';
 import { createTenant } from '../../server/src/tenant/tenants.ts';
+import { BENCH_SECRET_KEYS } from './secret-keys.ts';
 
 /**
  * Real server processes (`node server/src/main.ts`) for the multi-process tests and the risk
@@ -83,7 +84,7 @@ export interface Tenancy {
  * server process has the data directory open.
  */
 export async function setUpTenant(shared: SharedDatabase, tenant: string, scope = 'system/*.cruds system/*.*'): Promise<Tenancy> {
-  const db = await openDatabase({ databaseUrl: shared.url, dataDir: shared.dataDir ?? 'memory', dbPoolSize: 2 });
+  const db = await openDatabase({ databaseUrl: shared.url, dataDir: shared.dataDir ?? 'memory', dbPoolSize: 2, secretKeys: BENCH_SECRET_KEYS });
   try {
     await createTenant(db, { id: tenant, name: `Test ${tenant}` });
     const { privateKey, publicKey } = await generateKeyPair('ES384', { extractable: true });

@@ -11,6 +11,8 @@ import { openDatabase } from '../../server/src/db/open.ts';
 export interface TestDatabase {
   db: Database;
   url: string | undefined;
+  /** The server key the database was opened with (PostgreSQL), to open it again alike. */
+  secretKeys?: string;
   drop(): Promise<void>;
 }
 
@@ -27,10 +29,15 @@ export async function freshDatabase(): Promise<TestDatabase> {
   await admin.end();
   const url = new URL(base);
   url.pathname = `/${name}`;
-  const db = await openDatabase({ databaseUrl: url.toString(), dataDir: 'memory', dbPoolSize: 8 });
+  // A server key for secrets at rest (PostgreSQL gets none generated: db/secret-keys.ts), one per
+  // test process and kept in its environment, so server processes a test spawns on the same
+  // database (which inherit the environment) read what this one wrote.
+  const secretKeys = (process.env.SECRET_KEYS ||= `test:${randomBytes(32).toString('base64')}`);
+  const db = await openDatabase({ databaseUrl: url.toString(), dataDir: 'memory', dbPoolSize: 8, secretKeys });
   return {
     db,
     url: url.toString(),
+    secretKeys,
     async drop() {
       await db.close();
       const a = new pg.Client({ connectionString: base });

@@ -69,7 +69,8 @@ export function App() {
       setPatients(undefined);
       try {
         const params = new URLSearchParams({ _count: String(PAGE) });
-        if (q.trim()) params.set('name', q.trim());
+        // A date (YYYY, YYYY-MM, YYYY-MM-DD) searches birth dates; anything else names.
+        if (q.trim()) params.set(/^[\d-]+$/.test(q.trim()) ? 'birthdate' : 'name', q.trim());
         const bundle: Bundle<Patient> = await medplum.search('Patient', params.toString());
         const found = (bundle.entry ?? []).flatMap((e) => (e.resource ? [e.resource] : []));
         found.sort((a, b) => personName(a.name).localeCompare(personName(b.name)));
@@ -166,7 +167,7 @@ export function App() {
           <form role="search" aria-label="Your patients" onSubmit={onSearch}>
             <Group align="flex-end" wrap="wrap" gap="sm">
               <TextInput
-                label="Search your patients by name"
+                label="Search your patients by name or birth date"
                 description="Only patients you may see are listed (your care teams and visits)."
                 value={query}
                 onChange={(e) => setQuery(e.currentTarget.value)}
@@ -195,7 +196,7 @@ export function App() {
                   setOpened(undefined);
                 }}
                 error={fieldError(launchProblem, 'patient')}
-                description={patients.length === PAGE ? `The first ${PAGE} shown: search by name to narrow.` : undefined}
+                description={patients.length === PAGE ? `The first ${PAGE} shown: search by name or birth date (YYYY-MM-DD) to narrow.` : undefined}
               >
                 <Stack gap="xs" mt="xs">
                   {patients.map((p) => (

@@ -7,6 +7,8 @@ import { listClients, registerBackendClient } from '../auth/clients.ts';
 import { type AuthMethod, approveClient, registerSmartApp } from '../auth/clients/smart-app.ts';
 import { rotateSigningKeys } from '../auth/keys.ts';
 import type { Database } from '../db/database.ts';
+import { sealSecrets } from '../db/secret-columns.ts';
+import { formatSecretKey, newSecretKey } from '../db/secret-keys.ts';
 import { createTenant, listTenants } from '../tenant/tenants.ts';
 import { generateClientKey, requestToken } from './backend-key.ts';
 import { USER_COMMANDS, USER_USAGE, runUserCommand } from '../auth/users/cli.ts';
@@ -51,9 +53,15 @@ export const USAGE = `Usage: npm run cli -- <command>
       Walks the tenant's AuditEvent hash chain and reports the first broken link (exit 1), or
       the number of links checked and the head hash to keep elsewhere (exit 0).
   keys rotate
-      Adds a new access-token (ES256) and id_token (RS256) signing key; each server process signs
-      with them from its next start. Keys superseded more than 2 hours ago are retired (no longer
-      published); younger ones stay published until the tokens they signed have expired.
+      Adds a new access-token (ES256), id_token (RS256) and note-signature (ES256) signing key;
+      each server process signs with them from its next start. Token keys superseded more than
+      2 hours ago are retired (no longer published); younger ones stay published until the tokens
+      they signed have expired. Note keys stay published for good: signed notes keep verifying.
+  secrets keygen
+      Prints a new server key entry (id:base64) for SECRET_KEYS or SECRET_KEYS_FILE. No database needed.
+  secrets reencrypt
+      Re-encrypts every stored secret (signing private keys, TOTP secrets) under the current
+      (first) server key; afterwards older keys can be removed from SECRET_KEYS / the key file.
 
 ${USER_USAGE}
 
@@ -238,6 +246,19 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
           await audited({ tenant: t.id, action: 'keys-rotated', subject: { display: `added ${added.join(', ')}${retired.length ? `; retired ${retired.join(', ')}` : ''}` } });
         }
         io.out(`Added signing keys ${added.join(', ')}${retired.length ? `; retired ${retired.join(', ')}` : ''}`);
+        return 0;
+      }
+      case 'secrets keygen': {
+        allow();
+        positionals(2);
+        io.out(formatSecretKey(newSecretKey()));
+        return 0;
+      }
+      case 'secrets reencrypt': {
+        allow();
+        positionals(2);
+        const changed = await sealSecrets(await database(), { rekey: true });
+        io.out(`Re-encrypted under the current server key: ${Object.entries(changed).map(([col, n]) => `${col} ${n}`).join(', ')}`);
         return 0;
       }
       case 'client keygen': {

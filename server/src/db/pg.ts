@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { createHash } from 'node:crypto';
 import { type Database, type QueryOptions, type Queryable, type QueryResult, MAX_TX_ATTEMPTS, isRetryable } from './database.ts';
+import { shareSecretBox } from './secret-box.ts';
 
 const names = new Map<string, string>();
 /** A stable name per statement text; pg prepares it once per connection. */
@@ -31,7 +32,7 @@ export async function openPostgres(url: string, poolSize: number): Promise<Datab
     },
   });
   const base = wrap(pool);
-  return {
+  const db: Database = {
     kind: 'postgres',
     query: base.query,
     async transaction(fn, options) {
@@ -39,7 +40,9 @@ export async function openPostgres(url: string, poolSize: number): Promise<Datab
         const client = await pool.connect();
         try {
           await client.query(options?.serializable ? 'BEGIN ISOLATION LEVEL SERIALIZABLE' : 'BEGIN');
-          const result = await fn(wrap(client));
+          const tx = wrap(client);
+          shareSecretBox(db, tx);
+          const result = await fn(tx);
           await client.query('COMMIT');
           return result;
         } catch (err) {
@@ -54,6 +57,7 @@ export async function openPostgres(url: string, poolSize: number): Promise<Datab
     // Idempotent: a test's teardown and Server.close may both close it.
     close: once(() => pool.end()),
   };
+  return db;
 }
 
 function once(fn: () => Promise<void>): () => Promise<void> {

@@ -1,5 +1,6 @@
 import { PGlite } from '@electric-sql/pglite';
 import { type Database, type Queryable, type QueryResult, MAX_TX_ATTEMPTS, isRetryable } from './database.ts';
+import { shareSecretBox } from './secret-box.ts';
 
 /**
  * PGlite runs one connection in-process. Its own transaction() serializes callers, and a plain
@@ -12,7 +13,7 @@ export async function openPglite(dataDir: string | undefined): Promise<Database>
     const r = await q.query<R>(sql, params as unknown[]);
     return { rows: r.rows, rowCount: r.affectedRows ?? r.rows.length };
   };
-  return {
+  const database: Database = {
     kind: 'pglite',
     query: (sql, params) => run(db, sql, params),
     async transaction(fn, options) {
@@ -21,6 +22,7 @@ export async function openPglite(dataDir: string | undefined): Promise<Database>
           return await db.transaction(async (tx) => {
             if (options?.serializable) await tx.query('SET TRANSACTION ISOLATION LEVEL SERIALIZABLE');
             const q: Queryable = { query: (sql, params) => run(tx, sql, params) };
+            shareSecretBox(database, q);
             return fn(q);
           });
         } catch (err) {
@@ -32,6 +34,7 @@ export async function openPglite(dataDir: string | undefined): Promise<Database>
     // Idempotent: a test's teardown and Server.close may both close it.
     close: once(() => db.close()),
   };
+  return database;
 }
 
 function once(fn: () => Promise<void>): () => Promise<void> {

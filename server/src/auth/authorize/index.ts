@@ -18,7 +18,7 @@ import { checkScope } from './check-scope.ts';
 import { AccessDenied, AuthorizeError, ErrorPage, errorRedirect } from './errors.ts';
 import { codeRedirect, issueCode } from './issue-code.ts';
 import type { Role } from '../../access/context.ts';
-import { type Picker, linkedPatients, readPatient, searchPatients } from './patients.ts';
+import { type Picker, auditPickerListing, linkedPatients, readPatient, searchPatients } from './patients.ts';
 import { readParameters } from './read-parameters.ts';
 import { type PendingRequest, bindUser, deleteRequest, loadRequest, saveRequest, setPatient } from './request-store.ts';
 import { type Grant, isRemembered, remember, resolveGrant } from './resolve-grant.ts';
@@ -137,12 +137,18 @@ export function authorizeRouter(deps: BrowserDeps): express.Router {
     const csrf = csrfToken(ensureCookie(req, res, config));
     if (grant.needsPick) {
       const kind = userKind(t.user);
-      const patients = kind === 'practitioner' ? await searchPatients(db, config, pickerOf(t.pending.tenant, t.user), query) : await linkedPatients(db, config, t.pending.tenant, t.user.fhirUser);
+      // Practitioners search among the patients their access reaches; related persons see their links.
+      const listing =
+        kind === 'practitioner'
+          ? await searchPatients(db, config, pickerOf(t.pending.tenant, t.user), query)
+          : { patients: await linkedPatients(db, config, t.pending.tenant, t.user.fhirUser), more: false, query: [['link', t.user.fhirUser]] as [string, string][] };
+      const who = { tenant: t.pending.tenant, userId: t.user.id, fhirUser: t.user.fhirUser, roles: t.user.roles, clientId: t.pending.clientId, ip: clientIp(req) };
+      await auditPickerListing(db, who, listing.query, listing);
       return sendPage(res, {
         page: 'pick-patient',
         title: 'Choose a patient',
         formTargets,
-        body: pickPatientBody({ csrf, request: t.pending.id, appName, patients, query, canSearch: kind === 'practitioner' }),
+        body: pickPatientBody({ csrf, request: t.pending.id, appName, ...listing, query, canSearch: kind === 'practitioner' }),
       });
     }
     const who = { tenant: t.pending.tenant, userId: t.user.id, fhirUser: t.user.fhirUser, clientId: t.pending.clientId, ip: clientIp(req) };

@@ -1,5 +1,7 @@
 import type { Patient, RelatedPerson } from '@medplum/fhirtypes';
 import type { Role } from '../../access/context.ts';
+import { restAuditEvent } from '../../audit/audit-event.ts';
+import { auditTrailFor } from '../../audit/audit-trail.ts';
 import { type AccessPolicy, policyFor, tenantAdminPolicy } from '../../access/policy.ts';
 import type { Config } from '../../config.ts';
 import type { Database } from '../../db/database.ts';
@@ -40,12 +42,74 @@ export function patientChoice(p: Patient): PatientChoice {
   return { id: p.id ?? '', name: name || `Patient ${p.id}`, birthDate: p.birthDate };
 }
 
-export async function searchPatients(db: Database, config: Config, who: Picker, query: string | undefined, count = 20): Promise<PatientChoice[]> {
-  const params: [string, string][] = [['_count', String(count)]];
-  const q = query?.trim();
-  if (q) params.push(['name', q.slice(0, 100)]);
-  const bundle = await (await practitionerRepository(db, config, who)).searchParams('Patient', params);
-  return (bundle.entry ?? []).flatMap((e) => (e.resource?.resourceType === 'Patient' ? [patientChoice(e.resource as Patient)] : []));
+/** What the picker lists: one page, whether more patients match, and a refused search's reason. */
+export interface PickerListing {
+  patients: PatientChoice[];
+  more: boolean;
+  problem?: string;
+}
+
+const BAD_SEARCH = 'Search by name, or by birth date as YYYY-MM-DD (or YYYY-MM, YYYY).';
+
+/** A birth date as the picker's search box takes it: YYYY, YYYY-MM or YYYY-MM-DD, a real day. */
+function isBirthDate(q: string): boolean {
+  const m = /^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$/.exec(q);
+  if (!m) return false;
+  const [year, month, day] = [Number(m[1]), Number(m[2] ?? 1), Number(m[3] ?? 1)];
+  const d = new Date(Date.UTC(year, month - 1, day));
+  return d.getUTCFullYear() === year && d.getUTCMonth() === month - 1 && d.getUTCDate() === day;
+}
+
+/**
+ * The patients a practitioner may pick, searched on the server through her own access policy:
+ * by birth date when the text is a date, else by name (any part, as FHIR `name` matches), a page
+ * at a time with `more` telling that a narrower search would show others. Each listing is an
+ * AuditEvent like a FHIR search (auditPickerListing).
+ */
+export async function searchPatients(db: Database, config: Config, who: Picker, query: string | undefined, count = 20): Promise<PickerListing & { query: [string, string][] }> {
+  const params: [string, string][] = [];
+  const q = query?.trim().slice(0, 100);
+  // Digits and dashes are a birth date or nothing (the lenient search would ignore a bad one and list everybody).
+  const dateLike = q !== undefined && /^[\d-]+$/.test(q);
+  if (q) params.push([dateLike ? 'birthdate' : 'name', q]);
+  params.push(['_sort', 'family,given'], ['_count', String(count)]);
+  if (dateLike && !isBirthDate(q)) return { patients: [], more: false, problem: BAD_SEARCH, query: params };
+  try {
+    const bundle = await (await practitionerRepository(db, config, who)).searchParams('Patient', params);
+    const patients = (bundle.entry ?? []).flatMap((e) => (e.resource?.resourceType === 'Patient' ? [patientChoice(e.resource as Patient)] : []));
+    return { patients, more: (bundle.link ?? []).some((l) => l.relation === 'next'), query: params };
+  } catch (err) {
+    if (!isOperationOutcomeError(err)) throw err;
+    return { patients: [], more: false, problem: BAD_SEARCH, query: params };
+  }
+}
+
+/**
+ * The picker's list as an AuditEvent of a Patient search (type rest, subtype search-type), with
+ * the person and the app as agents, the query, and every patient shown: what a clinic's privacy
+ * officer needs to see who looked whom up. Stored before the page is sent.
+ */
+export async function auditPickerListing(
+  db: Database,
+  who: { tenant: string; userId: string; fhirUser: string; roles: Role[]; clientId: string; ip: string | undefined },
+  query: [string, string][],
+  listing: PickerListing
+): Promise<void> {
+  const trail = auditTrailFor(db);
+  trail.record(
+    who.tenant,
+    restAuditEvent({
+      tenant: who.tenant,
+      context: { tenant: who.tenant, clientId: who.clientId, scope: '', userId: who.userId, fhirUser: who.fhirUser, roles: who.roles },
+      ip: who.ip,
+      interaction: 'search-type',
+      status: listing.problem ? 400 : 200,
+      query: new URLSearchParams(query).toString(),
+      queryDescription: 'Patient search (patient picker)',
+      patients: listing.patients.map((p) => p.id),
+    })
+  );
+  await trail.flush();
 }
 
 /** A patient by id, as `who` may see it (a practitioner's access), or as the server reads it. */

@@ -90,7 +90,19 @@ ${csrfField(o.csrf)}${requestField(o.request)}
 </form>`;
 }
 
-export function pickPatientBody(o: { csrf: string; request: string; appName: string; patients: PatientChoice[]; query?: string; canSearch: boolean; error?: string }): Html {
+export function pickPatientBody(o: {
+  csrf: string;
+  request: string;
+  appName: string;
+  patients: PatientChoice[];
+  query?: string;
+  canSearch: boolean;
+  /** More patients match than are listed: a narrower search shows them. */
+  more?: boolean;
+  /** Why the search was refused (shown beside the search box). */
+  problem?: string;
+  error?: string;
+}): Html {
   return html`<h1>Choose a patient</h1>
 <p><strong>${o.appName}</strong> will open for the patient you choose.</p>
 ${errorBlock(o.error)}
@@ -102,13 +114,15 @@ ${o.patients.length === 0 ? html`<p>No patients found.</p>` : ''}
     (p, i) =>
       html`<li><input type="radio" id="patient-${i}" name="patient" value="${p.id}" required${described(o.error)}> <label for="patient-${i}">${p.name}${p.birthDate ? html`, born ${p.birthDate}` : ''}</label></li>`
   )}</ul>
+${o.more ? html`<p data-more>More patients match than are shown: search by name or birth date to find others.</p>` : ''}
 </fieldset>
 <button type="submit">Continue</button>
 </form>
 ${o.canSearch ? html`<form method="get" action="/auth/authorize/pick" role="search">
 ${requestField(o.request)}
-<label for="q">Search patients by name</label>
-<input type="search" id="q" name="q" value="${o.query ?? ''}">
+<label for="q">Search patients by name or birth date (YYYY-MM-DD)</label>
+<input type="search" id="q" name="q" value="${o.query ?? ''}"${o.problem ? html` aria-invalid="true" aria-describedby="q-problem"` : ''}>
+${o.problem ? html`<p id="q-problem" class="error" role="alert">${o.problem}</p>` : ''}
 <button type="submit" class="secondary">Search</button>
 </form>` : ''}`;
 }

@@ -2,6 +2,7 @@ import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypt
 import type { Request, Response } from 'express';
 import type { Config } from '../../config.ts';
 import type { Queryable } from '../../db/database.ts';
+import { secretBoxOf, secretContext } from '../../db/secret-box.ts';
 
 /**
  * Browser sessions of people logged in to the authorization server (table user_session).
@@ -81,6 +82,9 @@ export function checkCsrf(req: Request): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
+/** The TOTP secret shown at enrolment, encrypted like the enrolled one (auth/users). */
+const pendingContext = (sessionId: string) => secretContext('user_session', 'pending_totp_secret', sessionId);
+
 interface SessionRow {
   id: string;
   tenant: string;
@@ -113,7 +117,7 @@ export async function loadSession(db: Queryable, config: Config, req: Request): 
     tenant: row.tenant,
     userId: row.user_id,
     stage: row.stage,
-    pendingTotpSecret: row.pending_totp_secret ?? undefined,
+    pendingTotpSecret: row.pending_totp_secret ? secretBoxOf(db).open(row.pending_totp_secret, pendingContext(row.id)) : undefined,
     authTime: Number(row.auth_time ?? 0),
   };
 }
@@ -138,7 +142,7 @@ export async function startSession(
   await db.query(
     `INSERT INTO user_session (tenant, id, cookie_hash, user_id, stage, pending_totp_secret, auth_time, expires_at)
      VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $5 = 'active' THEN now() END, now() + make_interval(secs => $7))`,
-    [s.tenant, id, sha256(value), s.userId, s.stage, s.pendingTotpSecret ?? null, config.sessionMaxSeconds]
+    [s.tenant, id, sha256(value), s.userId, s.stage, s.pendingTotpSecret ? secretBoxOf(db).seal(s.pendingTotpSecret, pendingContext(id)) : null, config.sessionMaxSeconds]
   );
   setCookie(res, config, value);
   req.headers.cookie = `${COOKIE}=${value}`;

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { STAFF_ROLES, type Role } from '../../access/context.ts';
 import type { Queryable } from '../../db/database.ts';
+import { secretBoxOf, secretContext } from '../../db/secret-box.ts';
 import { fail } from '../../fhir/outcome.ts';
 import { getTenant } from '../../tenant/tenants.ts';
 import { hashPassword } from './password.ts';
@@ -10,8 +11,11 @@ import { isTotpSecret } from './totp.ts';
  * People who log in (table app_user, migration 004): practitioners (staff roles), patients
  * (role 'patient') and related persons (role 'related-person'), each tied to its FHIR resource
  * (`fhirUser`) in one tenant. Secrets (password hash, TOTP secret) never leave this module's
- * tables; `AppUser` carries only whether a TOTP is enrolled.
+ * tables; `AppUser` carries only whether a TOTP is enrolled. The TOTP secret, which the server
+ * must read back to compute codes, is stored encrypted with the server key (db/secret-box.ts).
  */
+const totpContext = (tenant: string, id: string) => secretContext('app_user', 'totp_secret', tenant, id);
+
 export interface AppUser {
   tenant: string;
   id: string;
@@ -74,7 +78,16 @@ export async function createUser(db: Queryable, input: CreateUserInput): Promise
   const r = await db.query(
     `INSERT INTO app_user (tenant, id, username, password_hash, roles, fhir_user, display_name, totp_secret)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING id`,
-    [input.tenant, id, input.username, await hashPassword(input.password), roles, input.fhirUser, input.displayName ?? null, input.totpSecret ?? null]
+    [
+      input.tenant,
+      id,
+      input.username,
+      await hashPassword(input.password),
+      roles,
+      input.fhirUser,
+      input.displayName ?? null,
+      input.totpSecret === undefined ? null : secretBoxOf(db).seal(input.totpSecret, totpContext(input.tenant, id)),
+    ]
   );
   if (r.rows.length === 0) fail('conflict', `User "${input.username}" already exists in tenant ${input.tenant}`);
   return (await findUserById(db, id))!;
@@ -178,12 +191,14 @@ export async function resetMfa(db: Queryable, tenant: string, username: string):
 }
 
 export async function setTotpSecret(db: Queryable, user: AppUser, secret: string, usedStep: number): Promise<void> {
-  await db.query('UPDATE app_user SET totp_secret = $3, totp_last_step = $4 WHERE tenant = $1 AND id = $2', [user.tenant, user.id, secret, usedStep]);
+  const sealed = secretBoxOf(db).seal(secret, totpContext(user.tenant, user.id));
+  await db.query('UPDATE app_user SET totp_secret = $3, totp_last_step = $4 WHERE tenant = $1 AND id = $2', [user.tenant, user.id, sealed, usedStep]);
 }
 
 export async function totpSecretOf(db: Queryable, user: AppUser): Promise<string | undefined> {
   const r = await db.query<{ totp_secret: string | null }>('SELECT totp_secret FROM app_user WHERE tenant = $1 AND id = $2', [user.tenant, user.id]);
-  return r.rows[0]?.totp_secret ?? undefined;
+  const stored = r.rows[0]?.totp_secret;
+  return stored ? secretBoxOf(db).open(stored, totpContext(user.tenant, user.id)) : undefined;
 }
 
 /** Claims a TOTP step for the user; false if it (or a later one) was used already (no replay). */

@@ -3,7 +3,8 @@ import type { SigningKeys } from '../../auth/keys.ts';
 import { fail } from '../../fhir/outcome.ts';
 
 /**
- * The server's signing key (auth/keys.ts, published at /auth/jwks) as the notes module sees it.
+ * The server's note-signing key (auth/keys.ts: a key set apart from the token keys, never retired
+ * from /auth/jwks, so a note signed years ago still verifies) as the notes module sees it.
  * app.ts registers the keys it loaded under its FHIR base, so that several servers in one process
  * (tests) each sign with their own database's key; the keys themselves live in the database, so
  * every node of one deployment signs with the same key.
@@ -20,8 +21,8 @@ export function signingKeysFor(fhirBase: string, explicit?: SigningKeys): Signin
   return keys;
 }
 
-/** A compact JWS (RFC 7515) with the payload attached, signed with the server's current key. */
+/** A compact JWS (RFC 7515) with the payload attached, signed with the server's current note key. */
 export async function signJws(keys: SigningKeys, payload: string): Promise<string> {
-  const { kid, alg, key } = keys.current;
+  const { kid, alg, key } = keys.notes;
   return new CompactSign(new TextEncoder().encode(payload)).setProtectedHeader({ alg, kid, cty: 'application/fhir+json' }).sign(key);
 }
