@@ -234,6 +234,22 @@ export class Repository extends FhirRepository {
     return JSON.parse(rows[0].content) as WithId<T>;
   }
 
+  /**
+   * The current version of a resource that an operation changes on the caller's behalf while the
+   * server makes the writes itself (Composition/$sign): the same checks as an update, in the same
+   * order — the type's update permission (403), the resource visible (else 404, as if it did not
+   * exist), within the caller's reach for update (403).
+   */
+  async readForUpdate<T extends Resource>(resourceType: string, id: string): Promise<WithId<T>> {
+    await this.flush();
+    this.ctx.access.assertCan(resourceType, 'u');
+    const row = await this.currentRow(resourceType, id);
+    if (!row) fail('not-found', `${resourceType}/${id} not found`);
+    await this.assertVisible(resourceType, id, 'u');
+    if (row.deleted) fail('gone', `${resourceType}/${id} was deleted`);
+    return JSON.parse(row.content) as WithId<T>;
+  }
+
   async readHistory<T extends Resource>(resourceType: string, id: string, options?: ReadHistoryOptions): Promise<Bundle<WithId<T>>> {
     await this.flush();
     this.ctx.access.assertCan(resourceType, 'r');
