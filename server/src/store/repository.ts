@@ -29,7 +29,7 @@ import { type HistoryPage, type HistoryQuery, historyBundle, readHistoryRows } f
 import { type WriteHook, type WriteMethod, hooksFor } from './hooks.ts';
 import { emptyRows } from './index-rows.ts';
 import { indexResource } from './indexer.ts';
-import { accessForTypes, accessPredicate } from './search/access.ts';
+import { accessForTypes, accessPredicate, compileConstraint, explainedLeaves } from './search/access.ts';
 import { search as runSearch } from './search/index.ts';
 import { Sql } from './search/sql.ts';
 import { validate } from './validate.ts';
@@ -547,8 +547,27 @@ export class Repository extends FhirRepository {
   private async assertVisible(resourceType: string, id: string, permission: Permission = 'r'): Promise<void> {
     if (!(await this.within(resourceType, id, 'r'))) fail('not-found', `${resourceType}/${id} not found`);
     if (permission !== 'r' && !(await this.within(resourceType, id, permission))) {
-      fail('forbidden', `The granted access does not allow changing ${resourceType}/${id}`);
+      const why = await this.refusal(resourceType, id, permission);
+      fail('forbidden', `The granted access does not allow changing ${resourceType}/${id}${why ? `: ${why.text}` : ''}`, why?.expression);
     }
+  }
+
+  /**
+   * Why the access policy refuses `permission` on the stored row, when a leaf of its decision says
+   * (an explained `not` leaf the row fails, e.g. the platform's instruments): for the 403's text.
+   * Runs only on the way to a 403.
+   */
+  private async refusal(resourceType: string, id: string, permission: Permission): Promise<{ text: string; expression?: string } | undefined> {
+    for (const leaf of explainedLeaves(this.ctx.access.readConstraint(resourceType, permission))) {
+      const q = new Sql(this.ctx.tenant);
+      const pred = compileConstraint(q, resourceType, 'r', leaf, { access: this.ctx.access, fhirBase: this.ctx.fhirBase, permission });
+      const { rows } = await this.q.query(
+        `SELECT 1 FROM resource r WHERE r.tenant = $1 AND r.type = ${q.p(resourceType)} AND r.id = ${q.p(id)} AND ${pred}`,
+        q.params
+      );
+      if (rows.length === 0) return { text: leaf.refusal as string, expression: leaf.expression };
+    }
+    return undefined;
   }
 
   /**
@@ -560,6 +579,8 @@ export class Repository extends FhirRepository {
     if (this.ctx.access.readConstraint(resourceType, permission).kind === 'all') return;
     await this.flush();
     if (!(await this.within(resourceType, id, permission))) {
+      const why = await this.refusal(resourceType, id, permission);
+      if (why) fail('forbidden', `The granted access does not allow this ${resourceType}: ${why.text}`, why.expression);
       fail('forbidden', `The granted access does not allow this ${resourceType}: it would be outside the caller's reach`);
     }
   }
