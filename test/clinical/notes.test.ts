@@ -147,6 +147,18 @@ describe('SOAP notes', () => {
     expect(byColleague.entry ?? []).toHaveLength(0);
   });
 
+  test('a colleague who may edit the note but not read its psychotherapy note cannot replace it (403, unchanged)', async () => {
+    const psycho = { title: 'Psychotherapy note', code: { coding: [{ system: 'http://bh-fhir.org/fhir/CodeSystem/note-section', code: 'psychotherapy-note' }] }, text: XHTML('overwritten') };
+    const current = await (await s.fhir(`Composition/${note}`)).json();
+    const res = await s.fhir(`Composition/${note}`, { method: 'PUT', token: tokens.colleague, json: { ...current, section: [...current.section, psycho] } });
+    expect(res.status).toBe(403);
+    expect((await res.json()).issue[0].expression).toEqual(['Composition.section']);
+    const docs = await (await s.fhir(`DocumentReference?related=Composition/${note}`, { token: tokens.author })).json();
+    expect(docs.entry).toHaveLength(1);
+    expect(Buffer.from(docs.entry[0].resource.content[0].attachment.data, 'base64').toString('utf8')).toContain('revised process notes');
+    expect((await (await s.fhir(`Composition/${note}`)).json()).meta.versionId).toBe(current.meta.versionId);
+  });
+
   test("the Assessment section lists the visit's scored Observations", async () => {
     const base = soapNote();
     const sections = (base.section as { entry?: unknown }[]).map((x) => ({ ...x, entry: undefined }));
