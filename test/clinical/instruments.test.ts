@@ -1,8 +1,10 @@
 import type { Questionnaire, QuestionnaireItem } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { tenantAdminPolicy } from '../../server/src/access/policy.ts';
 import { SDC_CALCULATED_EXPRESSION, SDC_OBSERVATION_EXTRACT, questionnaireUrl } from '../../server/src/clinical/codes.ts';
 import { InstrumentConflictError, loadInstruments, loadInstrumentsForAllTenants } from '../../server/src/clinical/instruments/index.ts';
 import { INSTRUMENTS, scoreResponse } from '../../server/src/clinical/scoring/index.ts';
+import { Repository } from '../../server/src/store/repository.ts';
 import { type TestServer, startTestServer } from '../support/server.ts';
 import { ORDINAL, responseFor, spread } from './instruments-fixtures.ts';
 
@@ -43,17 +45,19 @@ describe('each tenant gets the instruments, by canonical url|version', () => {
     expect(again.created).toEqual([]);
     expect(again.unchanged).toHaveLength(7);
     for (const name of NAMES) expect(await stored(name)).toHaveLength(1);
-    // Someone edits the stored PHQ-9 without a new version: the next start must refuse, not overwrite.
+    // The stored PHQ-9 is edited without a new version (no token may: access/platform.ts; here
+    // the server's own repository stands for data changed behind its back): the next start must
+    // refuse, not overwrite.
     await s.ensureTenant('edited');
     const [phq9] = await stored('phq-9', 'edited');
     const token = await s.token('system/*.cruds', 'edited');
-    const put = await s.fhir(`Questionnaire/${phq9.id}`, { method: 'PUT', token, json: { ...phq9, title: 'Changed' } });
-    expect(put.status).toBe(200);
+    expect((await s.fhir(`Questionnaire/${phq9.id}`, { method: 'PUT', token, json: { ...phq9, title: 'Changed' } })).status).toBe(403);
+    const server = new Repository(s.db, { tenant: 'edited', access: tenantAdminPolicy('edited'), fhirBase: s.fhirBase, lenient: false, defaultCount: 20, maxCount: 100 });
+    await server.updateResource({ ...phq9, title: 'Changed' });
     await expect(loadInstruments(s.db, 'edited')).rejects.toBeInstanceOf(InstrumentConflictError);
     await expect(loadInstrumentsForAllTenants(s.db)).rejects.toThrow(/phq-9\|1\.0\.0.*new version/);
     // Put it back: the start succeeds again and nothing was overwritten or duplicated.
-    const back = await s.fhir(`Questionnaire/${phq9.id}`, { method: 'PUT', token, json: { ...phq9, meta: undefined } });
-    expect(back.status).toBe(200);
+    await server.updateResource({ ...phq9, meta: undefined });
     await loadInstrumentsForAllTenants(s.db);
     expect(await stored('phq-9', 'edited')).toHaveLength(1);
   });

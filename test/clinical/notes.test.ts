@@ -163,6 +163,18 @@ describe('SOAP notes', () => {
     expect(html).not.toContain('evil.example');
   });
 
+  test('a colleague who may edit the note but not read its psychotherapy note cannot replace it (403, unchanged)', async () => {
+    const psycho = { title: 'Psychotherapy note', code: { coding: [{ system: 'http://bh-fhir.org/fhir/CodeSystem/note-section', code: 'psychotherapy-note' }] }, text: XHTML('overwritten') };
+    const current = await (await s.fhir(`Composition/${note}`)).json();
+    const res = await s.fhir(`Composition/${note}`, { method: 'PUT', token: tokens.colleague, json: { ...current, section: [...current.section, psycho] } });
+    expect(res.status).toBe(403);
+    expect((await res.json()).issue[0].expression).toEqual(['Composition.section']);
+    const docs = await (await s.fhir(`DocumentReference?related=Composition/${note}`, { token: tokens.author })).json();
+    expect(docs.entry).toHaveLength(1);
+    expect(Buffer.from(docs.entry[0].resource.content[0].attachment.data, 'base64').toString('utf8')).toContain('revised process notes');
+    expect((await (await s.fhir(`Composition/${note}`)).json()).meta.versionId).toBe(current.meta.versionId);
+  });
+
   test("the Assessment section lists the visit's scored Observations", async () => {
     const base = soapNote();
     const sections = (base.section as { entry?: unknown }[]).map((x) => ({ ...x, entry: undefined }));
@@ -192,6 +204,38 @@ describe('SOAP notes', () => {
 
   test('countersigning an unsigned note is refused', async () => {
     expect((await post(`Composition/${note}/$countersign`, tokens.supervisor)).status).toBe(409);
+  });
+
+  test('signing needs write access to the note: read-only tokens of the author get 403 and nothing changes', async () => {
+    const before = await (await s.fhir(`Composition/${note}`)).json();
+    for (const scope of ['user/*.rs', 'user/Composition.rs', 'user/*.read', 'user/Composition.cd user/*.rs']) {
+      const token = await s.personToken({ scope, fhirUser: `Practitioner/${author}`, roles: ['clinician'] });
+      const res = await post(`Composition/${note}/$sign`, token);
+      expect(res.status, scope).toBe(403);
+      const o = await res.json();
+      expect(o.resourceType).toBe('OperationOutcome');
+      expect(o.issue[0].diagnostics).toContain('update on Composition');
+    }
+    const after = await (await s.fhir(`Composition/${note}`)).json();
+    expect(after.meta.versionId).toBe(before.meta.versionId);
+    expect(after.status).toBe('preliminary');
+    const provs = await (await s.fhir(`Provenance?_count=50`)).json();
+    expect((provs.entry ?? []).filter((e: { resource: { target: { reference: string }[] } }) => e.resource.target[0].reference.startsWith(`Composition/${note}/`))).toEqual([]);
+  });
+
+  test('an author outside the patient\u2019s care cannot see the note: $sign answers as for a note that does not exist', async () => {
+    const outsider = await create({ resourceType: 'Practitioner', name: [{ family: 'Outsider' }] });
+    // A clinician with patients of her own, none of them this one.
+    const own = await create({ resourceType: 'Patient', name: [{ family: 'Elsewhere' }] });
+    await create({ resourceType: 'CareTeam', status: 'active', subject: { reference: `Patient/${own}` }, participant: [{ member: { reference: `Practitioner/${outsider}` } }] });
+    const theirs = await create(soapNote({ author: [{ reference: `Practitioner/${outsider}` }] }));
+    const token = await s.personToken({ scope: 'user/*.cruds', fhirUser: `Practitioner/${outsider}`, roles: ['clinician'] });
+    const hidden = await post(`Composition/${theirs}/$sign`, token);
+    const missing = await post('Composition/no-such-note/$sign', token);
+    expect(hidden.status).toBe(404);
+    expect(missing.status).toBe(404);
+    expect((await hidden.text()).replaceAll(theirs, 'ID')).toBe((await missing.text()).replaceAll('no-such-note', 'ID'));
+    expect((await (await s.fhir(`Composition/${theirs}`)).json()).status).toBe('preliminary');
   });
 
   test('the author signs: final, legal attester, Provenance with a JWS, and an HTML rendering', async () => {
@@ -272,6 +316,19 @@ describe('SOAP notes', () => {
   test('a clinician without the supervisor role cannot countersign: 403', async () => {
     expect((await post(`Composition/${note}/$countersign`, tokens.colleague)).status).toBe(403);
     expect((await post(`Composition/${note}/$countersign`, tokens.supervisorAsClinician)).status).toBe(403);
+  });
+
+  test('countersigning needs write access to the note: a supervisor with a read-only token gets 403', async () => {
+    const before = await (await s.fhir(`Composition/${note}`)).json();
+    for (const scope of ['user/Composition.rs', 'user/*.rs', 'user/*.read']) {
+      const token = await s.personToken({ scope, fhirUser: `Practitioner/${supervisor}`, roles: ['clinician', 'supervisor'] });
+      const res = await post(`Composition/${note}/$countersign`, token);
+      expect(res.status, scope).toBe(403);
+      expect((await res.json()).issue[0].diagnostics).toContain('update on Composition');
+    }
+    const after = await (await s.fhir(`Composition/${note}`)).json();
+    expect(after.meta.versionId).toBe(before.meta.versionId);
+    expect(after.attester.map((a: { mode: string }) => a.mode)).toEqual(['legal']);
   });
 
   test('a supervisor countersigns: professional attester and a Verification Signature', async () => {

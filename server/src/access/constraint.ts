@@ -25,7 +25,12 @@ export type ReadConstraint =
   /** A reference parameter (e.g. Composition.author) points at one of `targets` ('Type/id'). */
   | { kind: 'refers'; params: string[]; targets: string[] }
   /** The resource carries none of these meta.security labels (`_security` in idx_token). */
-  | { kind: 'unlabelled'; labels: SecurityLabel[] };
+  | { kind: 'unlabelled'; labels: SecurityLabel[] }
+  /**
+   * The resource does NOT match `of` (e.g. the platform's own instruments, ./platform.ts). `refusal`
+   * says why, for the 403 of a write this leaf refuses, and `expression` where (FHIRPath).
+   */
+  | { kind: 'not'; of: ReadConstraint; refusal?: string; expression?: string };
 
 export interface SecurityLabel {
   system: string;

@@ -3,6 +3,7 @@ import { fail } from '../fhir/outcome.ts';
 import { ALL, DENY, type ReadConstraint, allOf, anyOf } from './constraint.ts';
 import type { AccessContext, Role } from './context.ts';
 import { EMERGENCY_TREATMENT, RESTRICTING_LABELS } from './labels.ts';
+import { withoutPlatformWrites } from './platform.ts';
 import { breakGlassUntil, treats } from './purpose.ts';
 import { guardianships, treatedPatients } from './reach.ts';
 import { AUDIT_EVENT, PATIENT_REFERENCE, type PersonReach, compartmentTypes, roleConstraint } from './roles.ts';
@@ -42,7 +43,7 @@ export interface AccessPolicy {
 /** Scopes alone, every context counted: the server's own work and unit tests. */
 export function scopePolicy(tenant: string, clientId: string | undefined, scope: string): AccessPolicy {
   const scopes = parseScopes(scope);
-  return build({ tenant, clientId, scope }, (type, p) => scopeConstraint(scopes, undefined, type, p));
+  return buildPolicy({ tenant, clientId, scope }, (type, p) => scopeConstraint(scopes, undefined, type, p));
 }
 
 /**
@@ -56,6 +57,9 @@ export function scopePolicy(tenant: string, clientId: string | undefined, scope:
 export async function policyFor(context: AccessContext, db?: Queryable, now: Date = new Date()): Promise<AccessPolicy> {
   const scopes = parseScopes(context.scope);
   const person = Boolean(context.userId || context.fhirUser);
+  // Whatever a token grants, the platform's published instruments stay read-only (./platform.ts).
+  const build = (ctx: AccessContext, decide: (type: string, p: Permission) => ReadConstraint, until?: number) =>
+    buildPolicy(ctx, (type, p) => withoutPlatformWrites(type, p, decide(type, p)), until);
   if (!person) {
     return build(context, (type, p) => {
       if (type === AUDIT_EVENT && p !== 'r' && p !== 's') return DENY;
@@ -166,7 +170,7 @@ function scopeConstraint(scopes: ResourceScope[], context: Context | undefined, 
   return { kind: 'match', any: m.map((s) => s.query ?? []) };
 }
 
-function build(context: AccessContext, decide: (type: string, p: Permission) => ReadConstraint, until?: number): AccessPolicy {
+function buildPolicy(context: AccessContext, decide: (type: string, p: Permission) => ReadConstraint, until?: number): AccessPolicy {
   // Decisions are pure per (type, permission) for the policy's life: compute each once.
   const memo = new Map<string, ReadConstraint>();
   const readConstraint = (type: string, p: Permission): ReadConstraint => {

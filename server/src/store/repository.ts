@@ -20,7 +20,7 @@ import {
   FhirRepository,
   type RepositoryMode,
 } from '@medplum/fhir-router';
-import type { Bundle, Parameters, Reference, Resource } from '@medplum/fhirtypes';
+import type { Bundle, OperationOutcome, Parameters, Reference, Resource } from '@medplum/fhirtypes';
 import type { AccessPolicy } from '../access/policy.ts';
 import type { Permission } from '../access/scopes.ts';
 import type { Database, Queryable } from '../db/database.ts';
@@ -29,7 +29,7 @@ import { type HistoryPage, type HistoryQuery, historyBundle, readHistoryRows } f
 import { type WriteHook, type WriteMethod, hooksFor } from './hooks.ts';
 import { emptyRows } from './index-rows.ts';
 import { indexResource } from './indexer.ts';
-import { accessForTypes, accessPredicate } from './search/access.ts';
+import { accessForTypes, accessPredicate, compileConstraint, explainedLeaves } from './search/access.ts';
 import { search as runSearch } from './search/index.ts';
 import { Sql } from './search/sql.ts';
 import { validate } from './validate.ts';
@@ -246,17 +246,36 @@ export class Repository extends FhirRepository {
   async readVersion<T extends Resource>(resourceType: string, id: string, vid: string): Promise<WithId<T>> {
     await this.flush();
     this.ctx.access.assertCan(resourceType, 'r');
+    // One answer for a missing version, a missing resource and a resource outside the caller's
+    // reach: the message must not tell which versions a hidden resource has, nor that it exists.
+    const missing = (): never => fail('not-found', `${resourceType}/${id}/_history/${vid} not found`);
     const version = Number(vid);
-    if (!Number.isInteger(version) || version < 1) fail('not-found', `${resourceType}/${id}/_history/${vid} not found`);
+    if (!Number.isInteger(version) || version < 1 || !ID.test(id)) missing();
+    // A version is visible when its resource is (the same rule as history, ./history.ts).
+    if (!(await this.within(resourceType, id, 'r'))) missing();
     const { rows } = await this.q.query<{ content: string; deleted: boolean }>(
       'SELECT content, deleted FROM resource_history WHERE tenant = $1 AND type = $2 AND id = $3 AND version = $4',
       [this.ctx.tenant, resourceType, id, version]
     );
-    if (!rows[0]) fail('not-found', `${resourceType}/${id}/_history/${vid} not found`);
-    // A version is visible when its resource is (the same rule as history, ./history.ts).
-    await this.assertVisible(resourceType, id);
+    if (!rows[0]) missing();
     if (rows[0].deleted) fail('gone', `${resourceType}/${id}/_history/${vid} is a delete`);
     return JSON.parse(rows[0].content) as WithId<T>;
+  }
+
+  /**
+   * The current version of a resource that an operation changes on the caller's behalf while the
+   * server makes the writes itself (Composition/$sign): the same checks as an update, in the same
+   * order — the type's update permission (403), the resource visible (else 404, as if it did not
+   * exist), within the caller's reach for update (403).
+   */
+  async readForUpdate<T extends Resource>(resourceType: string, id: string): Promise<WithId<T>> {
+    await this.flush();
+    this.ctx.access.assertCan(resourceType, 'u');
+    const row = await this.currentRow(resourceType, id);
+    if (!row) fail('not-found', `${resourceType}/${id} not found`);
+    await this.assertVisible(resourceType, id, 'u');
+    if (row.deleted) fail('gone', `${resourceType}/${id} was deleted`);
+    return JSON.parse(row.content) as WithId<T>;
   }
 
   async readHistory<T extends Resource>(resourceType: string, id: string, options?: ReadHistoryOptions): Promise<Bundle<WithId<T>>> {
@@ -311,16 +330,27 @@ export class Repository extends FhirRepository {
     if (!this.inTransaction && this.needsTransaction(resourceType)) {
       return this.withTransaction((tx) => tx.updateResource(resource, options));
     }
-    return this.modify(resourceType, id, options?.ifMatch, async (row) => {
+    const ifMatch = options?.ifMatch;
+    const access = this.ctx.access;
+    // Neither update nor create granted: one 403 for every id, so the answer says nothing about
+    // whether the id exists (the message would otherwise name "update" or "create").
+    if (!access.can(resourceType, 'c')) access.assertCan(resourceType, 'u');
+    return this.modify(resourceType, id, async (row) => {
       if (!row || row.deleted) {
+        // Nothing current to update (or only a deleted row the caller cannot see): a caller who
+        // may not create, or who names a version, gets the answer for an id that never existed.
+        const absent = !row || !(await this.within(resourceType, id, 'r'));
+        if (absent && (ifMatch !== undefined || !access.can(resourceType, 'c'))) fail('not-found', `${resourceType}/${id} not found`);
         // Update as create with a client-assigned id (https://hl7.org/fhir/R4/http.html#upsert).
-        this.ctx.access.assertCan(resourceType, 'c');
+        access.assertCan(resourceType, 'c');
+        this.precondition(ifMatch, row, resourceType, id);
         const stored = this.prepare(await this.beforeWrite('create', resource), (row?.version ?? 0) + 1);
         createdByUpdate.add(stored);
         return this.versionWrite(stored, 'PUT', Boolean(row));
       }
       this.ctx.access.assertCan(resourceType, 'u');
       await this.assertVisible(resourceType, id, 'u');
+      this.precondition(ifMatch, row, resourceType, id);
       const before = JSON.parse(row.content) as Resource;
       const next = await this.beforeWrite('update', resource, before);
       return this.versionWrite(this.prepare(next, row.version + 1), 'PUT', true, before);
@@ -337,10 +367,12 @@ export class Repository extends FhirRepository {
     if (!this.inTransaction && this.needsTransaction(resourceType)) {
       return this.withTransaction((tx) => tx.patchResource(resourceType, id, patch, options));
     }
-    return this.modify(resourceType, id, options?.ifMatch, async (row) => {
+    return this.modify(resourceType, id, async (row) => {
       if (!row) fail('not-found', `${resourceType}/${id} not found`);
-      if (row.deleted) fail('gone', `${resourceType}/${id} was deleted`);
+      // Visibility before anything else about the row: a hidden deleted resource is a missing one.
       await this.assertVisible(resourceType, id, 'u');
+      if (row.deleted) fail('gone', `${resourceType}/${id} was deleted`);
+      this.precondition(options?.ifMatch, row, resourceType, id);
       const current = JSON.parse(row.content) as WithId<T>;
       const patched = deepClone(current);
       if (Array.isArray(patch)) {
@@ -366,9 +398,10 @@ export class Repository extends FhirRepository {
     if (!this.inTransaction && this.needsTransaction(resourceType)) {
       return this.withTransaction((tx) => tx.deleteResource(resourceType, id, options));
     }
-    await this.modify(resourceType, id, options?.ifMatch, async (row) => {
+    await this.modify(resourceType, id, async (row) => {
       if (!row) fail('not-found', `${resourceType}/${id} not found`);
       await this.assertVisible(resourceType, id, 'd');
+      this.precondition(options?.ifMatch, row, resourceType, id);
       if (row.deleted) return undefined; // Deleting a deleted resource changes nothing (R4 http.html#delete).
       const before = JSON.parse(row.content) as Resource;
       for (const h of hooksFor(this.ctx.hooks, resourceType)) {
@@ -389,24 +422,43 @@ export class Repository extends FhirRepository {
     });
   }
 
+  // --- conditional update / patch / delete --------------------------------------------------
+  // The type's permission first, as for the plain interactions: a caller who may not write gets
+  // 403 whether or not the search finds anything (the search itself sees only what they may read).
+
+  async conditionalUpdate<T extends Resource>(
+    resource: T,
+    search: SearchRequest,
+    options?: CreateResourceOptions & UpdateResourceOptions
+  ): Promise<{ resource: WithId<T>; outcome: OperationOutcome }> {
+    if (!this.ctx.access.can(search.resourceType, 'c')) this.ctx.access.assertCan(search.resourceType, 'u');
+    return super.conditionalUpdate(resource, search, options);
+  }
+
+  async conditionalPatch(search: SearchRequest, patch: Operation[], options?: UpdateResourceOptions): Promise<WithId<Resource>> {
+    this.ctx.access.assertCan(search.resourceType, 'u');
+    return super.conditionalPatch(search, patch, options);
+  }
+
+  async conditionalDelete(search: SearchRequest): Promise<void> {
+    this.ctx.access.assertCan(search.resourceType, 'd');
+    return super.conditionalDelete(search);
+  }
+
   /**
    * Read-modify-write without holding a lock: read the current row, build the next version, and
    * write it only if the row is still at the version read (one guarded statement). If another
    * writer got there first, read again and rebuild — unless the client pinned a version with
-   * If-Match, which then fails with 412. Two concurrent updates therefore never lose a write.
+   * If-Match, which `build` then finds stale (412). Two concurrent updates therefore never lose a write.
    */
   private async modify(
     resourceType: string,
     id: string,
-    ifMatch: string | undefined,
     build: (row: CurrentRow | undefined) => Promise<VersionWrite | undefined>
   ): Promise<WithId<Resource> | undefined> {
     await this.flush();
     for (let attempt = 0; ; attempt++) {
       const row = await this.currentRow(resourceType, id);
-      if (ifMatch !== undefined && (!row || row.deleted || String(row.version) !== ifMatch)) {
-        fail('precondition', `Version conflict: If-Match "${ifMatch}" does not match the current version "${row && !row.deleted ? row.version : 'none'}" of ${resourceType}/${id}`);
-      }
       const write = await build(row);
       if (!write) return undefined;
       let written: boolean;
@@ -520,8 +572,27 @@ export class Repository extends FhirRepository {
   private async assertVisible(resourceType: string, id: string, permission: Permission = 'r'): Promise<void> {
     if (!(await this.within(resourceType, id, 'r'))) fail('not-found', `${resourceType}/${id} not found`);
     if (permission !== 'r' && !(await this.within(resourceType, id, permission))) {
-      fail('forbidden', `The granted access does not allow changing ${resourceType}/${id}`);
+      const why = await this.refusal(resourceType, id, permission);
+      fail('forbidden', `The granted access does not allow changing ${resourceType}/${id}${why ? `: ${why.text}` : ''}`, why?.expression);
     }
+  }
+
+  /**
+   * Why the access policy refuses `permission` on the stored row, when a leaf of its decision says
+   * (an explained `not` leaf the row fails, e.g. the platform's instruments): for the 403's text.
+   * Runs only on the way to a 403.
+   */
+  private async refusal(resourceType: string, id: string, permission: Permission): Promise<{ text: string; expression?: string } | undefined> {
+    for (const leaf of explainedLeaves(this.ctx.access.readConstraint(resourceType, permission))) {
+      const q = new Sql(this.ctx.tenant);
+      const pred = compileConstraint(q, resourceType, 'r', leaf, { access: this.ctx.access, fhirBase: this.ctx.fhirBase, permission });
+      const { rows } = await this.q.query(
+        `SELECT 1 FROM resource r WHERE r.tenant = $1 AND r.type = ${q.p(resourceType)} AND r.id = ${q.p(id)} AND ${pred}`,
+        q.params
+      );
+      if (rows.length === 0) return { text: leaf.refusal as string, expression: leaf.expression };
+    }
+    return undefined;
   }
 
   /**
@@ -533,8 +604,20 @@ export class Repository extends FhirRepository {
     if (this.ctx.access.readConstraint(resourceType, permission).kind === 'all') return;
     await this.flush();
     if (!(await this.within(resourceType, id, permission))) {
+      const why = await this.refusal(resourceType, id, permission);
+      if (why) fail('forbidden', `The granted access does not allow this ${resourceType}: ${why.text}`, why.expression);
       fail('forbidden', `The granted access does not allow this ${resourceType}: it would be outside the caller's reach`);
     }
+  }
+
+  /**
+   * If-Match (https://hl7.org/fhir/R4/http.html#concurrency): 412 naming the current version.
+   * Called only once the caller's access to the row is established (visible, and the type's
+   * permission granted), so a version is never named to someone who may not read it.
+   */
+  private precondition(ifMatch: string | undefined, row: CurrentRow | undefined, resourceType: string, id: string): void {
+    if (ifMatch === undefined || (row && !row.deleted && String(row.version) === ifMatch)) return;
+    fail('precondition', `Version conflict: If-Match "${ifMatch}" does not match the current version "${row && !row.deleted ? row.version : 'none'}" of ${resourceType}/${id}`);
   }
 
   private needsTransaction(resourceType: string): boolean {

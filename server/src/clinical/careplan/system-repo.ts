@@ -12,6 +12,12 @@ import type { Repository } from '../../store/repository.ts';
  *
  * Callers must `flush()` the returned repository before their transaction ends, since creates
  * are buffered per repository.
+ *
+ * Use it only after the caller's own right to write has been decided by the access decision
+ * point: inside a write hook (the triggering create/update/delete already passed the caller's
+ * checks: scoring and assignments after a QuestionnaireResponse, goal achievement after an
+ * Observation, the psychotherapy split and the risk workflow), or in an operation that first
+ * asked `readForUpdate` of the resource it changes (Composition/$sign and $countersign).
  */
 export async function systemRepoFor(repo: Repository, options: { serverBuilt?: boolean } = {}): Promise<Repository> {
   await repo.flush(); // make the caller's buffered creates visible to our reads

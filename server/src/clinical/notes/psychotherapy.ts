@@ -1,4 +1,5 @@
 import type { Composition, CompositionSection, DocumentReference } from '@medplum/fhirtypes';
+import { fail } from '../../fhir/outcome.ts';
 import type { Repository } from '../../store/repository.ts';
 import { systemRepoFor } from '../careplan/system-repo.ts';
 import { PSYCHOTHERAPY_SECTION, PSYTHPN, RESTRICTED } from './note-codes.ts';
@@ -36,6 +37,12 @@ export async function splitPsychotherapy(repo: Repository, note: Composition): P
     ['_count', '1'],
   ]);
   const previous = existing.entry?.[0]?.resource as DocumentReference | undefined;
+  // Replacing it changes a psychotherapy note, which the server then writes with tenant-wide
+  // access: the caller must be someone the access decision lets read it (its author, a
+  // supervisor), not merely someone who may edit the progress note it belongs to.
+  if (previous && !(await repo.readResource('DocumentReference', previous.id as string).then(() => true, () => false))) {
+    fail('forbidden', `The psychotherapy note of Composition/${note.id} may be changed only by its author or a supervisor`, 'Composition.section');
+  }
   const doc: DocumentReference = {
     resourceType: 'DocumentReference',
     ...(previous ? { id: previous.id } : {}),

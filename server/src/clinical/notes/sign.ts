@@ -28,6 +28,11 @@ import { signJws, signingKeysFor } from './signing-keys.ts';
  *
  * The signer is the caller's fhirUser; the demo seeding, which runs with a tenant-admin policy,
  * passes `signer` explicitly (role checks then rest with the caller).
+ *
+ * Signing changes the note, so the caller needs what an update of it needs (Repository
+ * `readForUpdate`: the Composition update permission of their scopes and role, the note visible
+ * and within their reach) before the server writes the signed version, the Provenance and the
+ * rendering with tenant-wide access (systemRepoFor): a read-only token cannot sign.
  */
 export interface SignOptions {
   /** 'Practitioner/x': who signs, when the repository's policy carries no person (seeding). */
@@ -47,7 +52,7 @@ export async function signComposition(repo: Repository, compositionId: string, o
   if (!signer) fail('forbidden', 'Only a person can sign a note: the token names no fhirUser');
   const keys = signingKeysFor(repo.ctx.fhirBase, options.keys);
   return repo.withTransaction(async (tx) => {
-    const note = await tx.readResource<Composition>('Composition', compositionId);
+    const note = await tx.readForUpdate<Composition>('Composition', compositionId);
     if (!(note.author ?? []).some((a) => a.reference === signer)) {
       fail('forbidden', `Only the note's author may sign it; ${signer} is not in Composition.author`, 'Composition.author');
     }
@@ -76,7 +81,7 @@ export async function countersignComposition(repo: Repository, compositionId: st
   if (!options.signer && !ctx.roles?.includes('supervisor')) fail('forbidden', 'Only a supervisor may countersign a note');
   const keys = signingKeysFor(repo.ctx.fhirBase, options.keys);
   return repo.withTransaction(async (tx) => {
-    const note = await tx.readResource<Composition>('Composition', compositionId);
+    const note = await tx.readForUpdate<Composition>('Composition', compositionId);
     if (!isSigned(note)) fail('conflict', `Composition/${compositionId} is not signed by its author yet; it can be countersigned once signed`, 'Composition.status');
     if ((note.author ?? []).some((a) => a.reference === signer)) {
       fail('forbidden', 'A note is countersigned by someone other than its author', 'Composition.author');

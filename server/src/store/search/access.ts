@@ -64,6 +64,10 @@ function compileNode(q: Sql, type: string | undefined, alias: string, c: ReadCon
       const target = or(targets.map(([tt, ti]) => `${x}.target_type = ${q.p(tt)} AND ${x}.target_id = ${q.p(ti)}`));
       return `EXISTS (SELECT 1 FROM idx_reference ${x} WHERE ${x}.tenant = $1 AND ${x}.rtype = ${rtype()} AND ${x}.rid = ${alias}.id AND ${x}.param = ANY(${q.p(c.params, 'text[]')}) AND (${target}))`;
     }
+    case 'not': {
+      const inner = compileConstraint(q, type, alias, c.of, env);
+      return inner === 'TRUE' ? 'FALSE' : inner === 'FALSE' ? 'TRUE' : `NOT ${inner}`;
+    }
     case 'unlabelled': {
       // meta.security is indexed as the `_security` token (system, code) of every resource.
       const x = q.alias('a');
@@ -169,10 +173,20 @@ function typeIndependent(c: ReadConstraint): boolean {
       return c.all.every(typeIndependent);
     case 'or':
       return c.any.every(typeIndependent);
+    case 'not':
+      return typeIndependent(c.of);
     case 'compartment':
     case 'match':
       return false;
     default:
       return true;
   }
+}
+
+/** The `not` leaves that carry a refusal, anywhere in `c`: what a refused write can be told. */
+export function explainedLeaves(c: ReadConstraint): Extract<ReadConstraint, { kind: 'not' }>[] {
+  if (c.kind === 'not') return c.refusal ? [c] : [];
+  if (c.kind === 'and') return c.all.flatMap(explainedLeaves);
+  if (c.kind === 'or') return c.any.flatMap(explainedLeaves);
+  return [];
 }
