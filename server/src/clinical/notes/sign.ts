@@ -1,13 +1,12 @@
 import type { Bundle, Coding, Composition, DocumentReference, Practitioner, Provenance, Reference } from '@medplum/fhirtypes';
-import type { SigningKeys } from '../../auth/keys.ts';
-import { fail } from '../../fhir/outcome.ts';
+import { fail } from '../../kernel/outcome.ts';
 import type { Repository } from '../../store/repository.ts';
 import { systemRepoFor } from '../careplan/system-repo.ts';
 import { canonicalJson } from './canonical-json.ts';
 import { AUTHOR_SIGNATURE, CONFIDENTIALITY, PARTICIPANT_TYPE, VERIFICATION_SIGNATURE } from './note-codes.ts';
 import { allowSignatureWrite, isSigned } from './note-hook.ts';
 import { renderNoteHtml } from './render.ts';
-import { signJws, signingKeysFor } from './signing-keys.ts';
+import { type SigningKeys, signJws, signingKeysFor } from './signing-keys.ts';
 
 /**
  * Signing and countersigning a note, each in one transaction:

@@ -1,5 +1,5 @@
 import type { Questionnaire } from '@medplum/fhirtypes';
-import { fail } from '../../fhir/outcome.ts';
+import { fail } from '../../kernel/outcome.ts';
 import type { Repository } from '../../store/repository.ts';
 
 /**
