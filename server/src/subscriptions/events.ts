@@ -100,7 +100,7 @@ export function subscriberPolicy(principal: AccessContext, db: Queryable, now = 
 
 /** A repository that sees what `policy` sees, on `base`'s connection, with no write hooks. */
 export function repositoryFor(base: Repository, policy: AccessPolicy): Repository {
-  return base.derive({ ...base.ctx, tenant: policy.tenant, access: policy, hooks: [] });
+  return base.withPolicy(policy);
 }
 
 /**

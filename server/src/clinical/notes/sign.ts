@@ -1,7 +1,6 @@
 import type { Bundle, Coding, Composition, DocumentReference, Practitioner, Provenance, Reference } from '@medplum/fhirtypes';
 import { fail } from '../../kernel/outcome.ts';
 import type { Repository } from '../../store/repository.ts';
-import { systemRepoFor } from '../careplan/system-repo.ts';
 import { canonicalJson } from './canonical-json.ts';
 import { AUTHOR_SIGNATURE, CONFIDENTIALITY, PARTICIPANT_TYPE, VERIFICATION_SIGNATURE } from './note-codes.ts';
 import { allowSignatureWrite, isSigned } from './note-hook.ts';
@@ -54,7 +53,7 @@ export async function signComposition(repo: Repository, compositionId: string, o
     if (note.status === 'entered-in-error') fail('conflict', `Composition/${compositionId} was entered in error and cannot be signed`, 'Composition.status');
     const now = new Date().toISOString();
     const party = { reference: signer } as Reference<Practitioner>;
-    const sys = await systemRepoFor(tx);
+    const sys = await tx.asServer({ reason: 'note signature' });
     const signed = await sys.updateResource<Composition>(
       allowSignatureWrite({ ...note, status: 'final', attester: [...(note.attester ?? []), { mode: 'legal', time: now, party }] }),
       { ifMatch: note.meta?.versionId }
@@ -85,7 +84,7 @@ export async function countersignComposition(repo: Repository, compositionId: st
     }
     const now = new Date().toISOString();
     const party = { reference: signer } as Reference<Practitioner>;
-    const sys = await systemRepoFor(tx);
+    const sys = await tx.asServer({ reason: 'note countersignature' });
     const countersigned = await sys.updateResource<Composition>(
       allowSignatureWrite({ ...note, attester: [...(note.attester ?? []), { mode: 'professional', time: now, party }] }),
       { ifMatch: note.meta?.versionId }
