@@ -57,7 +57,8 @@ export async function createServer(config: Config, db?: Database, options: Serve
   loadDefinitions();
   const database = db ?? (await openDatabase(config));
   const keys = await loadSigningKeys(database);
-  const deps = { db: database, config, keys, clock };
+  // The server clock and write hooks reach auth for break-glass windows and notices (auth/break-glass).
+  const deps = { db: database, config, keys, clock, hooks: writeHooks };
   // Notes are signed with the server's key (clinical/notes); profiles are copied into each tenant.
   useSigningKeys(`${config.baseUrl}/fhir/R4`, keys);
   await installProfilesEverywhere(database);

@@ -272,7 +272,8 @@ test('AuditEvent is readable by tenant admins and system tokens with an AuditEve
 test('a tenant-wide grant (TENANT_WIDE_ROLES) widens a clinician to every patient, still not others\u2019 psychotherapy notes', async () => {
   process.env.TENANT_WIDE_ROLES = `${TENANT}:clinician`;
   try {
-    const token = await s.personToken({ tenant: TENANT, scope: 'user/*.rs', fhirUser: 'Practitioner/prac-b-x', roles: ['clinician'] });
+    // Purpose of use TREAT, so that restricted records count too (without it they stay hidden).
+    const token = await s.personToken({ tenant: TENANT, scope: 'user/*.rs', fhirUser: 'Practitioner/prac-b-x', roles: ['clinician'], purposeOfUse: 'TREAT' });
     const r = (await (await s.fhir('Observation?_count=100', { token })).json()) as Record<string, unknown>;
     expect(sorted(idsOf(r))).toEqual(sorted(ALL_IDS.filter((i) => TYPE_OF.get(i) === 'Observation')));
     const notes = (await (await s.fhir('DocumentReference?_count=100', { token })).json()) as Record<string, unknown>;

@@ -33,23 +33,26 @@ const allPatients = Object.keys(COMPARTMENT);
 const notOf = (...types: string[]) => ALL_IDS.filter((i) => !types.includes(TYPE_OF.get(i) as string));
 
 const drA = { tenant: TENANT, fhirUser: 'Practitioner/prac-a-x', userId: 'u-a', roles: ['clinician' as const] };
+/** Dr A under purpose of use TREAT: her patients, labelled records included, her own psychotherapy note only. */
 const drAVisible = [...REFERENCE, ...except(of('pat-a1-x', 'pat-a2-x', 'pat-a3-x', 'pat-m-x'), 'psyb-a1-x')];
+/** Without a purpose of use (the most restrictive reading): no labelled record at all. */
+const drAUnlabelled = except(drAVisible, ...LABELLED);
 const patientA1 = { tenant: TENANT, fhirUser: 'Patient/pat-a1-x', userId: 'u-p', roles: ['patient' as const], patient: 'pat-a1-x' };
 const patientA1Visible = [...REFERENCE, ...except(of('pat-a1-x'), ...LABELLED)];
 
 export const PRINCIPALS: Principal[] = [
-  { name: 'clinician A, user/*.cruds (v2)', person: { ...drA, scope: 'user/*.cruds' }, visible: drAVisible },
-  { name: 'clinician A, user/*.read (v1)', person: { ...drA, scope: 'user/*.read' }, visible: drAVisible },
+  { name: 'clinician A, user/*.cruds (v2), no purpose of use', person: { ...drA, scope: 'user/*.cruds' }, visible: drAUnlabelled },
+  { name: 'clinician A, user/*.read (v1), no purpose of use', person: { ...drA, scope: 'user/*.read' }, visible: drAUnlabelled },
   {
     name: 'clinician A, granular user/Observation.rs?category=survey',
     person: { ...drA, scope: 'user/Observation.rs?category=survey' },
     visible: ['survey-a1-x'],
   },
   { name: 'clinician A, purpose TREAT', person: { ...drA, scope: 'user/*.rs', purposeOfUse: 'TREAT' }, visible: drAVisible },
-  { name: 'care manager (Dr A’s relationships), user/*.rs', person: { ...drA, roles: ['care-manager'], scope: 'user/*.rs' }, visible: drAVisible },
+  { name: 'care manager (Dr A’s relationships), user/*.rs, TREAT', person: { ...drA, roles: ['care-manager'], scope: 'user/*.rs', purposeOfUse: 'TREAT' }, visible: drAVisible },
   {
-    name: 'clinician and front desk roles together (union)',
-    person: { ...drA, roles: ['clinician', 'front-desk'], scope: 'user/*.rs' },
+    name: 'clinician and front desk roles together (union), TREAT',
+    person: { ...drA, roles: ['clinician', 'front-desk'], scope: 'user/*.rs', purposeOfUse: 'TREAT' },
     visible: [...new Set([...drAVisible, ...allPatients, 'appt-a1-x', 'cov-a1-x', 'sched-x', 'slot-x'])],
   },
   { name: 'clinician A, purpose HPAYMT (no restricted records)', person: { ...drA, scope: 'user/*.rs', purposeOfUse: 'HPAYMT' }, visible: except(drAVisible, ...LABELLED) },
@@ -64,9 +67,14 @@ export const PRINCIPALS: Principal[] = [
     visible: [...REFERENCE, ...of('pat-b1-x', 'pat-b2-x')],
   },
   {
-    name: 'supervisor (tenant-wide), user/*.rs',
-    person: { tenant: TENANT, fhirUser: 'Practitioner/prac-s-x', userId: 'u-s', roles: ['supervisor'], scope: 'user/*.rs' },
+    name: 'supervisor (tenant-wide), user/*.rs, TREAT',
+    person: { tenant: TENANT, fhirUser: 'Practitioner/prac-s-x', userId: 'u-s', roles: ['supervisor'], scope: 'user/*.rs', purposeOfUse: 'TREAT' },
     visible: [...REFERENCE, ...of(...allPatients), 'team-b2-x', 'sched-x'],
+  },
+  {
+    name: 'supervisor (tenant-wide), user/*.rs, no purpose of use (no restricted records)',
+    person: { tenant: TENANT, fhirUser: 'Practitioner/prac-s-x', userId: 'u-s', roles: ['supervisor'], scope: 'user/*.rs' },
+    visible: except([...REFERENCE, ...of(...allPatients), 'team-b2-x', 'sched-x'], ...LABELLED),
   },
   {
     name: 'supervisor, purpose HPAYMT (no restricted records)',

@@ -17,7 +17,7 @@ beforeAll(async () => {
   await buildClinic(s);
   const person = (fhirUser: string, roles: string[], scope: string, extra: Record<string, string> = {}) =>
     s.personToken({ tenant: TENANT, fhirUser, userId: fhirUser, roles: roles as never, scope, ...extra });
-  tok.drA = await person('Practitioner/prac-a-x', ['clinician'], 'user/*.cruds');
+  tok.drA = await person('Practitioner/prac-a-x', ['clinician'], 'user/*.cruds', { purposeOfUse: 'TREAT' });
   tok.drARead = await person('Practitioner/prac-a-x', ['clinician'], 'user/*.rs');
   tok.desk = await person('Practitioner/prac-d-x', ['front-desk'], 'user/*.cruds');
   tok.admin = await person('Practitioner/prac-m-x', ['tenant-admin'], 'user/*.cruds');

@@ -102,10 +102,10 @@ beforeAll(async () => {
     valueQuantity: { value: 12, unit: '{score}', system: 'http://unitsofmeasure.org', code: '{score}' },
     derivedFrom: [{ reference: 'QuestionnaireResponse/qr-visit' }],
   });
-  tokens.author = await s.personToken({ scope: 'user/*.cruds', fhirUser: `Practitioner/${author}`, roles: ['clinician'] });
-  tokens.colleague = await s.personToken({ scope: 'user/*.cruds', fhirUser: `Practitioner/${colleague}`, roles: ['clinician'] });
-  tokens.supervisor = await s.personToken({ scope: 'user/*.cruds', fhirUser: `Practitioner/${supervisor}`, roles: ['clinician', 'supervisor'] });
-  tokens.supervisorAsClinician = await s.personToken({ scope: 'user/*.cruds', fhirUser: `Practitioner/${supervisor}`, roles: ['clinician'] });
+  tokens.author = await s.personToken({ scope: 'user/*.cruds', fhirUser: `Practitioner/${author}`, roles: ['clinician'], purposeOfUse: 'TREAT' });
+  tokens.colleague = await s.personToken({ scope: 'user/*.cruds', fhirUser: `Practitioner/${colleague}`, roles: ['clinician'], purposeOfUse: 'TREAT' });
+  tokens.supervisor = await s.personToken({ scope: 'user/*.cruds', fhirUser: `Practitioner/${supervisor}`, roles: ['clinician', 'supervisor'], purposeOfUse: 'TREAT' });
+  tokens.supervisorAsClinician = await s.personToken({ scope: 'user/*.cruds', fhirUser: `Practitioner/${supervisor}`, roles: ['clinician'], purposeOfUse: 'TREAT' });
 });
 afterAll(async () => {
   await s?.close();

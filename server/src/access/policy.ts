@@ -2,7 +2,8 @@ import type { Queryable } from '../db/database.ts';
 import { fail } from '../kernel/outcome.ts';
 import { ALL, DENY, type ReadConstraint, allOf, anyOf } from './constraint.ts';
 import type { AccessContext, Role } from './context.ts';
-import { RESTRICTING_LABELS } from './labels.ts';
+import { EMERGENCY_TREATMENT, RESTRICTING_LABELS } from './labels.ts';
+import { breakGlassUntil, treats } from './purpose.ts';
 import { guardianships, treatedPatients } from './reach.ts';
 import { AUDIT_EVENT, PATIENT_REFERENCE, type PersonReach, compartmentTypes, roleConstraint } from './roles.ts';
 import { type Context, type Permission, type ResourceScope, parseScopes } from './scopes.ts';
@@ -31,6 +32,11 @@ export interface AccessPolicy {
    * for the before/after checks of writes. 'all' means no SQL at all.
    */
   readConstraint(resourceType: string, permission: Permission): ReadConstraint;
+  /**
+   * When the decisions stop holding, in milliseconds of the server clock: the end of a
+   * break-glass window the policy was built under. Whoever caches the policy drops it then.
+   */
+  readonly until?: number;
 }
 
 /** Scopes alone, every context counted: the server's own work and unit tests. */
@@ -47,7 +53,7 @@ export function scopePolicy(tenant: string, clientId: string | undefined, scope:
  *  - A person: user/ scopes ∩ role reach, and patient/ scopes ∩ the launch patient's compartment
  *    ∩ role reach. Without roles, or without a launch patient for patient/ scopes, nothing.
  */
-export async function policyFor(context: AccessContext, db?: Queryable): Promise<AccessPolicy> {
+export async function policyFor(context: AccessContext, db?: Queryable, now: Date = new Date()): Promise<AccessPolicy> {
   const scopes = parseScopes(context.scope);
   const person = Boolean(context.userId || context.fhirUser);
   if (!person) {
@@ -60,7 +66,11 @@ export async function policyFor(context: AccessContext, db?: Queryable): Promise
     });
   }
   const roles = (context.roles ?? []) as Role[];
-  const reach = await loadReach(context, roles, db);
+  // Break-glass (./purpose.ts): while the person's window is open, every token of theirs is read
+  // as emergency treatment, and the audit trail (which reads context) records ETREAT.
+  const glass = db && context.userId && treats(roles) && context.purposeOfUse !== EMERGENCY_TREATMENT ? await breakGlassUntil(db, context.tenant, context.userId, now) : undefined;
+  if (glass) context = { ...context, purposeOfUse: EMERGENCY_TREATMENT };
+  const reach = await loadReach(context, roles, db, now);
   return build(context, (type, p) => {
     if (type === AUDIT_EVENT && p !== 'r' && p !== 's') return DENY;
     if (type === SUBSCRIPTION) return roles.length ? ownSubscriptions(context, scopes, p) : DENY;
@@ -70,7 +80,7 @@ export async function policyFor(context: AccessContext, db?: Queryable): Promise
     const launch = context.patient ? launchConstraint(context.patient, type, p) : DENY;
     const patient = allOf([scopeConstraint(scopes, 'patient', type, p), launch, byRole]);
     return anyOf([user, patient]);
-  });
+  }, glass?.getTime());
 }
 
 /**
@@ -117,7 +127,7 @@ function idOf(fhirUser: string | undefined, type: string): string | undefined {
   return m && m[1] === type && ID.test(m[2]) ? m[2] : undefined;
 }
 
-async function loadReach(context: AccessContext, roles: Role[], db: Queryable | undefined): Promise<PersonReach> {
+async function loadReach(context: AccessContext, roles: Role[], db: Queryable | undefined, now: Date): Promise<PersonReach> {
   const tenantWide = tenantWideRoles(context.tenant);
   const practitioner = idOf(context.fhirUser, 'Practitioner');
   const relatedPerson = idOf(context.fhirUser, 'RelatedPerson');
@@ -133,8 +143,8 @@ async function loadReach(context: AccessContext, roles: Role[], db: Queryable | 
     tenantWide,
   };
   // Without a database the relationships cannot be known: fail closed (nothing treated).
-  if (db && practitioner && needsTreated) reach.treated = await treatedPatients(db, context.tenant, practitioner);
-  if (db && relatedPerson && roles.includes('related-person')) reach.guardianships = await guardianships(db, context.tenant, relatedPerson);
+  if (db && practitioner && needsTreated) reach.treated = await treatedPatients(db, context.tenant, practitioner, now);
+  if (db && relatedPerson && roles.includes('related-person')) reach.guardianships = await guardianships(db, context.tenant, relatedPerson, now);
   return reach;
 }
 
@@ -156,7 +166,7 @@ function scopeConstraint(scopes: ResourceScope[], context: Context | undefined, 
   return { kind: 'match', any: m.map((s) => s.query ?? []) };
 }
 
-function build(context: AccessContext, decide: (type: string, p: Permission) => ReadConstraint): AccessPolicy {
+function build(context: AccessContext, decide: (type: string, p: Permission) => ReadConstraint, until?: number): AccessPolicy {
   // Decisions are pure per (type, permission) for the policy's life: compute each once.
   const memo = new Map<string, ReadConstraint>();
   const readConstraint = (type: string, p: Permission): ReadConstraint => {
@@ -170,6 +180,7 @@ function build(context: AccessContext, decide: (type: string, p: Permission) => 
     tenant: context.tenant,
     clientId: context.clientId,
     scope: context.scope,
+    until,
     readConstraint,
     can: (type, p) => readConstraint(type, p).kind !== 'deny',
     assertCan(type, p) {

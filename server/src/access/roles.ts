@@ -127,16 +127,18 @@ export function roleConstraint(role: Role, type: string, p: Permission, r: Perso
  * TENANT_WIDE_ROLES grants a role. Break-glass (ETREAT) widens a clinician or care manager to
  * every patient of the tenant for the token's lifetime (audited with its purpose of use).
  *
- * Labels: restricted records (R, V, 42CFRPart2) are seen only under purpose of use TREAT (or
- * none given) or ETREAT; psychotherapy notes (PSYTHPN) only by their author and supervisors, and
- * never through break-glass. Reference data never shows a labelled resource.
+ * Labels: restricted records (R, V, 42CFRPart2) are seen only under purpose of use TREAT or
+ * ETREAT, never without a purpose (the most restrictive reading: a token carries TREAT only when
+ * the person asked for it, ./purpose.ts); psychotherapy notes (PSYTHPN) likewise, and only by
+ * their author and supervisors, never through break-glass. Reference data never shows a labelled
+ * resource.
  */
 function clinicalConstraint(role: Role, type: string, p: Permission, r: PersonReach): ReadConstraint {
   if (!compartmentTypes().has(type)) return READS.has(p) && CLINICIAN_REFERENCE.has(type) ? unlabelled : DENY;
   if (!r.practitioner && !(role === 'supervisor' || r.tenantWide.has(role))) return DENY;
   const purpose = r.purposeOfUse;
   const breakGlass = purpose === EMERGENCY_TREATMENT && role !== 'supervisor';
-  const treating = purpose === undefined || purpose === TREATMENT || purpose === EMERGENCY_TREATMENT;
+  const treating = purpose === TREATMENT || purpose === EMERGENCY_TREATMENT;
   const wide = role === 'supervisor' || r.tenantWide.has(role) || breakGlass;
   const patients: ReadConstraint = wide ? ALL : anyOf([{ kind: 'compartment', patients: r.treated }, ...assigned(type, p, r)]);
   if (!treating) return allOf([patients, unlabelled]);

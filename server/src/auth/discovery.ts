@@ -47,6 +47,8 @@ export const SCOPES_SUPPORTED = [
   'launch/encounter',
   'offline_access',
   'online_access',
+  // Purpose of use TREAT (access/purpose.ts): restricted records for people who treat patients.
+  'purpose/TREAT',
   'patient/*.rs',
   'patient/*.cruds',
   'patient/*.read',

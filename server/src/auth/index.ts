@@ -1,6 +1,7 @@
 import express from 'express';
 import { type Clock, systemClock } from '../clock.ts';
 import type { Config } from '../config.ts';
+import type { WriteHook } from '../store/hooks.ts';
 import type { Database } from '../db/database.ts';
 import { type AccessPolicy, policyFor } from '../access/policy.ts';
 import type { Role } from '../access/context.ts';
@@ -35,8 +36,10 @@ export interface AuthDeps {
   keys: SigningKeys;
   /** Clock in milliseconds since the epoch; injected by tests. Defaults to Date.now. */
   now?: () => number;
-  /** The server's clock (../clock.ts): offline grants' absolute lifetime. Defaults to the system clock. */
+  /** The server's clock (../clock.ts): offline grants' absolute lifetime and break-glass windows; tests move it forward. Defaults to the system's. */
   clock?: Clock;
+  /** The server's write hooks (app.ts), for the FHIR resources auth writes itself (break-glass notices). */
+  hooks?: readonly WriteHook[];
 }
 
 export { registerBackendClient, listClients, findClient } from './clients.ts';
@@ -246,8 +249,10 @@ export async function authenticate(deps: AuthDeps, authorizationHeader: string |
   const m = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(authorizationHeader ?? '');
   if (m) {
     const now = (deps.now ?? Date.now)();
+    const clockNow = (deps.clock ?? systemClock).now();
     const hit = verified.get(m[1]);
-    if (hit && hit.expiresAt > now) return hit.policy;
+    // A policy built inside a break-glass window holds only until the window ends.
+    if (hit && hit.expiresAt > now && !(hit.policy.until !== undefined && hit.policy.until <= clockNow.getTime())) return hit.policy;
     const claims = await verifyAccessToken(deps.keys, issuerUrl(deps.config), fhirBaseUrl(deps.config), m[1]);
     // Person tokens carry a grant id: one primary-key lookup tells whether it was revoked
     // (RFC 7009). System tokens (5 minutes, no grant) are not looked up.
@@ -264,8 +269,9 @@ export async function authenticate(deps: AuthDeps, authorizationHeader: string |
         purposeOfUse: claims.purposeOfUse,
         tokenId: claims.jti,
         grantId: claims.grantId,
-      }, deps.db);
-      remember(m[1], policy, Math.min((claims.exp ?? 0) * 1000, now + 60_000), now, [claims.grantId, claims.jti]);
+      }, deps.db, clockNow);
+      // The user id too: starting break-glass drops the user's cached policies (auth/break-glass).
+      remember(m[1], policy, Math.min((claims.exp ?? 0) * 1000, now + 60_000), now, [claims.grantId, claims.jti, claims.userId]);
       return policy;
     }
   }

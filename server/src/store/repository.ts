@@ -21,6 +21,7 @@ import {
   type RepositoryMode,
 } from '@medplum/fhir-router';
 import type { Bundle, Parameters, Reference, Resource } from '@medplum/fhirtypes';
+import type { AccessContext } from '../access/context.ts';
 import { type AccessPolicy, tenantAdminPolicy } from '../access/policy.ts';
 import type { Permission } from '../access/scopes.ts';
 import type { Database, Queryable } from '../db/database.ts';
@@ -193,10 +194,18 @@ export class Repository extends FhirRepository {
    * under the server's own identity (no client, no person); its writes go through the hooks it
    * is given and are audited like any others. With `tx` it works in that transaction. Together
    * with `asServer` (from a caller's repository) the only way to act tenant-wide.
+   * `onBehalfOf`: the person whose action this work follows where they have no repository of their
+   * own (break-glass notifies the supervisors): the decisions stay tenant-wide, the audit names them.
    */
-  static forServer(db: Database, settings: Omit<RepositoryContext, 'access' | 'serverWork'> & { reason: string }, tx?: Queryable): Repository {
-    const { reason, ...ctx } = settings;
-    return new Repository(db, { ...ctx, access: tenantAdminPolicy(ctx.tenant), serverWork: reason }, tx);
+  static forServer(
+    db: Database,
+    settings: Omit<RepositoryContext, 'access' | 'serverWork'> & { reason: string; onBehalfOf?: AccessContext },
+    tx?: Queryable
+  ): Repository {
+    const { reason, onBehalfOf, ...ctx } = settings;
+    const admin = tenantAdminPolicy(ctx.tenant);
+    const access = onBehalfOf ? { ...admin, context: onBehalfOf } : admin;
+    return new Repository(db, { ...ctx, access, serverWork: reason }, tx);
   }
 
   /**

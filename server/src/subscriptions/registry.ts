@@ -1,10 +1,10 @@
-import { matchesSearchRequest } from '@medplum/core';
 import { randomUUID } from 'node:crypto';
 import type { Resource } from '@medplum/fhirtypes';
 import type { AccessContext } from '../access/context.ts';
 import type { Queryable } from '../db/database.ts';
 import type { Repository } from '../store/repository.ts';
 import type { SubscriptionRow } from './channel.ts';
+import { matches, prepareForMatching } from './match.ts';
 import { type ParsedCriteria, type SubscriptionSpec, criteriaOf } from './subscription.ts';
 import type { Change, Topic } from './topics.ts';
 
@@ -274,7 +274,10 @@ async function load(query: (sql: string, params: unknown[]) => Promise<MatcherRo
       hit = { key, c };
     }
     parsed.set(r.id, hit);
-    if (hit.c) index.add({ id: r.id, topic: hit.c.topic, parsed: hit.c.parsed, websocket: r.channel_type === 'websocket' }, hit.c.resourceType);
+    if (hit.c) {
+      for (const p of hit.c.parsed) prepareForMatching(p.request);
+      index.add({ id: r.id, topic: hit.c.topic, parsed: hit.c.parsed, websocket: r.channel_type === 'websocket' }, hit.c.resourceType);
+    }
   }
   parsedByTenant.set(tenant, parsed);
   return index;
@@ -315,7 +318,7 @@ async function indexFor(repo: Repository): Promise<TenantIndex> {
 /**
  * Every patient the resource references anywhere (or is): a superset of what its `patient` and
  * `subject` search parameters can match, found by a walk of the JSON (no FHIRPath per write), so
- * no subscription pinned to one of them is skipped; the exact match is matchesSearchRequest's.
+ * no subscription pinned to one of them is skipped; the exact match is ./match.ts's.
  */
 function patientIdsOf(resource: Resource): string[] {
   const out = new Set<string>();
@@ -365,7 +368,7 @@ export async function matchingSubscriptions(repo: Repository, resourceType: stri
     } else if (change === 'delete') {
       continue; // R4 criteria subscriptions are about resources that exist
     }
-    if (e.parsed.every((p) => matchesSearchRequest(subject, p.request))) {
+    if (e.parsed.every((p) => matches(subject, p.request))) {
       out.ids.push(e.id);
       if (e.websocket) out.websocket = true;
     }

@@ -18,6 +18,7 @@ import { checkScope } from './check-scope.ts';
 import { AccessDenied, AuthorizeError, ErrorPage, errorRedirect } from './errors.ts';
 import { codeRedirect, issueCode } from './issue-code.ts';
 import type { Role } from '../../access/context.ts';
+import { purposeFromScope } from '../../access/purpose.ts';
 import { type Picker, auditPickerListing, linkedPatients, readPatient, searchPatients } from './patients.ts';
 import { readParameters } from './read-parameters.ts';
 import { type PendingRequest, bindUser, deleteRequest, loadRequest, saveRequest, setPatient } from './request-store.ts';
@@ -140,7 +141,7 @@ export function authorizeRouter(deps: BrowserDeps): express.Router {
       // Practitioners search among the patients their access reaches; related persons see their links.
       const listing =
         kind === 'practitioner'
-          ? await searchPatients(db, config, pickerOf(t.pending.tenant, t.user), query)
+          ? await searchPatients(db, config, pickerOf(t.pending.tenant, t.user, t.pending.scopes), query)
           : { patients: await linkedPatients(db, config, t.pending.tenant, t.user.fhirUser), more: false, query: [['link', t.user.fhirUser]] as [string, string][] };
       const who = { tenant: t.pending.tenant, userId: t.user.id, fhirUser: t.user.fhirUser, roles: t.user.roles, clientId: t.pending.clientId, ip: clientIp(req) };
       await auditPickerListing(db, who, listing.query, listing);
@@ -197,7 +198,7 @@ export function authorizeRouter(deps: BrowserDeps): express.Router {
       const kind = userKind(t.user);
       const allowed =
         kind === 'practitioner'
-          ? (await readPatient(db, config, t.pending.tenant, chosen, pickerOf(t.pending.tenant, t.user))) !== undefined
+          ? (await readPatient(db, config, t.pending.tenant, chosen, pickerOf(t.pending.tenant, t.user, t.pending.scopes))) !== undefined
           : kind === 'related-person' && (await linkedPatients(db, config, t.pending.tenant, t.user.fhirUser)).some((p) => p.id === chosen);
       if (!allowed) return showMessage(res, 400, 'Patient not available', 'Choose one of the patients listed.');
       await setPatient(db, t.pending.id, chosen);
@@ -219,7 +220,7 @@ export function authorizeRouter(deps: BrowserDeps): express.Router {
   return router;
 }
 
-/** The practitioner choosing a patient, as the access decision point sees her. */
-function pickerOf(tenant: string, user: { id: string; fhirUser: string; roles: Role[] }): Picker {
-  return { tenant, userId: user.id, fhirUser: user.fhirUser, roles: user.roles };
+/** The practitioner choosing a patient, as the access decision point sees her (with the purpose of use her token will carry). */
+function pickerOf(tenant: string, user: { id: string; fhirUser: string; roles: Role[] }, scopes: string[]): Picker {
+  return { tenant, userId: user.id, fhirUser: user.fhirUser, roles: user.roles, purposeOfUse: purposeFromScope(scopes.join(' '), user.roles) };
 }

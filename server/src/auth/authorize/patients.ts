@@ -18,10 +18,12 @@ export interface Picker {
   userId: string;
   fhirUser: string;
   roles: Role[];
+  /** The purpose of use the request asks for (access/purpose.ts): the token will carry it too. */
+  purposeOfUse?: string;
 }
 
 async function practitionerRepository(db: Database, config: Config, who: Picker): Promise<Repository> {
-  const access = await policyFor({ tenant: who.tenant, clientId: undefined, scope: 'user/Patient.rs', userId: who.userId, fhirUser: who.fhirUser, roles: who.roles }, db);
+  const access = await policyFor({ tenant: who.tenant, clientId: undefined, scope: 'user/Patient.rs', userId: who.userId, fhirUser: who.fhirUser, roles: who.roles, purposeOfUse: who.purposeOfUse }, db);
   return repository(db, config, who.tenant, access);
 }
 

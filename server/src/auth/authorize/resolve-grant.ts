@@ -24,7 +24,7 @@ export interface Grant {
 
 export async function resolveGrant(deps: BrowserDeps, pending: PendingRequest, user: AppUser): Promise<Grant | AuthorizeError> {
   const kind = userKind(user);
-  let scopes = scopesForUser(pending.scopes, kind);
+  let scopes = scopesForUser(pending.scopes, kind, user.roles);
   if (!hasResourceScopes(scopes) && !scopes.includes('launch/patient') && !scopes.includes('launch')) {
     return new InvalidScope(`None of the requested scopes fit a ${kind} account`);
   }

@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID, scrypt, timingSafeEqual } from 'node:crypto';
 import { auditAuthEvent } from '../../audit/auth-events.ts';
 import type { Queryable } from '../../db/database.ts';
+import { PURPOSE_SCOPES } from '../../access/purpose.ts';
 import { parseScope } from '../../access/scopes.ts';
 import { fail } from '../../kernel/outcome.ts';
 import { getTenant } from '../../tenant/tenants.ts';
@@ -133,12 +134,15 @@ function checkAbsoluteUri(value: unknown, error: ClientMetadataError['error'], w
   return value;
 }
 
-/** An app's registered scopes: user/ and patient/ resource scopes (v1 or v2) and the SMART/OIDC scopes. */
+/**
+ * An app's registered scopes: user/ and patient/ resource scopes (v1 or v2), the SMART/OIDC scopes
+ * and purposes of use (which any app may ask for anyway: they are the person's, access/purpose.ts).
+ */
 export function checkAppScopes(scope: string): string {
   const parts = (scope ?? '').split(/\s+/).filter(Boolean);
   if (parts.length === 0) throw new ClientMetadataError('invalid_client_metadata', 'scope must name at least one scope');
   for (const s of parts) {
-    if ((APP_SCOPES as readonly string[]).includes(s)) continue;
+    if ((APP_SCOPES as readonly string[]).includes(s) || PURPOSE_SCOPES.includes(s)) continue;
     const parsed = parseScope(s);
     if (!parsed || parsed.context === 'system') {
       throw new ClientMetadataError('invalid_client_metadata', `"${clip(s)}" is not a user/, patient/ or SMART launch scope an app may hold`);

@@ -73,7 +73,7 @@ body{margin:0;font:1rem/1.5 system-ui,sans-serif;color:#1a1a1a;background:#fff}
 main{max-width:34rem;margin:2rem auto;padding:0 1rem}
 h1{font-size:1.5rem}
 label{display:block;margin-top:1rem;font-weight:600}
-input[type=text],input[type=password],input[type=search]{display:block;width:100%;padding:.5rem;font:inherit;border:2px solid #555;border-radius:4px}
+input[type=text],input[type=password],input[type=search],textarea{display:block;width:100%;padding:.5rem;font:inherit;border:2px solid #555;border-radius:4px}
 button{margin-top:1rem;margin-right:.5rem;padding:.5rem 1rem;font:inherit;color:#fff;background:#0b4f8a;border:2px solid #0b4f8a;border-radius:4px;cursor:pointer}
 button.secondary{color:#0b4f8a;background:#fff}
 a{color:#0b4f8a}

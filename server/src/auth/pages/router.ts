@@ -1,5 +1,6 @@
 import express from 'express';
 import { authorizeRouter } from '../authorize/index.ts';
+import { breakGlassRouter } from '../break-glass/index.ts';
 import { ehrRouter } from '../launch/ehr-launcher.ts';
 import { loginRouter } from '../session/login-routes.ts';
 import type { AuthDeps } from '../index.ts';
@@ -8,7 +9,7 @@ import { STYLESHEET, STYLESHEET_PATH } from './layout.ts';
 /**
  * Everything a browser touches at the authorization server: login and second factor, the
  * authorization endpoint with its picker and consent, the EHR launch API (and the old /auth/ehr
- * address, now a redirect to the launcher app), and the static bits
+ * address, now a redirect to the launcher app), break-glass, and the static bits
  * (stylesheet, SMART style document).
  */
 export function browserRouter(deps: AuthDeps): express.Router {
@@ -39,5 +40,6 @@ export function browserRouter(deps: AuthDeps): express.Router {
   router.use(loginRouter(deps));
   router.use(authorizeRouter(deps));
   router.use(ehrRouter(deps));
+  router.use(breakGlassRouter(deps));
   return router;
 }

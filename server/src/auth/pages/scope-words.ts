@@ -13,6 +13,7 @@ const SPECIAL: Record<string, string> = {
   'launch/encounter': 'Know which visit is selected',
   offline_access: 'Keep access after you close the app, until you revoke it',
   online_access: 'Keep access while you stay signed in',
+  'purpose/TREAT': 'Use records for treating your patients, including restricted ones (substance-use treatment under 42 CFR Part 2, records marked restricted, your own psychotherapy notes)',
 };
 
 const VERBS: Record<string, string> = { c: 'create', r: 'read', u: 'update', d: 'delete', s: 'search' };

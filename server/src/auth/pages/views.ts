@@ -132,10 +132,11 @@ export function messageBody(o: { title: string; message: string; alert?: boolean
 ${o.alert ? errorBlock(o.message) : html`<p>${o.message}</p>`}`;
 }
 
-export function homeBody(o: { csrf: string; name: string; isPractitioner: boolean }): Html {
+export function homeBody(o: { csrf: string; name: string; isPractitioner: boolean; canBreakGlass?: boolean }): Html {
   return html`<h1>Signed in</h1>
 <p>You are signed in as ${o.name}.</p>
 ${o.isPractitioner ? html`<p><a href="/apps/launcher/">Launch an app for a patient (EHR launcher)</a></p>` : ''}
+${o.canBreakGlass ? html`<p><a href="/auth/break-glass">Emergency access (break-glass)</a></p>` : ''}
 <form method="post" action="/auth/logout">
 ${csrfField(o.csrf)}
 <button type="submit">Sign out</button>

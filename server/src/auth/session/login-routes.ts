@@ -15,6 +15,7 @@ import {
   withRequest,
 } from '../pages/common.ts';
 import { sendPage } from '../pages/layout.ts';
+import { treats } from '../../access/purpose.ts';
 import { enrolBody, homeBody, loginBody, messageBody, recoveryBody, recoveryCodesBody, secondFactorBody } from '../pages/views.ts';
 import {
   type AppUser,
@@ -304,7 +305,7 @@ export function loginRouter(deps: BrowserDeps): express.Router {
       sendPage(res, {
         page: 'home',
         title: 'Signed in',
-        body: homeBody({ csrf: csrfToken(ensureCookie(req, res, config)), name: s.user.displayName ?? s.user.username, isPractitioner: userKind(s.user) === 'practitioner' }),
+        body: homeBody({ csrf: csrfToken(ensureCookie(req, res, config)), name: s.user.displayName ?? s.user.username, isPractitioner: userKind(s.user) === 'practitioner', canBreakGlass: userKind(s.user) === 'practitioner' && treats(s.user.roles) }),
       });
     })
   );

@@ -1,6 +1,7 @@
 import type { Clock } from '../../clock.ts';
 import type { Config } from '../../config.ts';
 import type { Queryable } from '../../db/database.ts';
+import { purposeFromScope } from '../../access/purpose.ts';
 import { issueAccessToken } from '../access-token.ts';
 import { fhirBaseUrl, issuerUrl } from '../endpoints.ts';
 import { type GrantRow, MAX_ACCESS_TOKEN_SECONDS, issueRefreshToken } from '../grants.ts';
@@ -69,6 +70,8 @@ export async function issuePersonTokens(
       roles,
       patient: c.patient,
       encounter: c.encounter,
+      // TREAT only when this token's scope (narrowed by a refresh, perhaps) still asks for it.
+      purposeOfUse: purposeFromScope(scope, c.roles),
       grantId: grant.id,
     },
     ttl
