@@ -21,7 +21,7 @@ import { PHQ9 } from '../../server/src/clinical/outcomes/definitions.ts';
 import { scoreObservation } from '../../server/src/clinical/outcomes/score-observation.ts';
 import { INSTRUMENTS } from '../../server/src/clinical/scoring/index.ts';
 import { openDatabase } from '../../server/src/db/open.ts';
-import { loadDefinitions } from '../../server/src/fhir/definitions.ts';
+import { loadDefinitions } from '../../server/src/kernel/definitions.ts';
 import { answers } from '../../server/src/seed/demo-clinical.ts';
 import { Repository } from '../../server/src/store/repository.ts';
 import { createTenant } from '../../server/src/tenant/tenants.ts';

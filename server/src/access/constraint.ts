@@ -16,7 +16,7 @@ export type ReadConstraint =
   | { kind: 'or'; any: ReadConstraint[] }
   /**
    * In the R4 Patient compartment of one of `patients` (ids): a Patient is in its own
-   * compartment; other types through their compartment parameters (fhir/compartment.ts) over
+   * compartment; other types through their compartment parameters (kernel/compartment.ts) over
    * idx_reference; types outside the compartment never.
    */
   | { kind: 'compartment'; patients: string[] }

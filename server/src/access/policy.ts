@@ -1,5 +1,5 @@
 import type { Queryable } from '../db/database.ts';
-import { fail } from '../fhir/outcome.ts';
+import { fail } from '../kernel/outcome.ts';
 import { ALL, DENY, type ReadConstraint, allOf, anyOf } from './constraint.ts';
 import type { AccessContext, Role } from './context.ts';
 import { EMERGENCY_TREATMENT, RESTRICTING_LABELS } from './labels.ts';

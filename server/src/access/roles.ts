@@ -1,4 +1,4 @@
-import { patientCompartmentParams } from '../fhir/compartment.ts';
+import { patientCompartmentParams } from '../kernel/compartment.ts';
 import { ALL, DENY, type ReadConstraint, allOf, anyOf } from './constraint.ts';
 import type { Role } from './context.ts';
 import { EMERGENCY_TREATMENT, PSYCHOTHERAPY, RESTRICTING_LABELS, TREATMENT } from './labels.ts';

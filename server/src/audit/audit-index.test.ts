@@ -1,6 +1,6 @@
 import type { AuditEvent } from '@medplum/fhirtypes';
 import { beforeAll, expect, test } from 'vitest';
-import { loadDefinitions } from '../fhir/definitions.ts';
+import { loadDefinitions } from '../kernel/definitions.ts';
 import { INDEX_TABLES } from '../store/index-rows.ts';
 import { indexResource } from '../store/indexer.ts';
 import { otherAuditEvent, restAuditEvent } from './audit-event.ts';

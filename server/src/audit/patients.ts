@@ -1,6 +1,6 @@
 import type { Resource } from '@medplum/fhirtypes';
-import { patientCompartmentParams } from '../fhir/compartment.ts';
-import { searchParam } from '../fhir/definitions.ts';
+import { patientCompartmentParams } from '../kernel/compartment.ts';
+import { searchParam } from '../kernel/definitions.ts';
 
 /**
  * The patients whose data a resource carries: the Patient itself, or the patients its R4 Patient

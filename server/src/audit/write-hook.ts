@@ -1,5 +1,5 @@
 import type { Resource } from '@medplum/fhirtypes';
-import { fail } from '../fhir/outcome.ts';
+import { fail } from '../kernel/outcome.ts';
 import type { WriteHook } from '../store/hooks.ts';
 import { restAuditEvent } from './audit-event.ts';
 import { auditVersions } from './audit-store.ts';

@@ -1,7 +1,7 @@
 import { exportJWK, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type TestDatabase, freshDatabase } from '../../../test/support/database.ts';
-import { loadDefinitions } from '../fhir/definitions.ts';
+import { loadDefinitions } from '../kernel/definitions.ts';
 import { createTenant, listTenants } from '../tenant/tenants.ts';
 import { findClient, listClients, registerBackendClient } from './clients.ts';
 

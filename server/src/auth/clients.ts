@@ -2,7 +2,7 @@ import { type JWK, type JSONWebKeySet, importJWK } from 'jose';
 import { randomUUID } from 'node:crypto';
 import type { Queryable } from '../db/database.ts';
 import { parseScope } from '../access/scopes.ts';
-import { fail } from '../fhir/outcome.ts';
+import { fail } from '../kernel/outcome.ts';
 import { getTenant } from '../tenant/tenants.ts';
 
 /**

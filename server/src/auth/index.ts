@@ -5,7 +5,7 @@ import type { WriteHook } from '../store/hooks.ts';
 import type { Database } from '../db/database.ts';
 import { type AccessPolicy, policyFor } from '../access/policy.ts';
 import type { Role } from '../access/context.ts';
-import { fail } from '../fhir/outcome.ts';
+import { fail } from '../kernel/outcome.ts';
 import { verifyAccessToken } from './access-token.ts';
 import { RemoteJwks } from './client-keys.ts';
 import { openidConfiguration, smartConfiguration } from './discovery.ts';

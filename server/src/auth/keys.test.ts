@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type TestDatabase, freshDatabase } from '../../../test/support/database.ts';
-import { loadDefinitions } from '../fhir/definitions.ts';
+import { loadDefinitions } from '../kernel/definitions.ts';
 import { createTenant } from '../tenant/tenants.ts';
 import { issueAccessToken, verifyAccessToken } from './access-token.ts';
 import { issueIdToken } from './id-token.ts';

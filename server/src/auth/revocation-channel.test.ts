@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type TestDatabase, freshDatabase } from '../../../test/support/database.ts';
-import { loadDefinitions } from '../fhir/definitions.ts';
+import { loadDefinitions } from '../kernel/definitions.ts';
 import { createTenant } from '../tenant/tenants.ts';
 import { isRevoked, revokeGrant } from './grants.ts';
 import { CHANNEL, listenForRevocations, onRevocation } from './revocation-channel.ts';

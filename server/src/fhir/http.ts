@@ -11,9 +11,9 @@ import type { Database } from '../db/database.ts';
 import { log } from '../log.ts';
 import { Repository } from '../store/repository.ts';
 import { writeHooks } from '../write-hooks.ts';
-import { applySubset } from './subset.ts';
+import { applySubset } from '../kernel/subset.ts';
 import { capabilityStatement } from './interactions/metadata.ts';
-import { fail, informational, outcome, statusOf } from './outcome.ts';
+import { fail, informational, outcome, statusOf } from '../kernel/outcome.ts';
 
 /**
  * The FHIR REST binding (https://hl7.org/fhir/R4/http.html): HTTP in, FhirRouter in the middle,

@@ -15,7 +15,6 @@ import type {
   Resource,
   Task,
 } from '@medplum/fhirtypes';
-import { tenantAdminPolicy } from '../access/policy.ts';
 import { loadSigningKeys } from '../auth/keys.ts';
 import type { Config } from '../config.ts';
 import type { Database } from '../db/database.ts';
@@ -155,9 +154,9 @@ export interface DemoClinicalCounts {
 export async function seedDemoClinical(db: Database, config: Config, tenant: string): Promise<DemoClinicalCounts> {
   const started = performance.now();
   const fhirBase = `${config.baseUrl}/fhir/R4`;
-  const repo = new Repository(db, {
+  const repo = Repository.forServer(db, {
+    reason: 'demo clinical seed',
     tenant,
-    access: tenantAdminPolicy(tenant),
     fhirBase,
     lenient: false,
     defaultCount: config.defaultCount,

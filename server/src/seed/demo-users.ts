@@ -1,5 +1,4 @@
 import type { Practitioner, RelatedPerson, Resource } from '@medplum/fhirtypes';
-import { tenantAdminPolicy } from '../access/policy.ts';
 import type { Role } from '../access/context.ts';
 import { createUser } from '../auth/users/index.ts';
 import type { Config } from '../config.ts';
@@ -36,9 +35,9 @@ export const DEMO_LOGINS = {
 } satisfies Record<string, DemoLogin>;
 
 export async function seedDemoUsers(db: Database, config: Config, tenant: string): Promise<void> {
-  const repo = new Repository(db, {
+  const repo = Repository.forServer(db, {
+    reason: 'demo users seed',
     tenant,
-    access: tenantAdminPolicy(tenant),
     fhirBase: `${config.baseUrl}/fhir/R4`,
     lenient: false,
     defaultCount: config.defaultCount,

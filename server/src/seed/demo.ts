@@ -1,6 +1,5 @@
 import type { Patient, Practitioner } from '@medplum/fhirtypes';
 import { dirname, join, resolve } from 'node:path';
-import { tenantAdminPolicy } from '../access/policy.ts';
 import { registerBackendClient } from '../auth/clients.ts';
 import { generateClientKey } from '../cli/backend-key.ts';
 import type { Config } from '../config.ts';
@@ -36,9 +35,9 @@ export async function seedDemo(db: Database, config: Config): Promise<void> {
   // Through createTenant, so the demo clinic starts like any tenant: with the platform's
   // profiles and instruments.
   await createTenant(db, { id: DEMO_TENANT, name: 'Demo Clinic' });
-  const repo = new Repository(db, {
+  const repo = Repository.forServer(db, {
+    reason: 'demo clinic seed',
     tenant: DEMO_TENANT,
-    access: tenantAdminPolicy(DEMO_TENANT),
     fhirBase: `${config.baseUrl}/fhir/R4`,
     lenient: false,
     defaultCount: config.defaultCount,

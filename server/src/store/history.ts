@@ -1,11 +1,11 @@
 import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
 import type { AccessPolicy } from '../access/policy.ts';
 import type { Queryable } from '../db/database.ts';
-import { loadDefinitions, resourceTypes } from '../fhir/definitions.ts';
-import { fail } from '../fhir/outcome.ts';
+import { loadDefinitions, resourceTypes } from '../kernel/definitions.ts';
+import { fail } from '../kernel/outcome.ts';
 import { dateRange } from './date-range.ts';
-import { accessForTypes, accessPredicate } from './search/access.ts';
-import type { FilterEnv } from './search/filter.ts';
+import { accessForTypes, accessPredicate } from './search/compile.ts';
+import type { FilterEnv } from './search/compiled.ts';
 import { Sql } from './search/sql.ts';
 
 /**

@@ -1,6 +1,6 @@
 import { type TypedValue, evalFhirPathTyped, parseFhirPath, toTypedValue } from '@medplum/core';
 import type { Resource } from '@medplum/fhirtypes';
-import { type SearchParam, searchParamsFor } from '../fhir/definitions.ts';
+import { type SearchParam, searchParamsFor } from '../kernel/definitions.ts';
 import { dateRange, MAX_INSTANT, MIN_INSTANT } from './date-range.ts';
 import { type IndexRows, emptyRows } from './index-rows.ts';
 import { canonical } from './ucum.ts';

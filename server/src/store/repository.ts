@@ -21,15 +21,17 @@ import {
   type RepositoryMode,
 } from '@medplum/fhir-router';
 import type { Bundle, OperationOutcome, Parameters, Reference, Resource } from '@medplum/fhirtypes';
-import type { AccessPolicy } from '../access/policy.ts';
+import type { AccessContext } from '../access/context.ts';
+import { type AccessPolicy, tenantAdminPolicy } from '../access/policy.ts';
 import type { Permission } from '../access/scopes.ts';
 import type { Database, Queryable } from '../db/database.ts';
-import { fail } from '../fhir/outcome.ts';
+import { fail } from '../kernel/outcome.ts';
 import { type HistoryPage, type HistoryQuery, historyBundle, readHistoryRows } from './history.ts';
 import { type WriteHook, type WriteMethod, hooksFor } from './hooks.ts';
 import { emptyRows } from './index-rows.ts';
 import { indexResource } from './indexer.ts';
-import { accessForTypes, accessPredicate, compileConstraint, explainedLeaves } from './search/access.ts';
+import { explainedLeaves } from './search/access.ts';
+import { accessForTypes, accessPredicate, compileConstraint } from './search/compile.ts';
 import { search as runSearch } from './search/index.ts';
 import { Sql } from './search/sql.ts';
 import { validate } from './validate.ts';
@@ -53,6 +55,21 @@ export interface RepositoryContext {
    * repository that writes a client's resource.
    */
   serverBuilt?: boolean;
+  /** Set by `asServer` and `forServer` only: why this repository acts tenant-wide (for hooks and logs). */
+  serverWork?: string;
+}
+
+/** What `Repository.asServer` is asked for. */
+export interface ServerWork {
+  /** Why the server acts tenant-wide here, in a few words ("goal achievement", "note signature"). */
+  reason: string;
+  /** Everything written through it is built by the server's own code (see RepositoryContext). */
+  serverBuilt?: boolean;
+  /**
+   * Another tenant: only from a repository that belongs to no tenant (a background loop's, such
+   * as the risk escalation's), which has no caller; the identity is then the server's own.
+   */
+  tenant?: string;
 }
 
 const ID = /^[A-Za-z0-9\-.]{1,64}$/;
@@ -172,14 +189,70 @@ export class Repository extends FhirRepository {
   }
 
   /**
-   * A repository with another context (e.g. the server's own tenant-wide access for derived
-   * writes) on this one's connection and transaction, whose after-commit work runs when this
-   * transaction commits. Its buffered creates are its own: call `flush()` before the transaction ends.
+   * A repository for the server's own work where there is no caller: installing a tenant's
+   * platform content, seeding the demo clinic, the background loops (subscription delivery, risk
+   * escalation), the picker's read of a related person's links. Tenant-admin access of `tenant`
+   * under the server's own identity (no client, no person); its writes go through the hooks it
+   * is given and are audited like any others. With `tx` it works in that transaction. Together
+   * with `asServer` (from a caller's repository) the only way to act tenant-wide.
+   * `onBehalfOf`: the person whose action this work follows where they have no repository of their
+   * own (break-glass notifies the supervisors): the decisions stay tenant-wide, the audit names them.
    */
-  derive(ctx: RepositoryContext): Repository {
+  static forServer(
+    db: Database,
+    settings: Omit<RepositoryContext, 'access' | 'serverWork'> & { reason: string; onBehalfOf?: AccessContext },
+    tx?: Queryable
+  ): Repository {
+    const { reason, onBehalfOf, ...ctx } = settings;
+    const admin = tenantAdminPolicy(ctx.tenant);
+    const access = onBehalfOf ? { ...admin, context: onBehalfOf } : admin;
+    return new Repository(db, { ...ctx, access, serverWork: reason }, tx);
+  }
+
+  /**
+   * A repository that sees what `policy` sees, on this one's connection, with no write hooks: what
+   * a subscriber may be sent is checked this way (subscriptions/events.ts).
+   */
+  withPolicy(policy: AccessPolicy): Repository {
+    return this.derive({ ...this.ctx, tenant: policy.tenant, access: policy, hooks: [], serverWork: undefined });
+  }
+
+  /**
+   * A repository with another context on this one's connection and transaction, whose
+   * after-commit work runs when this transaction commits. Its buffered creates are its own: call
+   * `flush()` before the transaction ends. Private: other contexts come only from `asServer`
+   * (tenant-wide, audited as the caller) and `withPolicy` (a narrower reader).
+   */
+  private derive(ctx: RepositoryContext): Repository {
     const child = new Repository(this.db, ctx, this.inTransaction ? this.q : undefined);
     child.txWork = this.txWork;
     return child;
+  }
+
+  /**
+   * Tenant-wide access for the server's own follow-up work in a caller's
+   * interaction (a Goal's achievementStatus after a score, a signature's Provenance and rendering,
+   * a positive screen's risk Task and Flag). That work is the consequence of a write the caller
+   * was allowed to make, so the returned repository decides with tenant-admin access of this
+   * tenant, but keeps the caller's identity (`access.context`), connection, transaction and hooks:
+   * its writes are audited like the caller's own, in the caller's AuditEvent, naming the caller.
+   *
+   * This repository's buffered creates are written first, so that the server's reads see them.
+   * The returned repository buffers its own creates: `flush()` it before the transaction ends.
+   */
+  async asServer(work: ServerWork): Promise<Repository> {
+    await this.flush();
+    let access: AccessPolicy;
+    if (work.tenant === undefined || work.tenant === this.ctx.tenant) {
+      // Tenant-wide decisions, but the caller's identity: the audit trail names who caused the write.
+      access = { ...tenantAdminPolicy(this.ctx.tenant), context: this.ctx.access.context };
+    } else {
+      // A background loop (no tenant, no caller) acting in one tenant: the server's own identity.
+      if (this.ctx.tenant !== '') fail('server-error', 'A repository of one tenant cannot act in another');
+      access = tenantAdminPolicy(work.tenant);
+    }
+    const tenant = work.tenant ?? this.ctx.tenant;
+    return this.derive({ ...this.ctx, tenant, access, serverBuilt: work.serverBuilt, serverWork: work.reason });
   }
 
   /** Writes buffered creates. Called before anything that reads and at commit. */

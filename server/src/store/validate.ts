@@ -1,7 +1,7 @@
 import { OperationOutcomeError, validateResource } from '@medplum/core';
 import type { OperationOutcomeIssue, Resource, StructureDefinition } from '@medplum/fhirtypes';
-import { isKnownResourceType } from '../fhir/definitions.ts';
-import { fail } from '../fhir/outcome.ts';
+import { isKnownResourceType } from '../kernel/definitions.ts';
+import { fail } from '../kernel/outcome.ts';
 
 /**
  * Structural validation of every write against the R4 StructureDefinitions (cardinality, types,

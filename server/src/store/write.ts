@@ -1,7 +1,7 @@
 import type { Resource } from '@medplum/fhirtypes';
 import type { Queryable } from '../db/database.ts';
 import { noteWrites } from '../db/statistics.ts';
-import { fail } from '../fhir/outcome.ts';
+import { fail } from '../kernel/outcome.ts';
 import { type IndexRows, INDEX_TABLES } from './index-rows.ts';
 
 /**

@@ -1,5 +1,5 @@
 import type { Bundle } from '@medplum/fhirtypes';
-import { fail } from '../fhir/outcome.ts';
+import { fail } from '../kernel/outcome.ts';
 import type { Repository } from '../store/repository.ts';
 import type { PayloadContent } from './channel.ts';
 import { queryableOf, readEvents, repositoryFor, subscriberPolicy, visibleEvents } from './events.ts';

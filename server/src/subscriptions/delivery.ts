@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Bundle, Subscription } from '@medplum/fhirtypes';
-import { tenantAdminPolicy } from '../access/policy.ts';
+import type { AccessPolicy } from '../access/policy.ts';
 import type { BackgroundDeps, Round } from '../background.ts';
 import { log } from '../log.ts';
 import { Repository } from '../store/repository.ts';
@@ -48,8 +48,9 @@ export function createDelivery(deps: BackgroundDeps, channels: { restHook: Chann
   const owner = randomUUID();
   const { db, clock, fhirBase, config } = deps;
 
-  const repoFor = (tenant: string, access = tenantAdminPolicy(tenant)) =>
-    new Repository(db, { tenant, access, fhirBase, lenient: false, defaultCount: config.defaultCount, maxCount: config.maxCount, hooks: [] });
+  const settings = (tenant: string) => ({ tenant, fhirBase, lenient: false, defaultCount: config.defaultCount, maxCount: config.maxCount, hooks: [] });
+  const repoFor = (tenant: string, access?: AccessPolicy) =>
+    access ? new Repository(db, { ...settings(tenant), access }) : Repository.forServer(db, { ...settings(tenant), reason: 'subscription status' });
 
   async function claim(now: Date): Promise<DeliveryRow[]> {
     const until = new Date(now.getTime() + leaseMs(options)).toISOString();

@@ -4,7 +4,7 @@ import { currentPrincipal } from '../access/person.ts';
 import { type AccessPolicy, type ReadConstraint, policyFor } from '../access/policy.ts';
 import type { Queryable } from '../db/database.ts';
 import type { Repository } from '../store/repository.ts';
-import { accessForTypes } from '../store/search/access.ts';
+import { accessForTypes } from '../store/search/compile.ts';
 import { Sql } from '../store/search/sql.ts';
 import type { PayloadContent } from './channel.ts';
 import type { NotificationEvent } from './notification.ts';
@@ -100,7 +100,7 @@ export function subscriberPolicy(principal: AccessContext, db: Queryable, now = 
 
 /** A repository that sees what `policy` sees, on `base`'s connection, with no write hooks. */
 export function repositoryFor(base: Repository, policy: AccessPolicy): Repository {
-  return base.derive({ ...base.ctx, tenant: policy.tenant, access: policy, hooks: [] });
+  return base.withPolicy(policy);
 }
 
 /**

@@ -1,7 +1,7 @@
 import { parseSearchRequest } from '@medplum/core';
 import type { Observation, Resource } from '@medplum/fhirtypes';
 import { expect, test } from 'vitest';
-import { loadDefinitions } from '../fhir/definitions.ts';
+import { loadDefinitions } from '../kernel/definitions.ts';
 import { matches, prepareForMatching } from './match.ts';
 
 loadDefinitions();

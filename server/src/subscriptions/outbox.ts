@@ -1,7 +1,7 @@
 import type { Subscription } from '@medplum/fhirtypes';
 import { SUBSCRIPTION_OWNER, subscriptionOwner } from '../access/policy.ts';
 import { loadConfig } from '../config.ts';
-import { fail } from '../fhir/outcome.ts';
+import { fail } from '../kernel/outcome.ts';
 import type { WriteEvent, WriteHook } from '../store/hooks.ts';
 import { CHANGE_CHANNEL, EVENT_CHANNEL, PROCESS_TAG, WEBSOCKET_MARK, deleteRow, invalidate, matchingSubscriptions, txQuery, upsertRow } from './registry.ts';
 import { type SubscriptionSpec, criteriaOf, parseSubscription, sameChannel } from './subscription.ts';

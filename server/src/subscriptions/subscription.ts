@@ -1,7 +1,7 @@
 import { type SearchRequest, parseSearchRequest } from '@medplum/core';
 import type { Extension, Subscription } from '@medplum/fhirtypes';
-import { resourceTypes, searchParamsFor } from '../fhir/definitions.ts';
-import { fail } from '../fhir/outcome.ts';
+import { resourceTypes, searchParamsFor } from '../kernel/definitions.ts';
+import { fail } from '../kernel/outcome.ts';
 import type { ChannelType, PayloadContent, SubscriptionRow } from './channel.ts';
 import { endpointProblem } from './endpoint-safety.ts';
 import { type Topic, filterAllowed, topicFor } from './topics.ts';

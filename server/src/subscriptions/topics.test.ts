@@ -1,6 +1,6 @@
 import type { Resource } from '@medplum/fhirtypes';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { loadDefinitions } from '../fhir/definitions.ts';
+import { loadDefinitions } from '../kernel/definitions.ts';
 import { RISK_TASK_CODE, TOPIC_BASE, filterAllowed, topicFor } from './topics.ts';
 
 beforeAll(() => loadDefinitions());

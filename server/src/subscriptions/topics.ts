@@ -1,5 +1,5 @@
 import type { Resource } from '@medplum/fhirtypes';
-import { resourceTypes, searchParamsFor } from '../fhir/definitions.ts';
+import { resourceTypes, searchParamsFor } from '../kernel/definitions.ts';
 import type { WriteMethod } from '../store/hooks.ts';
 
 /**

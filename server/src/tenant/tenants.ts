@@ -2,8 +2,8 @@ import type { Queryable } from '../db/database.ts';
 import { loadInstruments } from '../clinical/instruments/index.ts';
 import { installProfiles } from '../clinical/profiles/install.ts';
 import { installRiskDefaults } from '../clinical/risk/install.ts';
-import { loadDefinitions } from '../fhir/definitions.ts';
-import { fail } from '../fhir/outcome.ts';
+import { loadDefinitions } from '../kernel/definitions.ts';
+import { fail } from '../kernel/outcome.ts';
 
 /**
  * Tenants: a clinic or organization. Every row of every table belongs to exactly one tenant

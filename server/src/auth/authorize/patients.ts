@@ -2,7 +2,7 @@ import type { Patient, RelatedPerson } from '@medplum/fhirtypes';
 import type { Role } from '../../access/context.ts';
 import { restAuditEvent } from '../../audit/audit-event.ts';
 import { auditTrailFor } from '../../audit/audit-trail.ts';
-import { type AccessPolicy, policyFor, tenantAdminPolicy } from '../../access/policy.ts';
+import { type AccessPolicy, policyFor } from '../../access/policy.ts';
 import type { Config } from '../../config.ts';
 import type { Database } from '../../db/database.ts';
 import { Repository, isOperationOutcomeError } from '../../store/repository.ts';
@@ -27,15 +27,10 @@ async function practitionerRepository(db: Database, config: Config, who: Picker)
   return repository(db, config, who.tenant, access);
 }
 
-function repository(db: Database, config: Config, tenant: string, access: AccessPolicy = tenantAdminPolicy(tenant)): Repository {
-  return new Repository(db, {
-    tenant,
-    access,
-    fhirBase: `${config.baseUrl}/fhir/R4`,
-    lenient: true,
-    defaultCount: 20,
-    maxCount: 50,
-  });
+/** The picker's repository: `access` when given, else the server's own (a related person's links). */
+function repository(db: Database, config: Config, tenant: string, access?: AccessPolicy): Repository {
+  const settings = { tenant, fhirBase: `${config.baseUrl}/fhir/R4`, lenient: true, defaultCount: 20, maxCount: 50 };
+  return access ? new Repository(db, { ...settings, access }) : Repository.forServer(db, { ...settings, reason: 'patient picker' });
 }
 
 export function patientChoice(p: Patient): PatientChoice {

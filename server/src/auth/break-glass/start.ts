@@ -1,6 +1,5 @@
 import type { Communication } from '@medplum/fhirtypes';
 import { randomUUID } from 'node:crypto';
-import { tenantAdminPolicy } from '../../access/policy.ts';
 import { EMERGENCY_TREATMENT, breakGlassMinutes } from '../../access/purpose.ts';
 import { auditBreakGlass } from '../../audit/break-glass.ts';
 import { COMMUNICATION_CATEGORY_SYSTEM } from '../../clinical/codes.ts';
@@ -41,10 +40,11 @@ export async function startBreakGlass(deps: BreakGlassDeps, user: AppUser, reaso
   const now = deps.clock.now();
   const until = new Date(now.getTime() + breakGlassMinutes() * 60_000);
   const context = { tenant: user.tenant, clientId: undefined, scope: '', userId: user.id, fhirUser: user.fhirUser, roles: user.roles, purposeOfUse: EMERGENCY_TREATMENT };
-  const repo = new Repository(deps.db, {
+  const repo = Repository.forServer(deps.db, {
+    reason: 'break-glass notice',
     tenant: user.tenant,
     // Tenant-wide: the notice goes to people the clinician may not reach; the audit names her.
-    access: { ...tenantAdminPolicy(user.tenant), context },
+    onBehalfOf: context,
     fhirBase: `${deps.config.baseUrl}/fhir/R4`,
     lenient: false,
     defaultCount: 100,

@@ -3,7 +3,7 @@ import { auditAuthEvent } from '../../audit/auth-events.ts';
 import type { Queryable } from '../../db/database.ts';
 import { PURPOSE_SCOPES } from '../../access/purpose.ts';
 import { parseScope } from '../../access/scopes.ts';
-import { fail } from '../../fhir/outcome.ts';
+import { fail } from '../../kernel/outcome.ts';
 import { getTenant } from '../../tenant/tenants.ts';
 import { checkJwksUri, checkPublicJwks, findClient } from '../clients.ts';
 

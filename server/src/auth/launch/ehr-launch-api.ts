@@ -1,7 +1,7 @@
 import { OperationOutcomeError } from '@medplum/core';
 import type { Encounter, Patient } from '@medplum/fhirtypes';
 import express, { type Request, type Response } from 'express';
-import { fail, outcome, statusOf } from '../../fhir/outcome.ts';
+import { fail, outcome, statusOf } from '../../kernel/outcome.ts';
 import { log } from '../../log.ts';
 import { Repository } from '../../store/repository.ts';
 import { type OAuthClient, listClients } from '../clients.ts';

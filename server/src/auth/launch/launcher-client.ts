@@ -1,7 +1,7 @@
 import type { Request } from 'express';
 import type { AccessPolicy } from '../../access/policy.ts';
 import { STAFF_ROLES } from '../../access/context.ts';
-import { fail } from '../../fhir/outcome.ts';
+import { fail } from '../../kernel/outcome.ts';
 import { findClient } from '../clients.ts';
 import { type AuthDeps, authenticate } from '../index.ts';
 import { findUserById } from '../users/index.ts';

@@ -1,7 +1,7 @@
 import type { Role } from '../../access/context.ts';
 import { type AuthAction, auditAuthEvent } from '../../audit/auth-events.ts';
 import type { Database, Queryable } from '../../db/database.ts';
-import { fail } from '../../fhir/outcome.ts';
+import { fail } from '../../kernel/outcome.ts';
 import { revokeGrantsOfUser, supersedeGrantsOfUser } from '../grants.ts';
 import { announceRevocation } from '../revocation-channel.ts';
 import { endSessionsOfUser } from '../session/index.ts';

@@ -2,7 +2,7 @@ import { OperationOutcomeError } from '@medplum/core';
 import express, { type Request, type Response } from 'express';
 import type { AccessPolicy } from '../../access/policy.ts';
 import { type AuthAction, auditAuthEvent } from '../../audit/auth-events.ts';
-import { fail, outcome, statusOf } from '../../fhir/outcome.ts';
+import { fail, outcome, statusOf } from '../../kernel/outcome.ts';
 import { log } from '../../log.ts';
 import { type AuthDeps, authenticate } from '../index.ts';
 import { type AccountView, type AdminActor, disableUser, enableUser, setUserRoles } from './account-admin.ts';

@@ -1,7 +1,7 @@
 import type { Role } from '../../access/context.ts';
 import { ADMIN_CLI_CLIENT, type AuthAction, auditAuthEvent } from '../../audit/auth-events.ts';
 import type { Database } from '../../db/database.ts';
-import { fail } from '../../fhir/outcome.ts';
+import { fail } from '../../kernel/outcome.ts';
 import { type AppUser, createUser, listUsers, resetMfa, unlockUser } from './index.ts';
 import { disableUser, enableUser, setUserRoles } from './account-admin.ts';
 import { isTotpSecret, totpNow } from './totp.ts';

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { STAFF_ROLES, type Role } from '../../access/context.ts';
 import type { Queryable } from '../../db/database.ts';
 import { secretBoxOf, secretContext } from '../../db/secret-box.ts';
-import { fail } from '../../fhir/outcome.ts';
+import { fail } from '../../kernel/outcome.ts';
 import { getTenant } from '../../tenant/tenants.ts';
 import { hashPassword } from './password.ts';
 import { isTotpSecret } from './totp.ts';

@@ -1,6 +1,5 @@
 import type { QuestionnaireResponse, Task } from '@medplum/fhirtypes';
 import type { WriteEvent, WriteHook } from '../../store/hooks.ts';
-import { systemRepoFor } from '../careplan/system-repo.ts';
 
 /**
  * Assignments: an instrument assigned to a patient is an SDC "questionnaire task"
@@ -14,7 +13,7 @@ import { systemRepoFor } from '../careplan/system-repo.ts';
  *  - an in-progress response marks a `requested` assignment in-progress (the clinician sees it
  *    was started).
  * R4 has no QuestionnaireResponse.basedOn → Task, so the pair (patient, questionnaire) is the
- * link. The Task is updated as the server's own work (systemRepoFor): the response itself passed
+ * link. The Task is updated as the server's own work (Repository.asServer): the response itself passed
  * the caller's write checks, so the caller needs no Task write right (a patient app has none).
  */
 export const SDC_TASK_SYSTEM = 'http://hl7.org/fhir/uv/sdc/CodeSystem/temp';
@@ -55,7 +54,7 @@ export const assignmentHook: WriteHook = {
     // An amended response was already counted when it was first completed.
     if (done && before && DONE.has(before.status)) return;
 
-    const server = await systemRepoFor(event.repo);
+    const server = await event.repo.asServer({ reason: 'questionnaire assignment' });
     const bundle = await server.searchParams('Task', [
       ['patient', patient],
       ['code', `${SDC_TASK_SYSTEM}|${COMPLETE_QUESTIONNAIRE}`],

@@ -7,7 +7,6 @@ import type { WriteHook } from '../../store/hooks.ts';
 import type { Repository } from '../../store/repository.ts';
 import { LOINC, OBSERVATION_CATEGORY } from '../codes.ts';
 import { RELIABLE_CHANGE } from './reliable-change.ts';
-import { systemRepoFor } from './system-repo.ts';
 
 /**
  * Goal.achievementStatus (http://terminology.hl7.org/CodeSystem/goal-achievement) follows the
@@ -55,7 +54,7 @@ export const goalAchievementHook: WriteHook = {
       if (goals.length) todo.push({ patient, code, goals });
     }
     if (todo.length === 0) return;
-    const sys = await systemRepoFor(repo);
+    const sys = await repo.asServer({ reason: 'goal achievement' });
     for (const { patient, code, goals } of todo) await refreshGoals(sys, patient, code, goals);
     await sys.flush();
   },
@@ -102,7 +101,7 @@ export async function refreshGoals(repo: Repository, patient: string, code: stri
  * its order), read straight from the index tables in one statement: the hook runs for every
  * scored Observation (a PHQ-9 response writes ten), mostly for patients without goals, and the
  * full search (parsing, access composition, paging, bundle) cost ~4 ms each time. No access
- * predicate: the hook decides tenant-wide, as systemRepoFor does for the updates it makes.
+ * predicate: the hook decides tenant-wide, as its tenant-wide repository (Repository.asServer) does for the updates it makes.
  */
 async function activeGoals(repo: Repository, patient: string): Promise<Goal[]> {
   const [type, id] = patient.split('/');
@@ -150,7 +149,7 @@ interface Ends {
  * highest `high`, date by the lowest `low`, no date last, then id (search/sort.ts).
  * Two searches cost two parses, access compositions and bundles; on PGlite inside the seed's long
  * transaction (no planner statistics) their plans cost far more. The repository is tenant-admin
- * (systemRepoFor): no access predicate. Undefined when the start date does not parse as a search
+ * (Repository.asServer): no access predicate. Undefined when the start date does not parse as a search
  * value would, so the searches give their own answer (an error) as before.
  */
 async function latestAndBaseline(repo: Repository, patient: string, code: string, startDate: string | undefined): Promise<Ends | undefined> {

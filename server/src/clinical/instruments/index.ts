@@ -1,5 +1,4 @@
 import type { Questionnaire } from '@medplum/fhirtypes';
-import { tenantAdminPolicy } from '../../access/policy.ts';
 import type { Database, Queryable } from '../../db/database.ts';
 import { log } from '../../log.ts';
 import { Repository } from '../../store/repository.ts';
@@ -32,7 +31,7 @@ export class InstrumentConflictError extends Error {
 export async function loadInstruments(db: Database | Queryable, tenant: string): Promise<LoadResult> {
   const run = async (q: Queryable): Promise<LoadResult> => {
     await q.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`instruments:${tenant}`]);
-    const repo = new Repository(db as Database, { tenant, access: tenantAdminPolicy(tenant), fhirBase: '', lenient: false, defaultCount: 100, maxCount: 1000 }, q);
+    const repo = Repository.forServer(db as Database, { reason: 'instruments install', tenant, fhirBase: '', lenient: false, defaultCount: 100, maxCount: 1000 }, q);
     const shipped = Object.values(INSTRUMENTS).map((d) => d.questionnaire);
     const bundle = await repo.searchParams('Questionnaire', [['url', shipped.map((s) => s.url as string).join(',')], ['_count', '1000']]);
     const stored = (bundle.entry ?? []).map((e) => e.resource as Questionnaire);

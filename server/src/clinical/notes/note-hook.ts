@@ -1,5 +1,5 @@
 import type { Composition, Provenance } from '@medplum/fhirtypes';
-import { fail } from '../../fhir/outcome.ts';
+import { fail } from '../../kernel/outcome.ts';
 import type { WriteHook } from '../../store/hooks.ts';
 import { SIGNATURE_TYPE } from './note-codes.ts';
 import { splitPsychotherapy } from './psychotherapy.ts';

@@ -1,7 +1,6 @@
 import type { Composition, CompositionSection, DocumentReference } from '@medplum/fhirtypes';
-import { fail } from '../../fhir/outcome.ts';
+import { fail } from '../../kernel/outcome.ts';
 import type { Repository } from '../../store/repository.ts';
-import { systemRepoFor } from '../careplan/system-repo.ts';
 import { PSYCHOTHERAPY_SECTION, PSYTHPN, RESTRICTED } from './note-codes.ts';
 import { renderSection } from './render.ts';
 
@@ -26,7 +25,7 @@ export function isPsychotherapySection(s: CompositionSection): boolean {
 export async function splitPsychotherapy(repo: Repository, note: Composition): Promise<Composition | undefined> {
   const moved = (note.section ?? []).filter(isPsychotherapySection);
   if (moved.length === 0) return undefined;
-  const sys = await systemRepoFor(repo);
+  const sys = await repo.asServer({ reason: 'psychotherapy note split' });
   // The client's XHTML is reduced to escaped text, as for the rendered note: a text/html document
   // the server makes must never carry a client's markup, links or scripts.
   const body = moved.map((s) => renderSection({ ...s, title: s.title ?? 'Psychotherapy note' }, 2)).join('\n');

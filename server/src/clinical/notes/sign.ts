@@ -1,13 +1,11 @@
 import type { Bundle, Coding, Composition, DocumentReference, Practitioner, Provenance, Reference } from '@medplum/fhirtypes';
-import type { SigningKeys } from '../../auth/keys.ts';
-import { fail } from '../../fhir/outcome.ts';
+import { fail } from '../../kernel/outcome.ts';
 import type { Repository } from '../../store/repository.ts';
-import { systemRepoFor } from '../careplan/system-repo.ts';
 import { canonicalJson } from './canonical-json.ts';
 import { AUTHOR_SIGNATURE, CONFIDENTIALITY, PARTICIPANT_TYPE, VERIFICATION_SIGNATURE } from './note-codes.ts';
 import { allowSignatureWrite, isSigned } from './note-hook.ts';
 import { renderNoteHtml } from './render.ts';
-import { signJws, signingKeysFor } from './signing-keys.ts';
+import { type SigningKeys, signJws, signingKeysFor } from './signing-keys.ts';
 
 /**
  * Signing and countersigning a note, each in one transaction:
@@ -32,7 +30,7 @@ import { signJws, signingKeysFor } from './signing-keys.ts';
  * Signing changes the note, so the caller needs what an update of it needs (Repository
  * `readForUpdate`: the Composition update permission of their scopes and role, the note visible
  * and within their reach) before the server writes the signed version, the Provenance and the
- * rendering with tenant-wide access (systemRepoFor): a read-only token cannot sign.
+ * rendering with tenant-wide access (`Repository.asServer`): a read-only token cannot sign.
  */
 export interface SignOptions {
   /** 'Practitioner/x': who signs, when the repository's policy carries no person (seeding). */
@@ -60,7 +58,7 @@ export async function signComposition(repo: Repository, compositionId: string, o
     if (note.status === 'entered-in-error') fail('conflict', `Composition/${compositionId} was entered in error and cannot be signed`, 'Composition.status');
     const now = new Date().toISOString();
     const party = { reference: signer } as Reference<Practitioner>;
-    const sys = await systemRepoFor(tx);
+    const sys = await tx.asServer({ reason: 'note signature' });
     const signed = await sys.updateResource<Composition>(
       allowSignatureWrite({ ...note, status: 'final', attester: [...(note.attester ?? []), { mode: 'legal', time: now, party }] }),
       { ifMatch: note.meta?.versionId }
@@ -91,7 +89,7 @@ export async function countersignComposition(repo: Repository, compositionId: st
     }
     const now = new Date().toISOString();
     const party = { reference: signer } as Reference<Practitioner>;
-    const sys = await systemRepoFor(tx);
+    const sys = await tx.asServer({ reason: 'note countersignature' });
     const countersigned = await sys.updateResource<Composition>(
       allowSignatureWrite({ ...note, attester: [...(note.attester ?? []), { mode: 'professional', time: now, party }] }),
       { ifMatch: note.meta?.versionId }

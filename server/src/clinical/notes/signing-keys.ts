@@ -1,6 +1,5 @@
 import { CompactSign } from 'jose';
-import type { SigningKeys } from '../../auth/keys.ts';
-import { fail } from '../../fhir/outcome.ts';
+import { fail } from '../../kernel/outcome.ts';
 
 /**
  * The server's note-signing key (auth/keys.ts: a key set apart from the token keys, never retired
@@ -9,6 +8,11 @@ import { fail } from '../../fhir/outcome.ts';
  * (tests) each sign with their own database's key; the keys themselves live in the database, so
  * every node of one deployment signs with the same key.
  */
+export interface SigningKeys {
+  /** The note-signature key (auth/keys.ts loads it; its SigningKeys has this shape). */
+  notes: { kid: string; alg: string; key: CryptoKey | Uint8Array };
+}
+
 const byFhirBase = new Map<string, SigningKeys>();
 
 export function useSigningKeys(fhirBase: string, keys: SigningKeys): void {

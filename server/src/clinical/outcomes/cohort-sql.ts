@@ -1,5 +1,5 @@
 import type { AccessPolicy } from '../../access/policy.ts';
-import { compileConstraint } from '../../store/search/access.ts';
+import { compileConstraint } from '../../store/search/compile.ts';
 import { Sql } from '../../store/search/sql.ts';
 import { LOINC } from '../codes.ts';
 import { COUNTED_STATUSES, RESPONSE_REDUCTION, RULES } from './definitions.ts';

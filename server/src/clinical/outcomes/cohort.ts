@@ -1,5 +1,5 @@
 import type { Parameters, ParametersParameter } from '@medplum/fhirtypes';
-import { fail } from '../../fhir/outcome.ts';
+import { fail } from '../../kernel/outcome.ts';
 import { dateRange } from '../../store/date-range.ts';
 import type { Repository } from '../../store/repository.ts';
 import { LOINC } from '../codes.ts';

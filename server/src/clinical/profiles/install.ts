@@ -1,6 +1,5 @@
 import { OperationOutcomeError, deepEquals } from '@medplum/core';
 import type { StructureDefinition } from '@medplum/fhirtypes';
-import { tenantAdminPolicy } from '../../access/policy.ts';
 import type { Database, Queryable } from '../../db/database.ts';
 import { Repository } from '../../store/repository.ts';
 import { platformProfiles } from './registry.ts';
@@ -13,9 +12,9 @@ import { platformProfiles } from './registry.ts';
  */
 export async function installProfiles(q: Queryable, tenant: string): Promise<void> {
   // The repository writes through `q` (the pool or a caller's transaction); it never opens its own.
-  const repo = new Repository(q as Database, {
+  const repo = Repository.forServer(q as Database, {
+    reason: 'profiles install',
     tenant,
-    access: tenantAdminPolicy(tenant),
     fhirBase: 'urn:bh-fhir:install',
     lenient: false,
     defaultCount: 1,

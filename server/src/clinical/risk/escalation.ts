@@ -1,5 +1,4 @@
 import type { Communication, Practitioner, Reference, Task } from '@medplum/fhirtypes';
-import { tenantAdminPolicy } from '../../access/policy.ts';
 import { auditTrailFor } from '../../audit/audit-trail.ts';
 import type { BackgroundDeps } from '../../background.ts';
 import { log } from '../../log.ts';
@@ -31,9 +30,9 @@ export async function escalateDue(deps: BackgroundDeps, hooks: readonly WriteHoo
   let fired = 0;
   for (let i = 0; i < MAX_PER_ROUND; i++) {
     const now = deps.clock.now();
-    const root = new Repository(deps.db, {
+    const root = Repository.forServer(deps.db, {
+      reason: 'risk escalation',
       tenant: '',
-      access: tenantAdminPolicy(''),
       fhirBase: deps.fhirBase,
       lenient: false,
       defaultCount: deps.config.defaultCount,
@@ -45,7 +44,7 @@ export async function escalateDue(deps: BackgroundDeps, hooks: readonly WriteHoo
       claimed = await root.withTransaction(async (tx) => {
         const [timer] = await claimDue(tx, now, 1);
         if (!timer) return undefined;
-        const repo = escalationRepo(tx, timer.tenant);
+        const repo = await escalationRepo(tx, timer.tenant);
         await escalate(repo, timer, now);
         await repo.flush();
         return timer;

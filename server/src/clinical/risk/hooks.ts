@@ -1,5 +1,5 @@
 import type { PlanDefinition, Task, TaskOutput } from '@medplum/fhirtypes';
-import { fail } from '../../fhir/outcome.ts';
+import { fail } from '../../kernel/outcome.ts';
 import type { WriteEvent, WriteHook } from '../../store/hooks.ts';
 import { RISK_OUTCOME_SYSTEM, RISK_RULES_ID, RISK_RULES_URL } from '../codes.ts';
 import { parseRuleSet } from './rules.ts';

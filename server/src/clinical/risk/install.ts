@@ -1,6 +1,5 @@
 import { OperationOutcomeError } from '@medplum/core';
 import type { Resource } from '@medplum/fhirtypes';
-import { tenantAdminPolicy } from '../../access/policy.ts';
 import type { Database, Queryable } from '../../db/database.ts';
 import { log } from '../../log.ts';
 import { Repository } from '../../store/repository.ts';
@@ -16,7 +15,7 @@ import { SHIPPED_RULES, parseRuleSet } from './rules.ts';
 export async function installRiskDefaults(q: Queryable, tenant: string): Promise<string[]> {
   // A broken shipped file stops the start rather than leaving tenants without rules.
   parseRuleSet(SHIPPED_RULES);
-  const repo = new Repository(q as Database, { tenant, access: tenantAdminPolicy(tenant), fhirBase: 'urn:bh-fhir:install', lenient: false, defaultCount: 1, maxCount: 1 }, q);
+  const repo = Repository.forServer(q as Database, { reason: 'risk rules install', tenant, fhirBase: 'urn:bh-fhir:install', lenient: false, defaultCount: 1, maxCount: 1 }, q);
   const created: string[] = [];
   for (const resource of [SHIPPED_RULES, ...DEFAULT_CRISIS_RESOURCES] as Resource[]) {
     const { rows } = await q.query('SELECT 1 FROM resource WHERE tenant = $1 AND type = $2 AND id = $3', [tenant, resource.resourceType, resource.id]);

@@ -3,7 +3,7 @@ import fhirpath from 'fhirpath';
 import r4 from 'fhirpath/fhir-context/r4/index.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fail } from '../../fhir/outcome.ts';
+import { fail } from '../../kernel/outcome.ts';
 import type { ScoreResult } from '../scoring/index.ts';
 
 /**

@@ -1,9 +1,7 @@
 import type { Task } from '@medplum/fhirtypes';
-import { tenantAdminPolicy } from '../../access/policy.ts';
 import type { Clock } from '../../clock.ts';
 import { systemClock } from '../../clock.ts';
-import type { Repository, RepositoryContext } from '../../store/repository.ts';
-import { systemRepoFor } from '../careplan/system-repo.ts';
+import type { Repository } from '../../store/repository.ts';
 import { RISK_TASK_CODE, RISK_TASK_SYSTEM } from '../codes.ts';
 
 /** Shared facts about risk Tasks for the hooks, the raising and the escalation. */
@@ -31,15 +29,17 @@ export function isServerWork(repo: Repository): boolean {
 
 /** The caller's transaction with tenant-wide access and the caller's identity (a screen's follow-up). */
 export async function serverRepoFor(repo: Repository): Promise<Repository> {
-  const server = await systemRepoFor(repo, { serverBuilt: true });
+  const server = await repo.asServer({ reason: 'risk workflow', serverBuilt: true });
   serverRepos.add(server);
   return server;
 }
 
-/** The escalation loop's own context: no client, no person, so the audit trail names the server. */
-export function escalationRepo(repo: Repository, tenant: string): Repository {
-  const ctx: RepositoryContext = { ...repo.ctx, tenant, access: tenantAdminPolicy(tenant), serverBuilt: true };
-  const server = repo.derive(ctx);
+/**
+ * The escalation loop's repository in `tenant`, from its tenant-less root: no client, no person,
+ * so the audit trail names the server.
+ */
+export async function escalationRepo(root: Repository, tenant: string): Promise<Repository> {
+  const server = await root.asServer({ reason: 'risk escalation', serverBuilt: true, tenant });
   serverRepos.add(server);
   return server;
 }

@@ -2,7 +2,7 @@ import type { Questionnaire, QuestionnaireItem, QuestionnaireResponse, Questionn
 import fhirpath from 'fhirpath';
 import r4 from 'fhirpath/fhir-context/r4/index.js';
 import { SDC_CALCULATED_EXPRESSION } from '../codes.ts';
-import { fail } from '../../fhir/outcome.ts';
+import { fail } from '../../kernel/outcome.ts';
 
 /**
  * Evaluates each item's SDC calculatedExpression (FHIRPath, https://hl7.org/fhir/uv/sdc/expressions.html)

@@ -1,5 +1,5 @@
 import type { Observation, Patient, Questionnaire, QuestionnaireResponse } from '@medplum/fhirtypes';
-import { fail } from '../../fhir/outcome.ts';
+import { fail } from '../../kernel/outcome.ts';
 import type { WriteEvent, WriteHook } from '../../store/hooks.ts';
 import { evaluateRisk, serverRepoFor } from '../risk/index.ts';
 import { extractObservations } from '../extract/index.ts';

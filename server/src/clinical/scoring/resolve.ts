@@ -1,6 +1,6 @@
 import type { Questionnaire } from '@medplum/fhirtypes';
 import { isPlatformQuestionnaireUrl } from '../../access/platform.ts';
-import { fail } from '../../fhir/outcome.ts';
+import { fail } from '../../kernel/outcome.ts';
 import type { Repository } from '../../store/repository.ts';
 import { instrumentByUrl } from './definitions.ts';
 

@@ -9,7 +9,7 @@ import type {
   QuestionnaireResponseItemAnswer,
 } from '@medplum/fhirtypes';
 import { SDC_CALCULATED_EXPRESSION } from '../codes.ts';
-import { fail } from '../../fhir/outcome.ts';
+import { fail } from '../../kernel/outcome.ts';
 
 /**
  * Checks a QuestionnaireResponse against its Questionnaire (R4 questionnaireresponse.html

@@ -2,7 +2,7 @@ import { allOk } from '@medplum/core';
 import { type FhirRequest, type FhirResponse, type FhirRouteHandler, processBatch } from '@medplum/fhir-router';
 import type { Bundle } from '@medplum/fhirtypes';
 import type { Repository } from '../../store/repository.ts';
-import { fail } from '../outcome.ts';
+import { fail } from '../../kernel/outcome.ts';
 
 /**
  * batch and transaction (https://hl7.org/fhir/R4/http.html#transaction), processed by

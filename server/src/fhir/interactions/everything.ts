@@ -2,8 +2,8 @@ import { allOk } from '@medplum/core';
 import type { FhirRequest, FhirResponse, FhirRouteHandler } from '@medplum/fhir-router';
 import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
 import type { Repository } from '../../store/repository.ts';
-import { patientCompartmentParams } from '../compartment.ts';
-import { fail } from '../outcome.ts';
+import { patientCompartmentParams } from '../../kernel/compartment.ts';
+import { fail } from '../../kernel/outcome.ts';
 
 /**
  * Patient/[id]/$everything (http://hl7.org/fhir/R4/patient-operation-everything.html): the patient

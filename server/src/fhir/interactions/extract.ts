@@ -6,7 +6,7 @@ import { calculate, withCalculated } from '../../clinical/scoring/calculate.ts';
 import { resolveQuestionnaire } from '../../clinical/scoring/resolve.ts';
 import { validateResponse } from '../../clinical/scoring/validate-response.ts';
 import type { Repository } from '../../store/repository.ts';
-import { fail } from '../outcome.ts';
+import { fail } from '../../kernel/outcome.ts';
 
 /**
  * QuestionnaireResponse/$extract (SDC, https://build.fhir.org/ig/HL7/sdc/OperationDefinition-QuestionnaireResponse-extract.html),

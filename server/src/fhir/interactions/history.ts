@@ -2,7 +2,7 @@ import { allOk } from '@medplum/core';
 import type { FhirRequest, FhirResponse, FhirRouteHandler } from '@medplum/fhir-router';
 import { historyBundle } from '../../store/history.ts';
 import type { Repository } from '../../store/repository.ts';
-import { fail } from '../outcome.ts';
+import { fail } from '../../kernel/outcome.ts';
 import { assertResourceType } from './search.ts';
 
 /**

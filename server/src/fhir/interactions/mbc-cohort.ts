@@ -3,7 +3,7 @@ import type { FhirRequest, FhirResponse, FhirRouteHandler } from '@medplum/fhir-
 import type { Parameters } from '@medplum/fhirtypes';
 import { type CohortInput, runCohort } from '../../clinical/outcomes/cohort.ts';
 import type { Repository } from '../../store/repository.ts';
-import { fail } from '../outcome.ts';
+import { fail } from '../../kernel/outcome.ts';
 
 const NAMES = ['program', 'payer', 'practitioner', 'start', 'end'] as const;
 

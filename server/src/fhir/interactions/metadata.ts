@@ -1,7 +1,7 @@
 import type { CapabilityStatement, CapabilityStatementRestResource } from '@medplum/fhirtypes';
 import { subscriptionCapabilities } from '../../subscriptions/capabilities.ts';
 import { websocketUrl } from '../../subscriptions/channels/websocket.ts';
-import { resourceTypes, searchParamsFor } from '../definitions.ts';
+import { resourceTypes, searchParamsFor } from '../../kernel/definitions.ts';
 
 /**
  * GET /metadata (https://hl7.org/fhir/R4/http.html#capabilities): generated from what the server

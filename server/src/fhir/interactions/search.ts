@@ -1,8 +1,8 @@
 import type { FhirRequest, FhirResponse, FhirRouteHandler } from '@medplum/fhir-router';
 import { allOk } from '@medplum/core';
 import type { Repository } from '../../store/repository.ts';
-import { isKnownResourceType } from '../definitions.ts';
-import { fail } from '../outcome.ts';
+import { isKnownResourceType } from '../../kernel/definitions.ts';
+import { fail } from '../../kernel/outcome.ts';
 
 /**
  * search-type and search-system (https://hl7.org/fhir/R4/http.html#search), by GET and by

@@ -3,7 +3,7 @@ import type { FhirRequest, FhirResponse, FhirRouteHandler } from '@medplum/fhir-
 import type { Subscription } from '@medplum/fhirtypes';
 import type { Repository } from '../../store/repository.ts';
 import { queryEvents } from '../../subscriptions/api.ts';
-import { fail } from '../outcome.ts';
+import { fail } from '../../kernel/outcome.ts';
 import { operationInput } from './subscription-params.ts';
 
 /**

@@ -1,6 +1,6 @@
 import type { FhirRequest } from '@medplum/fhir-router';
 import type { Parameters } from '@medplum/fhirtypes';
-import { fail } from '../outcome.ts';
+import { fail } from '../../kernel/outcome.ts';
 
 /**
  * Input parameters of the Subscription operations ($status, $events): from the query string (GET)

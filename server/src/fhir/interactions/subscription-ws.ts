@@ -4,7 +4,7 @@ import type { Parameters, Subscription } from '@medplum/fhirtypes';
 import type { Repository } from '../../store/repository.ts';
 import { websocketEndpointFor } from '../../subscriptions/channels/websocket.ts';
 import { issueBindingToken } from '../../subscriptions/websocket/binding-token.ts';
-import { fail } from '../outcome.ts';
+import { fail } from '../../kernel/outcome.ts';
 
 /**
  * Subscription/$get-ws-binding-token (type level, and Subscription/[id]/$get-ws-binding-token):

@@ -2,7 +2,7 @@ import { allOk, created } from '@medplum/core';
 import type { FhirResponse, FhirRouteHandler } from '@medplum/fhir-router';
 import type { Resource } from '@medplum/fhirtypes';
 import { type Repository, wasCreatedByUpdate } from '../../store/repository.ts';
-import { fail } from '../outcome.ts';
+import { fail } from '../../kernel/outcome.ts';
 import { assertResourceType } from './search.ts';
 
 /**

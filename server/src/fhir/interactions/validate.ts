@@ -3,7 +3,7 @@ import type { FhirRequest, FhirResponse, FhirRouteHandler } from '@medplum/fhir-
 import type { OperationOutcome, Parameters, Resource, StructureDefinition } from '@medplum/fhirtypes';
 import type { Repository } from '../../store/repository.ts';
 import { validate } from '../../store/validate.ts';
-import { fail } from '../outcome.ts';
+import { fail } from '../../kernel/outcome.ts';
 import { assertResourceType } from './search.ts';
 
 /**

@@ -1,8 +1,8 @@
 import { OperationOutcomeError } from '@medplum/core';
 import type { ReadConstraint } from '../../access/constraint.ts';
-import { patientCompartmentParams } from '../../fhir/compartment.ts';
-import { fail } from '../../fhir/outcome.ts';
-import { type FilterEnv, compileFilter, toPredicate } from './filter.ts';
+import { patientCompartmentParams } from '../../kernel/compartment.ts';
+import { fail } from '../../kernel/outcome.ts';
+import { type Compilers, type FilterEnv, toPredicate } from './compiled.ts';
 import { parseFilter } from './parse.ts';
 import type { Sql } from './sql.ts';
 import { and, or } from './sql.ts';
@@ -15,9 +15,11 @@ import type { Filter } from './types.ts';
  * chain, an include and a history page never contain a resource the caller may not see, and
  * nothing is filtered after loading. Every lookup is tenant-first and by resource
  * (idx_reference_resource, idx_token_resource): one index probe per candidate row.
+ * `filter` compiles the filters of granular-scope constraints (compiled.ts `Compilers`); callers
+ * use the entry points of compile.ts, which pass it.
  */
-export function accessPredicate(q: Sql, type: string, alias: string, env: FilterEnv): string {
-  return compileConstraint(q, type, alias, env.access.readConstraint(type, env.permission ?? 's'), env);
+export function accessPredicate(q: Sql, type: string, alias: string, env: FilterEnv, filter: Compilers['filter']): string {
+  return compileConstraint(q, type, alias, env.access.readConstraint(type, env.permission ?? 's'), env, filter);
 }
 
 /**
@@ -25,11 +27,11 @@ export function accessPredicate(q: Sql, type: string, alias: string, env: Filter
  * that types sharing one type-independent constraint (labels, ids, references) share one branch;
  * `compartment` and `match` always need their type.
  */
-export function compileConstraint(q: Sql, type: string | undefined, alias: string, c: ReadConstraint, env: FilterEnv): string {
+export function compileConstraint(q: Sql, type: string | undefined, alias: string, c: ReadConstraint, env: FilterEnv, filter: Compilers['filter']): string {
   // A part that folds to TRUE or FALSE leaves no bind parameters behind: PostgreSQL cannot type
   // a parameter the statement never mentions.
   const mark = q.params.length;
-  const sql = compileNode(q, type, alias, c, env);
+  const sql = compileNode(q, type, alias, c, env, filter);
   if (sql === 'TRUE' || sql === 'FALSE') {
     q.params.length = mark;
     return sql;
@@ -38,7 +40,7 @@ export function compileConstraint(q: Sql, type: string | undefined, alias: strin
   return `(${sql})`;
 }
 
-function compileNode(q: Sql, type: string | undefined, alias: string, c: ReadConstraint, env: FilterEnv): string {
+function compileNode(q: Sql, type: string | undefined, alias: string, c: ReadConstraint, env: FilterEnv, filter: Compilers['filter']): string {
   // Only the leaves that use it add the type as a parameter: an unused parameter cannot be typed.
   const rtype = (): string => (type === undefined ? `${alias}.type` : q.p(type));
   switch (c.kind) {
@@ -47,13 +49,13 @@ function compileNode(q: Sql, type: string | undefined, alias: string, c: ReadCon
     case 'deny':
       return 'FALSE';
     case 'and': {
-      const parts = c.all.map((x) => compileConstraint(q, type, alias, x, env));
+      const parts = c.all.map((x) => compileConstraint(q, type, alias, x, env, filter));
       return parts.includes('FALSE') ? 'FALSE' : and(parts);
     }
     case 'or':
-      return or(c.any.map((x) => compileConstraint(q, type, alias, x, env)));
+      return or(c.any.map((x) => compileConstraint(q, type, alias, x, env, filter)));
     case 'match':
-      return type === undefined ? 'FALSE' : matchPredicate(q, type, alias, c.any, env);
+      return type === undefined ? 'FALSE' : matchPredicate(q, type, alias, c.any, env, filter);
     case 'ids':
       return c.ids.length === 0 ? 'FALSE' : `${alias}.id = ANY(${q.p(c.ids, 'text[]')})`;
     case 'compartment':
@@ -65,7 +67,7 @@ function compileNode(q: Sql, type: string | undefined, alias: string, c: ReadCon
       return `EXISTS (SELECT 1 FROM idx_reference ${x} WHERE ${x}.tenant = $1 AND ${x}.rtype = ${rtype()} AND ${x}.rid = ${alias}.id AND ${x}.param = ANY(${q.p(c.params, 'text[]')}) AND (${target}))`;
     }
     case 'not': {
-      const inner = compileConstraint(q, type, alias, c.of, env);
+      const inner = compileConstraint(q, type, alias, c.of, env, filter);
       return inner === 'TRUE' ? 'FALSE' : inner === 'FALSE' ? 'TRUE' : `NOT ${inner}`;
     }
     case 'unlabelled': {
@@ -107,7 +109,7 @@ function compartmentPredicate(q: Sql, type: string, alias: string, patients: str
 }
 
 /** Granular scopes: an OR of search-parameter sets, compiled like the request's own filters. */
-function matchPredicate(q: Sql, type: string, alias: string, any: [string, string][][], env: FilterEnv): string {
+function matchPredicate(q: Sql, type: string, alias: string, any: [string, string][][], env: FilterEnv, filter: Compilers['filter']): string {
   const trusted: FilterEnv = { ...env, trusted: true };
   return or(
     any.map((set) =>
@@ -121,7 +123,7 @@ function matchPredicate(q: Sql, type: string, alias: string, any: [string, strin
             if (err instanceof OperationOutcomeError) fail('forbidden', `The access constraint on ${type} cannot be applied`);
             throw err;
           }
-          return toPredicate(compileFilter(q, [type], f, trusted), [type], alias);
+          return toPredicate(filter(q, [type], f, trusted), [type], alias);
         })
       )
     )
@@ -135,7 +137,7 @@ function matchPredicate(q: Sql, type: string, alias: string, any: [string, strin
  * the row is already known to be one of `types` (the main query), so full access needs no type
  * test of its own.
  */
-export function accessForTypes(q: Sql, types: string[], alias: string, env: FilterEnv, typesChecked = false): string {
+export function accessForTypes(q: Sql, types: string[], alias: string, env: FilterEnv, typesChecked: boolean, filter: Compilers['filter']): string {
   const open: string[] = [];
   const branches: string[] = [];
   // Types whose constraint does not depend on the type (labels, ids, references) are grouped, so a
@@ -150,13 +152,13 @@ export function accessForTypes(q: Sql, types: string[], alias: string, env: Filt
       const g = shared.get(key);
       if (g) g.types.push(t);
       else shared.set(key, { c, types: [t] });
-    } else branches.push(and([`${alias}.type = ${q.p(t)}`, compileConstraint(q, t, alias, c, env)]));
+    } else branches.push(and([`${alias}.type = ${q.p(t)}`, compileConstraint(q, t, alias, c, env, filter)]));
   }
   // The caller already limited the row to `types`, all of them fully visible: nothing to add.
   if (typesChecked && open.length === types.length) return 'TRUE';
   for (const { c, types: ts } of shared.values()) {
     const typeTest = typesChecked && ts.length === types.length ? 'TRUE' : typeIn(q, alias, ts);
-    branches.push(and([typeTest, compileConstraint(q, undefined, alias, c, env)]));
+    branches.push(and([typeTest, compileConstraint(q, undefined, alias, c, env, filter)]));
   }
   const parts: string[] = [];
   if (open.length) parts.push(typeIn(q, alias, open));

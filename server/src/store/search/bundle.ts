@@ -1,5 +1,5 @@
 import type { Bundle, BundleEntry, BundleLink, Resource } from '@medplum/fhirtypes';
-import { type SubsetOptions, applySubset } from '../../fhir/subset.ts';
+import { type SubsetOptions, applySubset } from '../../kernel/subset.ts';
 
 /**
  * The searchset Bundle (https://hl7.org/fhir/R4/search.html#bundle, bundle.html#searchset):

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadDefinitions, searchParam } from '../../fhir/definitions.ts';
+import { loadDefinitions, searchParam } from '../../kernel/definitions.ts';
 import { combineRanges, singleValued } from './combine.ts';
 import { parseSearch } from './parse.ts';
 import type { ParamFilter } from './types.ts';

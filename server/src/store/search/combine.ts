@@ -1,4 +1,4 @@
-import type { SearchParam } from '../../fhir/definitions.ts';
+import type { SearchParam } from '../../kernel/definitions.ts';
 import type { Filter, ParamFilter } from './types.ts';
 
 /**

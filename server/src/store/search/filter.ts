@@ -1,6 +1,4 @@
-import type { AccessPolicy } from '../../access/policy.ts';
-import type { Permission } from '../../access/scopes.ts';
-import { compileChain, compileHas } from './chain.ts';
+import { type Compiled, TABLE, setColumns, toPredicate, typeMatch } from './compiled.ts';
 import type { Sql } from './sql.ts';
 import { and, or } from './sql.ts';
 import { dateCondition, instantCondition } from './sql-date.ts';
@@ -9,67 +7,18 @@ import { referenceCondition } from './sql-reference.ts';
 import { stringCondition } from './sql-string.ts';
 import { tokenCondition, tokenConditions } from './sql-token.ts';
 import { uriCondition } from './sql-uri.ts';
-import type { AtomValue, CompositeValue, Filter, ParamFilter, TextValue, TokenValue } from './types.ts';
+import type { AtomValue, CompositeValue, ParamFilter, TextValue, TokenValue } from './types.ts';
 
 /**
- * Compiles one parsed filter into SQL over the index tables (../../db/migrations/001-core.sql).
- * Positive filters become a *set* of matching resource ids read from one index
- * (`SELECT rid FROM idx_x WHERE tenant = $1 AND rtype = $2 AND param = $3 AND <value>`), which the
- * caller tests with `r.id IN (…)`, so the planner drives from the (tenant, rtype, param, value…)
- * index. Negations (:not, :missing=true) become a correlated NOT EXISTS on the by-resource index.
- * With several searched types (system search, _type) the sets carry (rtype, rid) pairs.
+ * One search parameter's values compiled over its index rows (chains and _has: chain.ts; the
+ * dispatch between them: compile.ts). Positive filters become a *set* of matching resource ids
+ * read from one index (`SELECT rid FROM idx_x WHERE tenant = $1 AND rtype = $2 AND param = $3 AND
+ * <value>`), which the caller tests with `r.id IN (…)`, so the planner drives from the (tenant,
+ * rtype, param, value…) index. Negations (:not, :missing=true) become a correlated NOT EXISTS on
+ * the by-resource index. With several searched types (system search, _type) the sets carry
+ * (rtype, rid) pairs.
  */
-export interface FilterEnv {
-  access: AccessPolicy;
-  fhirBase: string;
-  /** Inside an access constraint: chains there are the server's own rule, not re-checked. */
-  trusted?: boolean;
-  /**
-   * The permission asked of the access policy: 's' for a search, 'r' for a read's visibility
-   * check, 'c'/'u'/'d' for the repository's before/after checks of a write.
-   */
-  permission?: Permission;
-}
-
-export type Compiled = { set: string } | { where: (alias: string) => string };
-
-export const TABLE: Record<string, string> = {
-  string: 'idx_string',
-  token: 'idx_token',
-  reference: 'idx_reference',
-  date: 'idx_date',
-  number: 'idx_number',
-  quantity: 'idx_quantity',
-  uri: 'idx_uri',
-};
-
-/** `col = $T` for one type, `col = ANY($Ts)` for several. */
-export function typeMatch(q: Sql, col: string, types: string[]): string {
-  return types.length === 1 ? `${col} = ${q.p(types[0])}` : `${col} = ANY(${q.p(types, 'text[]')})`;
-}
-
-/** What a set selects: the id alone for one type, (type, id) for several. */
-export function setColumns(types: string[], typeCol: string, idCol: string): string {
-  return types.length === 1 ? idCol : `${typeCol}, ${idCol}`;
-}
-
-export function toPredicate(c: Compiled, types: string[], alias: string): string {
-  if ('where' in c) return c.where(alias);
-  return types.length === 1 ? `${alias}.id IN (${c.set})` : `(${alias}.type, ${alias}.id) IN (${c.set})`;
-}
-
-export function compileFilter(q: Sql, types: string[], f: Filter, env: FilterEnv): Compiled {
-  switch (f.kind) {
-    case 'chain':
-      return compileChain(q, types, f, env);
-    case 'has':
-      return compileHas(q, types, f, env);
-    default:
-      return compileParam(q, types, f, env.fhirBase);
-  }
-}
-
-function compileParam(q: Sql, types: string[], f: ParamFilter, fhirBase: string): Compiled {
+export function compileParam(q: Sql, types: string[], f: ParamFilter, fhirBase: string): Compiled {
   const { param, modifier } = f;
   // _id and _lastUpdated live on the resource row itself (R4 search.html#all).
   if (param.code === '_id') {

@@ -1,7 +1,7 @@
 import type { Queryable } from '../../db/database.ts';
-import { searchParamsFor } from '../../fhir/definitions.ts';
-import { accessForTypes } from './access.ts';
-import type { FilterEnv } from './filter.ts';
+import { searchParamsFor } from '../../kernel/definitions.ts';
+import { accessForTypes } from './compile.ts';
+import type { FilterEnv } from './compiled.ts';
 import { allResourceTypes } from './parse.ts';
 import { Sql } from './sql.ts';
 import type { IncludeSpec } from './types.ts';

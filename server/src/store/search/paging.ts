@@ -1,4 +1,4 @@
-import { fail } from '../../fhir/outcome.ts';
+import { fail } from '../../kernel/outcome.ts';
 import type { OrderKey } from './sort.ts';
 import type { Sql } from './sql.ts';
 import { or } from './sql.ts';

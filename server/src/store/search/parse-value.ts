@@ -1,5 +1,5 @@
-import type { SearchParam } from '../../fhir/definitions.ts';
-import { fail } from '../../fhir/outcome.ts';
+import type { SearchParam } from '../../kernel/definitions.ts';
+import { fail } from '../../kernel/outcome.ts';
 import { dateRange } from '../date-range.ts';
 import { normalizeString } from '../indexer.ts';
 import { splitEscaped, unescape } from './escape.ts';

@@ -1,6 +1,6 @@
 import { OperationOutcomeError } from '@medplum/core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadDefinitions } from '../../fhir/definitions.ts';
+import { loadDefinitions } from '../../kernel/definitions.ts';
 import { splitEscaped, unescape } from './escape.ts';
 import { parseSearch } from './parse.ts';
 import { parseNumber, parseToken } from './parse-value.ts';

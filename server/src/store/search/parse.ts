@@ -1,6 +1,6 @@
 import { OperationOutcomeError } from '@medplum/core';
-import { type SearchParam, isKnownResourceType, resourceTypes, searchParam, searchParamsFor } from '../../fhir/definitions.ts';
-import { fail } from '../../fhir/outcome.ts';
+import { type SearchParam, isKnownResourceType, resourceTypes, searchParam, searchParamsFor } from '../../kernel/definitions.ts';
+import { fail } from '../../kernel/outcome.ts';
 import { splitEscaped } from './escape.ts';
 import { type ValueContext, parseValue } from './parse-value.ts';
 import type { Filter, IncludeSpec, ParsedSearch, SortKey, Summary, Total } from './types.ts';

@@ -1,4 +1,4 @@
-import { TABLE } from './filter.ts';
+import { TABLE } from './compiled.ts';
 import type { Sql } from './sql.ts';
 import type { SortKey } from './types.ts';
 

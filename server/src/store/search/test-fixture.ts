@@ -2,7 +2,7 @@ import type { Bundle, Resource } from '@medplum/fhirtypes';
 import { freshDatabase } from '../../../../test/support/database.ts';
 import { type AccessPolicy, tenantAdminPolicy } from '../../access/policy.ts';
 import type { Database } from '../../db/database.ts';
-import { loadDefinitions } from '../../fhir/definitions.ts';
+import { loadDefinitions } from '../../kernel/definitions.ts';
 import { Repository } from '../repository.ts';
 import { type SearchContext, search } from './index.ts';
 

@@ -1,4 +1,4 @@
-import type { SearchParam } from '../../fhir/definitions.ts';
+import type { SearchParam } from '../../kernel/definitions.ts';
 
 /**
  * The parsed form of a search request (https://hl7.org/fhir/R4/search.html). Parsing validates
