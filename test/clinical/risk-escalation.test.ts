@@ -106,7 +106,7 @@ describe('several server processes', () => {
       const { rows } = await s.db.query<{ name: string }>('SELECT current_database() AS name');
       const url = new URL(process.env.DATABASE_URL as string);
       url.pathname = `/${rows[0].name}`;
-      db = await openDatabase({ databaseUrl: url.toString(), dataDir: 'memory', dbPoolSize: 4 });
+      db = await openDatabase({ databaseUrl: url.toString(), dataDir: 'memory', dbPoolSize: 4, secretKeys: process.env.SECRET_KEYS });
     } else {
       db = { ...s.db, close: async () => undefined };
     }
