@@ -62,12 +62,13 @@ describe('CLI', () => {
     expect((await cli('client', 'approve', '--id', 'no-such-client')).code).toBe(1);
   });
 
-  test('keys rotate adds an ES256 and an RS256 key, both published', async () => {
-    const before = ((await (await fetch(`${s.baseUrl}/auth/jwks`)).json()) as { keys: unknown[] }).keys.length;
+  test('keys rotate adds an ES256 access-token key, an RS256 id_token key and an ES256 note-signing key, all published', async () => {
+    const before = ((await (await fetch(`${s.baseUrl}/auth/jwks`)).json()) as { keys: { kid: string }[] }).keys;
     const r = await cli('keys', 'rotate');
     expect(r.code).toBe(0);
-    const after = ((await (await fetch(`${s.baseUrl}/auth/jwks`)).json()) as { keys: { alg: string }[] }).keys;
-    expect(after.length).toBe(before + 2);
+    const after = ((await (await fetch(`${s.baseUrl}/auth/jwks`)).json()) as { keys: { kid: string; alg: string }[] }).keys;
+    const added = after.filter((k) => !before.some((b) => b.kid === k.kid));
+    expect(added.map((k) => k.alg).sort()).toEqual(['ES256', 'ES256', 'RS256']);
   });
 });
 
