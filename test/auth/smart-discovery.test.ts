@@ -99,9 +99,9 @@ describe('OpenID Connect discovery and keys', () => {
     });
   });
 
-  test('/auth/jwks publishes the ES256 access-token key and the RS256 id_token key, public parts only', async () => {
+  test('/auth/jwks publishes the ES256 access-token key, the RS256 id_token key and the ES256 note-signing key, public parts only', async () => {
     const { keys } = (await (await fetch(`${s.baseUrl}/auth/jwks`)).json()) as { keys: Record<string, string>[] };
-    expect(keys.map((k) => k.alg).sort()).toEqual(['ES256', 'RS256']);
+    expect(keys.map((k) => k.alg).sort()).toEqual(['ES256', 'ES256', 'RS256']);
     for (const k of keys) {
       expect(typeof k.kid).toBe('string');
       for (const priv of ['d', 'p', 'q', 'dp', 'dq', 'qi']) expect(k).not.toHaveProperty(priv);
