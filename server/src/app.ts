@@ -18,6 +18,7 @@ import type { Database } from './db/database.ts';
 import { openDatabase } from './db/open.ts';
 import { keepStatistics } from './db/statistics.ts';
 import { loadDefinitions } from './kernel/definitions.ts';
+import { loadValueSets } from './kernel/valuesets.ts';
 import { fhirHttp } from './fhir/http.ts';
 import { outcome } from './kernel/outcome.ts';
 import { createFhirRouter } from './fhir/routes.ts';
@@ -55,6 +56,8 @@ const pkg = JSON.parse(readFileSync(join(import.meta.dirname, '../../package.jso
 export async function createServer(config: Config, db?: Database, options: ServerOptions = {}): Promise<Server> {
   const clock = options.clock ?? systemClock;
   loadDefinitions();
+  // Required bindings are checked against these on every write: load them now, not in the first write.
+  loadValueSets();
   const database = db ?? (await openDatabase(config));
   const keys = await loadSigningKeys(database);
   // The server clock and write hooks reach auth for break-glass windows and notices (auth/break-glass).

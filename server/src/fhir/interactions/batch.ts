@@ -1,7 +1,8 @@
 import { allOk } from '@medplum/core';
 import { type FhirRequest, type FhirResponse, type FhirRouteHandler, processBatch } from '@medplum/fhir-router';
-import type { Bundle } from '@medplum/fhirtypes';
+import type { Bundle, BundleEntry } from '@medplum/fhirtypes';
 import type { Repository } from '../../store/repository.ts';
+import { validate } from '../../store/validate.ts';
 import { fail } from '../../kernel/outcome.ts';
 
 /**
@@ -23,6 +24,7 @@ export const batchOrTransaction: FhirRouteHandler = async (req: FhirRequest, rep
   bundle.entry.forEach((e, i) => {
     if (!e.request?.method || !e.request.url) fail('invalid', `Entry ${i} has no request method and url`, `Bundle.entry[${i}].request`);
   });
+  validateEnvelope(bundle);
   if (bundle.type === 'transaction') await resolveConditionalReferences(bundle, repo as Repository);
   const result = await processBatch({ ...req, config: { ...req.config, transactions: true } }, repo, router, bundle);
   // Prefer: return=minimal applies to the entries too: answer with status, location and etag only.
@@ -36,6 +38,27 @@ export const batchOrTransaction: FhirRouteHandler = async (req: FhirRequest, rep
   }
   return [allOk, result];
 };
+
+/**
+ * The Bundle's own rules: its elements and invariants (bdl-1..8, https://hl7.org/fhir/R4/bundle.html#invariants).
+ * The entries' resources are left out here: each is validated by its own write, so an invalid
+ * entry of a batch fails alone. bdl-7 and bdl-8 are checked here rather than by the validator,
+ * because bdl-7 reads the resources (entries may share a fullUrl with different meta.versionId).
+ */
+function validateEnvelope(bundle: Bundle): void {
+  const entries = bundle.entry ?? [];
+  const seen = new Map<string, number>();
+  entries.forEach((e, i) => {
+    if (typeof e?.fullUrl !== 'string') return;
+    if (e.fullUrl.includes('/_history/')) fail('invalid', `Entry ${i}: a fullUrl may not name a version (bdl-8)`, `Bundle.entry[${i}].fullUrl`);
+    const key = `${e.fullUrl} ${e.resource?.meta?.versionId ?? ''}`;
+    const first = seen.get(key);
+    if (first !== undefined) fail('invalid', `Entries ${first} and ${i} have the same fullUrl; a fullUrl must be unique in a bundle (bdl-7)`, `Bundle.entry[${i}].fullUrl`);
+    seen.set(key, i);
+  });
+  const envelope = entries.map(({ resource: _resource, fullUrl: _fullUrl, ...rest }: BundleEntry) => rest);
+  validate({ ...bundle, entry: envelope });
+}
 
 async function resolveConditionalReferences(bundle: Bundle, repo: Repository): Promise<void> {
   const cache = new Map<string, string>();
