@@ -26,6 +26,7 @@ import { type AccessPolicy, tenantAdminPolicy } from '../access/policy.ts';
 import type { Permission } from '../access/scopes.ts';
 import type { Database, Queryable } from '../db/database.ts';
 import { fail } from '../kernel/outcome.ts';
+import { asOutcome, guardQueries } from './database-errors.ts';
 import { type HistoryPage, type HistoryQuery, historyBundle, readHistoryRows } from './history.ts';
 import { type WriteHook, type WriteMethod, hooksFor } from './hooks.ts';
 import { emptyRows } from './index-rows.ts';
@@ -114,7 +115,7 @@ export class Repository extends FhirRepository {
     super();
     this.db = db;
     this.ctx = ctx;
-    this.q = tx ?? db;
+    this.q = guardQueries(tx ?? db);
     this.inTransaction = Boolean(tx);
   }
 
@@ -140,7 +141,10 @@ export class Repository extends FhirRepository {
         return value;
       },
       { serializable: options?.serializable }
-    );
+    ).catch((err: unknown) => {
+      // BEGIN / COMMIT themselves fail outside the guarded queries (a serialization failure at commit).
+      throw asOutcome(err);
+    });
     for (const fn of committed) {
       try {
         fn();

@@ -2,6 +2,7 @@ import type { Resource } from '@medplum/fhirtypes';
 import type { Queryable } from '../db/database.ts';
 import { noteWrites } from '../db/statistics.ts';
 import { fail } from '../kernel/outcome.ts';
+import { keyColumns } from './index-key.ts';
 import { type IndexRows, INDEX_TABLES } from './index-rows.ts';
 
 /**
@@ -28,8 +29,12 @@ export interface VersionWrite {
 }
 
 const COLUMNS: Record<(typeof INDEX_TABLES)[number], { cols: string[]; types: string[]; pick: (r: any) => unknown[] }> = {
-  token: { cols: ['system', 'code', 'text'], types: ['text', 'text', 'text'], pick: (r) => [r.system, r.code, r.text] },
-  string: { cols: ['norm', 'exact'], types: ['text', 'text'], pick: (r) => [r.norm, r.exact] },
+  token: {
+    cols: ['system', 'system_full', 'code', 'code_full', 'text'],
+    types: ['text', 'text', 'text', 'text', 'text'],
+    pick: (r) => [...keyColumns(r.system), ...keyColumns(r.code), r.text],
+  },
+  string: { cols: ['norm', 'norm_full', 'exact'], types: ['text', 'text', 'text'], pick: (r) => [...keyColumns(r.norm), r.exact] },
   date: { cols: ['low', 'high'], types: ['timestamptz', 'timestamptz'], pick: (r) => [r.low, r.high] },
   number: { cols: ['low', 'high'], types: ['numeric', 'numeric'], pick: (r) => [r.low, r.high] },
   quantity: {
@@ -38,11 +43,11 @@ const COLUMNS: Record<(typeof INDEX_TABLES)[number], { cols: string[]; types: st
     pick: (r) => [r.low, r.high, r.system, r.code, r.unit, r.canonCode, r.canonLow, r.canonHigh],
   },
   reference: {
-    cols: ['target_type', 'target_id', 'url'],
-    types: ['text', 'text', 'text'],
-    pick: (r) => [r.targetType, r.targetId, r.url],
+    cols: ['target_type', 'target_id', 'url', 'url_full'],
+    types: ['text', 'text', 'text', 'text'],
+    pick: (r) => [r.targetType, r.targetId, ...keyColumns(r.url)],
   },
-  uri: { cols: ['value'], types: ['text'], pick: (r) => [r.value] },
+  uri: { cols: ['value', 'value_full'], types: ['text', 'text'], pick: (r) => keyColumns(r.value) },
 };
 
 /**

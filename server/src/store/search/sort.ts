@@ -1,5 +1,6 @@
 import { TABLE } from './compiled.ts';
 import type { Sql } from './sql.ts';
+import { wholeValue } from './sql-key.ts';
 import type { SortKey } from './types.ts';
 
 /**
@@ -38,10 +39,10 @@ function sortKey(q: Sql, k: SortKey, a: string): OrderKey {
   let cast: OrderKey['cast'] = 'text';
   switch (k.param.type) {
     case 'string':
-      col = `${x}.norm`;
+      col = wholeValue({ key: `${x}.norm`, full: `${x}.norm_full` });
       break;
     case 'token':
-      col = `${x}.code`;
+      col = wholeValue({ key: `${x}.code`, full: `${x}.code_full` });
       break;
     case 'date':
       col = descending ? `${x}.high` : `${x}.low`;
@@ -53,10 +54,10 @@ function sortKey(q: Sql, k: SortKey, a: string): OrderKey {
       cast = 'numeric';
       break;
     case 'reference':
-      col = `coalesce(${x}.target_type || '/' || ${x}.target_id, ${x}.url)`;
+      col = `coalesce(${x}.target_type || '/' || ${x}.target_id, ${wholeValue({ key: `${x}.url`, full: `${x}.url_full` })})`;
       break;
     default:
-      col = `${x}.value`;
+      col = wholeValue({ key: `${x}.value`, full: `${x}.value_full` });
   }
   const expr = `(SELECT ${agg}(${col}) FROM ${TABLE[k.param.type]} ${x} WHERE ${x}.tenant = $1 AND ${x}.rtype = ${a}.type AND ${x}.rid = ${a}.id AND ${x}.param = ${q.p(k.param.code)})`;
   return { expr, cast, descending, nullable: true, computed: true };

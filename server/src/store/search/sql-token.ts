@@ -1,6 +1,7 @@
 import { escapeLike } from './escape.ts';
 import type { Sql } from './sql.ts';
 import { or } from './sql.ts';
+import { type KeyColumns, keyEquals, keyEqualsAny } from './sql-key.ts';
 import type { TextValue, TokenValue } from './types.ts';
 
 /**
@@ -11,7 +12,8 @@ import type { TextValue, TokenValue } from './types.ts';
  *   system|       any code in that system      x.system = s
  * Codes are compared exactly (case-sensitive): R4 leaves case to the code system, and exact
  * comparison is what the (tenant, rtype, param, code, system) index serves.
- * Plain codes of one OR-list are folded into a single `code = ANY(...)`.
+ * Plain codes of one OR-list are folded into a single `code = ANY(...)`. `code` and `system` hold
+ * a long value's first characters and `code_full` / `system_full` the whole of it (sql-key.ts).
  */
 export function tokenConditions(q: Sql, x: string, values: (TokenValue | TextValue)[]): string {
   const plain: string[] = [];
@@ -21,17 +23,20 @@ export function tokenConditions(q: Sql, x: string, values: (TokenValue | TextVal
     else if (v.system === undefined && v.code !== undefined) plain.push(v.code);
     else conds.push(tokenCondition(q, x, v));
   }
-  if (plain.length === 1) conds.unshift(`${x}.code = ${q.p(plain[0])}`);
-  else if (plain.length > 1) conds.unshift(`${x}.code = ANY(${q.p(plain, 'text[]')})`);
+  if (plain.length) conds.unshift(keyEqualsAny(q, codeOf(x), plain));
   return or(conds);
 }
 
 export function tokenCondition(q: Sql, x: string, v: TokenValue): string {
   const parts: string[] = [];
-  if (v.code !== undefined) parts.push(`${x}.code = ${q.p(v.code)}`);
+  if (v.code !== undefined) parts.push(keyEquals(q, codeOf(x), v.code));
   if (v.system === null) parts.push(`${x}.system IS NULL`);
-  else if (v.system !== undefined) parts.push(`${x}.system = ${q.p(v.system)}`);
+  else if (v.system !== undefined) parts.push(keyEquals(q, { key: `${x}.system`, full: `${x}.system_full` }, v.system));
   return parts.length ? parts.join(' AND ') : 'TRUE';
+}
+
+function codeOf(x: string): KeyColumns {
+  return { key: `${x}.code`, full: `${x}.code_full` };
 }
 
 /**

@@ -1,5 +1,5 @@
-import { escapeLike } from './escape.ts';
 import type { Sql } from './sql.ts';
+import { type KeyColumns, keyEquals, keyEqualsAny, keyStartsWith } from './sql-key.ts';
 import type { UriValue } from './types.ts';
 
 /**
@@ -9,11 +9,13 @@ import type { UriValue } from './types.ts';
  *   :above   the stored URI is the given one or one of its path ancestors: we enumerate the
  *            ancestors at each '/' of the given URI and look them up by equality, so the
  *            index serves this too.
+ * `value` holds a long URI's first characters and `value_full` the whole of it (sql-key.ts).
  */
 export function uriCondition(q: Sql, x: string, v: UriValue, modifier: string | undefined): string {
-  if (modifier === 'below') return `${x}.value LIKE ${q.p(escapeLike(v.value) + '%')}`;
-  if (modifier === 'above') return `${x}.value = ANY(${q.p(ancestors(v.value), 'text[]')})`;
-  return `${x}.value = ${q.p(v.value)}`;
+  const c: KeyColumns = { key: `${x}.value`, full: `${x}.value_full` };
+  if (modifier === 'below') return keyStartsWith(q, c, v.value);
+  if (modifier === 'above') return keyEqualsAny(q, c, ancestors(v.value));
+  return keyEquals(q, c, v.value);
 }
 
 export function ancestors(uri: string): string[] {
