@@ -71,6 +71,10 @@ export async function createServer(config: Config, db?: Database, options: Serve
   // The crisis-risk rule set and crisis resources, in every tenant that has never had them (clinical/risk).
   await installRiskDefaultsEverywhere(database);
 
+  // From here on every statement of the server's work is bounded (start-up installs above may take
+  // longer on a large database; migrations ran when the database was opened).
+  database.setStatementTimeout(config.statementTimeoutMs);
+
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);

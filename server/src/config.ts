@@ -53,6 +53,12 @@ export interface Config {
   production: boolean;
   /** How often to check whether planner statistics need an ANALYZE (ms); 0 turns it off. */
   statisticsIntervalMs: number;
+  /**
+   * Longest one database statement of the server may run, ms (PostgreSQL `statement_timeout`);
+   * 0 leaves the database's own setting. Not applied to migrations, statistics maintenance or the
+   * CLI. PGlite cannot interrupt a statement: there the search limits are the defence.
+   */
+  statementTimeoutMs: number;
   /** Default and maximum page size for search. */
   defaultCount: number;
   maxCount: number;
@@ -109,6 +115,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     seedDemo: env.SEED_DEMO === undefined || env.SEED_DEMO === '' ? !env.DATABASE_URL && env.NODE_ENV !== 'production' : env.SEED_DEMO === 'true',
     production: env.NODE_ENV === 'production',
     statisticsIntervalMs: Number(env.STATISTICS_INTERVAL_MS ?? 10_000),
+    statementTimeoutMs: Math.max(0, Number(env.STATEMENT_TIMEOUT_MS ?? 30_000)),
     defaultCount: 20,
     maxCount: 1000,
     sessionIdleSeconds: Number(env.SESSION_IDLE_SECONDS ?? 15 * 60),

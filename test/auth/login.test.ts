@@ -278,7 +278,7 @@ describe('CLI user commands', () => {
       // The CLI closes its database when done; the test server keeps using this one.
       // (With the database's server key: the CLI stores TOTP secrets encrypted.)
       openDb: async () => {
-        const kept = { kind: db.kind, query: db.query.bind(db), transaction: db.transaction.bind(db), close: async () => undefined };
+        const kept = { ...db, kind: db.kind, query: db.query.bind(db), transaction: db.transaction.bind(db), close: async () => undefined };
         shareSecretBox(db, kept);
         return kept;
       },

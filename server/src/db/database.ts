@@ -28,6 +28,21 @@ export interface Database extends Queryable {
    * so callers must keep fn free of side effects outside the database.
    */
   transaction<T>(fn: (tx: Queryable) => Promise<T>, options?: { serializable?: boolean }): Promise<T>;
+  /**
+   * This database as one request uses it: when `signal` aborts (the client went away) no further
+   * statement starts and, on PostgreSQL, the running one is cancelled; the work then fails with
+   * `RequestGone` (./request-scope.ts). PGlite runs inside this process and cannot stop a
+   * statement that has started.
+   */
+  forRequest(signal: AbortSignal): Database;
+  /**
+   * The statement timeout (ms, 0 = the database's own setting) for every later statement of this
+   * database and those derived from it, except `unbounded` work. A statement past it fails with
+   * a 503 OperationOutcome (./request-scope.ts). PostgreSQL only: PGlite cannot interrupt itself.
+   */
+  setStatementTimeout(ms: number): void;
+  /** Runs fn on one connection with no statement timeout: maintenance that legitimately runs long. */
+  unbounded<T>(fn: (q: Queryable) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 

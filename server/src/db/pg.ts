@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { createHash } from 'node:crypto';
 import { type Database, type QueryOptions, type Queryable, type QueryResult, MAX_TX_ATTEMPTS, isRetryable } from './database.ts';
+import { RequestGone, checkSignal, isQueryCanceled, statementTimedOut } from './request-scope.ts';
 import { shareSecretBox } from './secret-box.ts';
 
 const names = new Map<string, string>();
@@ -19,45 +20,126 @@ function statementName(sql: string): string {
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 pg.types.setTypeParser(pg.types.builtins.NUMERIC, (v) => Number(v));
 
+/**
+ * Every statement runs on a connection taken from the pool for it (or for its transaction), so
+ * that (a) the connection carries the statement timeout the server asked for, set on it once
+ * (`SET statement_timeout`, redone only when the wanted value changes: no extra round trip per
+ * statement), and (b) a request's statement can be cancelled while it runs when the client goes
+ * away (`forRequest`): `pg_cancel_backend` of exactly that connection's backend, sent from a
+ * connection of its own so a pool busy with long statements cannot hold it up. A connection
+ * whose backend was sent a cancel is closed rather than reused, so a cancel that arrives late
+ * can never stop the next user's statement.
+ */
 export async function openPostgres(url: string, poolSize: number): Promise<Database> {
   const pool = new pg.Pool({ connectionString: url, max: poolSize });
   // An idle client that errors (server restart) must not crash the process.
   pool.on('error', () => undefined);
-  const wrap = (c: pg.Pool | pg.PoolClient): Queryable => ({
+  let timeoutMs = 0;
+  /** The statement_timeout each connection has (none recorded: the database's own default). */
+  const applied = new WeakMap<pg.PoolClient, number>();
+
+  const checkout = async (wantMs: number): Promise<pg.PoolClient> => {
+    const c = await pool.connect();
+    if ((applied.get(c) ?? 0) !== wantMs) {
+      try {
+        await c.query(`SET statement_timeout = ${Math.trunc(wantMs)}`);
+      } catch (err) {
+        c.release(true);
+        throw err;
+      }
+      applied.set(c, wantMs);
+    }
+    return c;
+  };
+
+  const cancelBackend = async (pid: number): Promise<void> => {
+    const admin = new pg.Client({ connectionString: url });
+    admin.on('error', () => undefined);
+    try {
+      await admin.connect();
+      await admin.query('SELECT pg_cancel_backend($1)', [pid]);
+    } finally {
+      await admin.end().catch(() => undefined);
+    }
+  };
+
+  /** Runs fn on one connection; with a signal, cancels its statement when the signal aborts. */
+  const withClient = async <T>(fn: (c: pg.PoolClient) => Promise<T>, signal?: AbortSignal, wantMs = timeoutMs): Promise<T> => {
+    checkSignal(signal);
+    const c = await checkout(wantMs);
+    let cancelling: Promise<void> | undefined;
+    const onAbort = () => {
+      const pid = (c as unknown as { processID: number | null }).processID;
+      if (pid) cancelling = cancelBackend(pid).catch(() => undefined);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      checkSignal(signal);
+      return await fn(c);
+    } catch (err) {
+      if (signal?.aborted) throw new RequestGone();
+      if (isQueryCanceled(err) && (applied.get(c) ?? 0) > 0) throw statementTimedOut(applied.get(c) as number);
+      throw err;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      if (cancelling) await cancelling;
+      c.release(cancelling ? true : undefined);
+    }
+  };
+
+  const wrap = (c: pg.PoolClient, signal?: AbortSignal): Queryable => ({
     async query<R>(sql: string, params?: unknown[], options?: QueryOptions): Promise<QueryResult<R>> {
+      // Inside a transaction: a request whose client has gone starts no further statement.
+      checkSignal(signal);
       const r = options?.prepare
         ? await c.query({ name: statementName(sql), text: sql, values: params as unknown[] })
         : await c.query(sql, params as unknown[]);
       return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
     },
   });
-  const base = wrap(pool);
-  const db: Database = {
-    kind: 'postgres',
-    query: base.query,
-    async transaction(fn, options) {
-      for (let attempt = 1; ; attempt++) {
-        const client = await pool.connect();
-        try {
-          await client.query(options?.serializable ? 'BEGIN ISOLATION LEVEL SERIALIZABLE' : 'BEGIN');
-          const tx = wrap(client);
-          shareSecretBox(db, tx);
-          const result = await fn(tx);
-          await client.query('COMMIT');
-          return result;
-        } catch (err) {
-          await client.query('ROLLBACK').catch(() => undefined);
-          if (attempt < MAX_TX_ATTEMPTS && isRetryable(err)) continue;
-          throw err;
-        } finally {
-          client.release();
+
+  // Idempotent: a test's teardown and Server.close may both close it.
+  const close = once(() => pool.end());
+  const scoped = (signal: AbortSignal | undefined): Database => {
+    const db: Database = {
+      kind: 'postgres',
+      query: (sql, params, options) => withClient((c) => wrap(c).query(sql, params, options), signal),
+      async transaction(fn, options) {
+        for (let attempt = 1; ; attempt++) {
+          try {
+            return await withClient(async (client) => {
+              try {
+                await client.query(options?.serializable ? 'BEGIN ISOLATION LEVEL SERIALIZABLE' : 'BEGIN');
+                const tx = wrap(client, signal);
+                shareSecretBox(db, tx);
+                const result = await fn(tx);
+                await client.query('COMMIT');
+                return result;
+              } catch (err) {
+                await client.query('ROLLBACK').catch(() => undefined);
+                throw err;
+              }
+            }, signal);
+          } catch (err) {
+            if (attempt < MAX_TX_ATTEMPTS && isRetryable(err)) continue;
+            throw err;
+          }
         }
-      }
-    },
-    // Idempotent: a test's teardown and Server.close may both close it.
-    close: once(() => pool.end()),
+      },
+      forRequest: (s) => {
+        const child = scoped(s);
+        shareSecretBox(db, child);
+        return child;
+      },
+      setStatementTimeout(ms) {
+        timeoutMs = Math.max(0, ms);
+      },
+      unbounded: (fn) => withClient((c) => fn(wrap(c, signal)), signal, 0),
+      close,
+    };
+    return db;
   };
-  return db;
+  return scoped(undefined);
 }
 
 function once(fn: () => Promise<void>): () => Promise<void> {

@@ -1,5 +1,6 @@
 import { PGlite } from '@electric-sql/pglite';
 import { type Database, type Queryable, type QueryResult, MAX_TX_ATTEMPTS, isRetryable } from './database.ts';
+import { checkSignal } from './request-scope.ts';
 import { shareSecretBox } from './secret-box.ts';
 
 /**
@@ -9,32 +10,53 @@ import { shareSecretBox } from './secret-box.ts';
 export async function openPglite(dataDir: string | undefined): Promise<Database> {
   const db = dataDir ? new PGlite(dataDir) : new PGlite();
   await db.waitReady;
+  // Idempotent: a test's teardown and Server.close may both close it.
+  const close = once(() => db.close());
   const run = async <R>(q: { query: PGlite['query'] }, sql: string, params?: unknown[]): Promise<QueryResult<R>> => {
     const r = await q.query<R>(sql, params as unknown[]);
     return { rows: r.rows, rowCount: r.affectedRows ?? r.rows.length };
   };
-  const database: Database = {
-    kind: 'pglite',
-    query: (sql, params) => run(db, sql, params),
-    async transaction(fn, options) {
-      for (let attempt = 1; ; attempt++) {
-        try {
-          return await db.transaction(async (tx) => {
-            if (options?.serializable) await tx.query('SET TRANSACTION ISOLATION LEVEL SERIALIZABLE');
-            const q: Queryable = { query: (sql, params) => run(tx, sql, params) };
-            shareSecretBox(database, q);
-            return fn(q);
-          });
-        } catch (err) {
-          if (attempt < MAX_TX_ATTEMPTS && isRetryable(err)) continue;
-          throw err;
+  const scoped = (signal: AbortSignal | undefined): Database => {
+    const database: Database = {
+      kind: 'pglite',
+      query: (sql, params) => {
+        checkSignal(signal);
+        return run(db, sql, params);
+      },
+      async transaction(fn, options) {
+        for (let attempt = 1; ; attempt++) {
+          try {
+            return await db.transaction(async (tx) => {
+              if (options?.serializable) await tx.query('SET TRANSACTION ISOLATION LEVEL SERIALIZABLE');
+              const q: Queryable = {
+                query: (sql, params) => {
+                  checkSignal(signal);
+                  return run(tx, sql, params);
+                },
+              };
+              shareSecretBox(database, q);
+              return fn(q);
+            });
+          } catch (err) {
+            if (attempt < MAX_TX_ATTEMPTS && isRetryable(err)) continue;
+            throw err;
+          }
         }
-      }
-    },
-    // Idempotent: a test's teardown and Server.close may both close it.
-    close: once(() => db.close()),
+      },
+      forRequest: (s) => {
+        const child = scoped(s);
+        shareSecretBox(database, child);
+        return child;
+      },
+      // PGlite's statements run on this process's thread: no timer can interrupt them (the
+      // search limits are the defence here).
+      setStatementTimeout: () => undefined,
+      unbounded: (fn) => fn(database),
+      close,
+    };
+    return database;
   };
-  return database;
+  return scoped(undefined);
 }
 
 function once(fn: () => Promise<void>): () => Promise<void> {

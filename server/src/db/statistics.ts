@@ -1,5 +1,5 @@
 import { log } from '../log.ts';
-import type { Database } from './database.ts';
+import type { Database, Queryable } from './database.ts';
 
 /**
  * Keeps planner statistics (and the visibility map) fresh on our tables. Search plans depend on
@@ -29,28 +29,35 @@ export function noteWrites(rows: number): void {
   lastWriteAt = Date.now();
 }
 
-async function locked(db: Database, fn: () => Promise<void>): Promise<boolean> {
-  const { rows: got } = await db.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [LOCK]);
+async function locked(q: Queryable, fn: () => Promise<void>): Promise<boolean> {
+  const { rows: got } = await q.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [LOCK]);
   if (!got[0]?.ok) return false;
   try {
     await fn();
   } finally {
-    await db.query('SELECT pg_advisory_unlock($1)', [LOCK]);
+    await q.query('SELECT pg_advisory_unlock($1)', [LOCK]);
   }
   return true;
 }
 
+/**
+ * On one connection (the advisory lock is held by a session, so it is taken and released on the
+ * same one), without the statement timeout requests run under: ANALYZE and VACUUM of a large
+ * table legitimately take longer.
+ */
 async function run(db: Database, command: 'ANALYZE' | 'VACUUM (ANALYZE)'): Promise<boolean> {
-  return locked(db, async () => {
-    sinceAnalyze = 0;
-    if (command !== 'ANALYZE') sinceVacuum = 0;
-    for (const t of TABLES) await db.query(`${command} ${t}`);
-    const { rows } = await db.query<{ n: number }>(
-      `SELECT coalesce(sum(greatest(reltuples, 0)), 0)::float8 AS n FROM pg_class WHERE relname = ANY($1::text[])`,
-      [TABLES]
-    );
-    rowsAtLastAnalyze = rows[0]?.n ?? 0;
-  });
+  return db.unbounded((q) =>
+    locked(q, async () => {
+      sinceAnalyze = 0;
+      if (command !== 'ANALYZE') sinceVacuum = 0;
+      for (const t of TABLES) await q.query(`${command} ${t}`);
+      const { rows } = await q.query<{ n: number }>(
+        `SELECT coalesce(sum(greatest(reltuples, 0)), 0)::float8 AS n FROM pg_class WHERE relname = ANY($1::text[])`,
+        [TABLES]
+      );
+      rowsAtLastAnalyze = rows[0]?.n ?? 0;
+    })
+  );
 }
 
 /** What the keeper would do now, if anything. */

@@ -50,6 +50,11 @@ export function fhirHttp(deps: FhirHttpDeps): express.Router {
   r.use(async (req: Request, res: Response, next: NextFunction) => {
     // Every request is audited when its response is sent, whatever the outcome (audit/fhir-audit.ts).
     const audit = beginFhirAudit(trail, req, res, deps.router);
+    // A client that goes away before its answer stops the request's database work (db/pg.ts).
+    const gone = new AbortController();
+    res.on('close', () => {
+      if (!res.writableEnded) gone.abort();
+    });
     try {
       checkFormat(req);
       const access = await deps.authenticate(req.headers.authorization);
@@ -57,7 +62,7 @@ export function fhirHttp(deps: FhirHttpDeps): express.Router {
       const prefer = parsePrefer([req.headers.prefer ?? []].flat().join(","));
       const body = parseBody(req);
       audit.body = body;
-      const repo = new Repository(deps.db, {
+      const repo = new Repository(deps.db.forRequest(gone.signal), {
         tenant: access.tenant,
         access,
         fhirBase,
@@ -79,8 +84,10 @@ export function fhirHttp(deps: FhirHttpDeps): express.Router {
       };
       const [result, resource] = await auditRequestScope.run(audit, () => deps.router.handleRequest(fhirReq, repo));
       audit.resource = resource;
+      if (gone.signal.aborted) return clientWentAway(req);
       respond(req, res, result, resource, prefer.return);
     } catch (err) {
+      if (gone.signal.aborted) return clientWentAway(req);
       next(err);
     }
   });
@@ -89,6 +96,11 @@ export function fhirHttp(deps: FhirHttpDeps): express.Router {
     sendError(req, res, err);
   });
   return r;
+}
+
+/** Nobody is left to answer: one line, not an error (the work was stopped on purpose). */
+function clientWentAway(req: Request): void {
+  log.info('request stopped: the client went away', { method: req.method, path: req.baseUrl });
 }
 
 function respond(req: Request, res: Response, result: OperationOutcome, resource: Resource | undefined, preferReturn: string | undefined): void {
@@ -166,7 +178,10 @@ export function sendError(req: Request, res: Response, err: unknown): void {
     o = normalizeOperationOutcome(err);
   }
   let status = statusOf(o);
-  if (status >= 500) {
+  if (o.id === 'timeout') {
+    // The statement timeout (db/request-scope.ts): our own words, already free of database text.
+    log.info('request stopped by the statement timeout', { method: req.method, path: req.baseUrl });
+  } else if (status >= 500) {
     // Never send internals (stack, SQL, values) to the client; log only what cannot carry PHI.
     log.error('request failed', { method: req.method, path: req.baseUrl, code: e?.code, name: (err as Error)?.name, stack: stackFrames(err) });
     o = outcome('server-error', 'The server could not complete the request; the error has been logged');
@@ -229,7 +244,10 @@ function parseBody(req: Request): unknown {
     const q: Record<string, string | string[]> = {};
     for (const [k, v] of new URLSearchParams(text)) {
       const prev = q[k];
-      q[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
+      // Appended in place: copying the array per repeat made a large form quadratic to read.
+      if (prev === undefined) q[k] = v;
+      else if (Array.isArray(prev)) prev.push(v);
+      else q[k] = [prev, v];
     }
     return q;
   }

@@ -19,10 +19,14 @@ export const KINDS = {
   precondition: { status: 412, code: 'conflict' },
   'multiple-matches': { status: 412, code: 'multiple-matches' },
   'too-large': { status: 413, code: 'too-costly' },
+  /** A request beyond a limit that keeps one request from holding the server (store/search/limits.ts). */
+  'too-costly': { status: 400, code: 'too-costly' },
   'unsupported-media-type': { status: 415, code: 'not-supported' },
   'unprocessable': { status: 422, code: 'processing' },
   'too-many-requests': { status: 429, code: 'throttled' },
   'server-error': { status: 500, code: 'exception' },
+  /** A request stopped by the statement timeout (db/request-scope.ts): our words, never the database's. */
+  timeout: { status: 503, code: 'timeout' },
 } as const;
 export type Kind = keyof typeof KINDS;
 

@@ -2,6 +2,7 @@ import { OperationOutcomeError } from '@medplum/core';
 import { type SearchParam, isKnownResourceType, resourceTypes, searchParam, searchParamsFor } from '../../kernel/definitions.ts';
 import { fail } from '../../kernel/outcome.ts';
 import { splitEscaped } from './escape.ts';
+import { checkChainDepth, checkRequestLimits, checkSortKeys, checkValues } from './limits.ts';
 import { type ValueContext, parseValue } from './parse-value.ts';
 import type { Filter, IncludeSpec, ParsedSearch, SortKey, Summary, Total } from './types.ts';
 
@@ -44,6 +45,7 @@ export function allResourceTypes(): string[] {
 }
 
 export function parseSearch(resourceType: string | undefined, pairs: [string, string][], opts: ParseOptions): ParsedSearch {
+  checkRequestLimits(pairs, CURSOR_PARAM);
   const warnings: string[] = [];
   const linkParams: [string, string][] = [];
   /** Runs one parameter's parsing; in lenient mode a 400 becomes a warning and the pair is dropped. */
@@ -101,6 +103,7 @@ function parsePair(out: ParsedSearch, name: string, value: string, opts: ParseOp
     case '_count': {
       if (!/^\d{1,9}$/.test(value)) fail('invalid', `Invalid _count '${value}': expected a non-negative integer`, '_count');
       out.count = Math.min(Number(value), opts.maxCount);
+      if (Number(value) > opts.maxCount) out.warnings.push(`_count=${Number(value)} is above this server's page size limit: pages hold at most ${opts.maxCount} entries`);
       return;
     }
     case '_sort':
@@ -141,6 +144,7 @@ function parsePair(out: ParsedSearch, name: string, value: string, opts: ParseOp
   const bare = name.split(/[:.]/)[0];
   if (UNSUPPORTED.has(bare)) fail('not-supported', `Search parameter '${bare}' is not supported`, name);
   if (value === '') return; // An empty value places no constraint (and is not an error).
+  checkChainDepth(name);
   out.filters.push(parseFilter(out.types, name, value, opts));
 }
 
@@ -188,7 +192,9 @@ export function parseFilter(types: string[], name: string, value: string, opts: 
     if (value !== 'true' && value !== 'false') fail('invalid', `Invalid value for '${name}': expected true or false`, name);
     return { kind: 'param', name, param, modifier, missing: value === 'true', values: [] };
   }
-  const values = splitEscaped(value, ',').map((v) => {
+  const parts = splitEscaped(value, ',');
+  checkValues(name, parts.length);
+  const values = parts.map((v) => {
     if (v === '') fail('invalid', `Invalid value for '${name}': empty value in a comma-separated list`, name);
     return parseValue(param, modifier, v, name, opts);
   });
@@ -265,7 +271,9 @@ function parseHas(types: string[], name: string, value: string, opts: ValueConte
 
 /** `_sort=a,-b` (https://hl7.org/fhir/R4/search.html#sort). */
 function parseSort(types: string[], value: string): SortKey[] {
-  return value.split(',').map((raw) => {
+  const keys = value.split(',');
+  checkSortKeys(keys.length);
+  return keys.map((raw) => {
     const key = raw.trim();
     const descending = key.startsWith('-');
     const code = descending ? key.slice(1) : key;
