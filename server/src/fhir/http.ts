@@ -1,4 +1,4 @@
-import { OperationOutcomeError, isOk, normalizeOperationOutcome } from '@medplum/core';
+import { OperationOutcomeError, isOk } from '@medplum/core';
 import type { FhirRequest, FhirRouter, HttpMethod } from '@medplum/fhir-router';
 import type { OperationOutcome, Resource } from '@medplum/fhirtypes';
 import express, { type NextFunction, type Request, type Response } from 'express';
@@ -14,6 +14,8 @@ import { writeHooks } from '../write-hooks.ts';
 import { applySubset } from '../kernel/subset.ts';
 import { capabilityStatement } from './interactions/metadata.ts';
 import { fail, informational, outcome, statusOf } from '../kernel/outcome.ts';
+import { jsonDepthExceeds } from './json-depth.ts';
+import { causeOf, isDatabaseError, ownError } from './own-errors.ts';
 
 /**
  * The FHIR REST binding (https://hl7.org/fhir/R4/http.html): HTTP in, FhirRouter in the middle,
@@ -106,7 +108,8 @@ function clientWentAway(req: Request): void {
 function respond(req: Request, res: Response, result: OperationOutcome, resource: Resource | undefined, preferReturn: string | undefined): void {
   const status = statusOf(result);
   if (!isOk(result) && status >= 400) {
-    sendError(req, res, new OperationOutcomeError(result));
+    // A fault the route guard converted (./route-guard.ts): log what it stands for.
+    sendError(req, res, causeOf(result) ?? new OperationOutcomeError(result));
     return;
   }
   if (!resource) {
@@ -156,12 +159,6 @@ export function send(req: Request, res: Response, status: number, body: unknown)
   res.status(status).type(FHIR_JSON).send(pretty ? JSON.stringify(body, null, 2) : JSON.stringify(body));
 }
 
-/** pg's DatabaseError and PGlite's carry a five-character SQLSTATE in `code`. */
-function isDatabaseError(err: unknown): boolean {
-  const e = err as { code?: unknown; constructor?: { name?: string } } | null;
-  return Boolean(e) && ((typeof e?.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code)) || e?.constructor?.name === 'DatabaseError');
-}
-
 export function sendError(req: Request, res: Response, err: unknown): void {
   let o: OperationOutcome;
   const e = err as { type?: string; status?: number; code?: string };
@@ -169,13 +166,13 @@ export function sendError(req: Request, res: Response, err: unknown): void {
     o = err.outcome;
   } else if (e?.type === 'entity.too.large') {
     o = outcome('too-large', 'The request body is larger than the server accepts');
-  } else if (e?.type === 'entity.parse.failed' || e?.status === 400) {
+  } else if (!isDatabaseError(err) && (e?.type === 'entity.parse.failed' || e?.status === 400)) {
+    // express's body reader (a bad encoding, a broken stream).
     o = outcome('invalid', 'The request could not be read');
-  } else if (isDatabaseError(err)) {
-    // A database error is never the client's to read (its text can carry SQL and values).
-    o = outcome('server-error', 'database error');
+    o = outcome('invalid', 'The request could not be read');
   } else {
-    o = normalizeOperationOutcome(err);
+    // Only an OperationOutcomeError keeps its words; anything else is ours to log, not to show.
+    o = ownError(err).outcome;
   }
   let status = statusOf(o);
   if (o.id === 'timeout') {
@@ -231,6 +228,9 @@ function parsePrefer(header: string | undefined): { return?: string; handling?: 
   return out;
 }
 
+/** Far beyond any FHIR resource (a QuestionnaireResponse nested 30 items deep is about 100). */
+const MAX_JSON_DEPTH = 100;
+
 function parseBody(req: Request): unknown {
   const raw = req.body as Buffer | undefined;
   const hasBody = Buffer.isBuffer(raw) && raw.length > 0;
@@ -257,6 +257,11 @@ function parseBody(req: Request): unknown {
       'unsupported-media-type',
       `Content-Type '${type || '(none)'}' is not supported; send application/fhir+json${isPatch ? ' or application/json-patch+json' : ''}`
     );
+  }
+  // Checked before parsing: the parse survives deep nesting, but every recursive walk after it
+  // (validation, indexing, JSON.stringify) would die of stack overflow.
+  if (jsonDepthExceeds(text, MAX_JSON_DEPTH)) {
+    fail('invalid', `The body is nested too deeply: at most ${MAX_JSON_DEPTH} levels of objects and arrays`);
   }
   try {
     return JSON.parse(text);

@@ -12,6 +12,8 @@ import { subscriptionStatus } from './interactions/subscription-status.ts';
 import { getWsBindingToken } from './interactions/subscription-ws.ts';
 import { update } from './interactions/update.ts';
 import { validateOperation } from './interactions/validate.ts';
+import { conditionalDelete } from './interactions/conditional-delete.ts';
+import { guardRoute } from './route-guard.ts';
 
 /**
  * The FHIR REST routes as data: @medplum/fhir-router supplies read, vread, create, update, patch,
@@ -25,6 +27,7 @@ const ROUTES: [HttpMethod, string, FhirRouteHandler, RestInteraction][] = [
   ['GET', ':resourceType', searchType, 'search-type'],
   ['POST', ':resourceType/_search', searchType, 'search-type'],
   ['PUT', ':resourceType/:id', update, 'update'],
+  ['DELETE', ':resourceType', conditionalDelete, 'delete'],
   ['GET', ':resourceType/:id/_history', historyInstance, 'history-instance'],
   ['GET', ':resourceType/_history', historyType, 'history-type'],
   ['GET', '_history', historySystem, 'history-system'],
@@ -75,6 +78,10 @@ export function createFhirRouter(): FhirRouter {
     } else {
       router.add(method, path, handler, interaction);
     }
+  }
+  for (const route of routes) {
+    const typeLevel = route.path.length === 1 && Boolean(route.path[0].param);
+    route.handler = guardRoute(route.handler, route.data?.interaction, typeLevel);
   }
   return router;
 }

@@ -20,7 +20,7 @@ import {
   FhirRepository,
   type RepositoryMode,
 } from '@medplum/fhir-router';
-import type { Bundle, OperationOutcome, Parameters, Reference, Resource } from '@medplum/fhirtypes';
+import type { Bundle, OperationOutcome, Parameters, Reference, Resource, ResourceType } from '@medplum/fhirtypes';
 import type { AccessContext } from '../access/context.ts';
 import { type AccessPolicy, tenantAdminPolicy } from '../access/policy.ts';
 import type { Permission } from '../access/scopes.ts';
@@ -279,8 +279,13 @@ export class Repository extends FhirRepository {
 
   // --- create -------------------------------------------------------------------------------
 
-  async createResource<T extends Resource>(resource: T, options?: CreateResourceOptions): Promise<WithId<T>> {
+  async createResource<T extends Resource>(resource: T, options?: CreateResourceOptions & UpdateResourceOptions): Promise<WithId<T>> {
     this.ctx.access.assertCan(resource.resourceType, 'c');
+    // Only a conditional update that matched nothing creates with If-Match options (FhirRepository
+    // passes its options on): no version exists for the tag to name, so the precondition fails.
+    if (options?.ifMatch !== undefined) {
+      fail('precondition', `If-Match "${options.ifMatch}" names a version, but the criteria match no ${resource.resourceType}; nothing was created`);
+    }
     if (!this.inTransaction && this.needsTransaction(resource.resourceType)) {
       return this.withTransaction((tx) => tx.createResource(resource, options));
     }
@@ -531,9 +536,21 @@ export class Repository extends FhirRepository {
     return super.conditionalPatch(search, patch, options);
   }
 
-  async conditionalDelete(search: SearchRequest): Promise<void> {
+  /** As @medplum/fhir-router's, with If-Match: the one match is deleted only at that version (else 412). */
+  async conditionalDelete(search: SearchRequest, options?: DeleteResourceOptions): Promise<void> {
     this.ctx.access.assertCan(search.resourceType, 'd');
-    return super.conditionalDelete(search);
+    const ifMatch = options?.ifMatch;
+    if (ifMatch === undefined) return super.conditionalDelete(search);
+    await this.withTransaction(
+      async (tx) => {
+        const matches = await tx.searchResources({ ...search, count: 2, offset: 0, sortRules: undefined });
+        if (matches.length > 1) fail('multiple-matches', `The criteria match more than one ${search.resourceType}; nothing was deleted`);
+        // Nothing to delete, nothing changed: as without If-Match (a lost update needs a write).
+        if (matches.length === 0) return;
+        await tx.deleteResource(search.resourceType, matches[0].id, { ifMatch });
+      },
+      { serializable: true, resourceTypes: [search.resourceType as ResourceType] }
+    );
   }
 
   /**
@@ -702,12 +719,13 @@ export class Repository extends FhirRepository {
   }
 
   /**
-   * If-Match (https://hl7.org/fhir/R4/http.html#concurrency): 412 naming the current version.
+   * If-Match (https://hl7.org/fhir/R4/http.html#concurrency): 412 naming the current version;
+   * `*` matches any current (not deleted) version.
    * Called only once the caller's access to the row is established (visible, and the type's
    * permission granted), so a version is never named to someone who may not read it.
    */
   private precondition(ifMatch: string | undefined, row: CurrentRow | undefined, resourceType: string, id: string): void {
-    if (ifMatch === undefined || (row && !row.deleted && String(row.version) === ifMatch)) return;
+    if (ifMatch === undefined || (row && !row.deleted && (ifMatch === '*' || String(row.version) === ifMatch))) return;
     fail('precondition', `Version conflict: If-Match "${ifMatch}" does not match the current version "${row && !row.deleted ? row.version : 'none'}" of ${resourceType}/${id}`);
   }
 

@@ -3,6 +3,7 @@ import type { FhirResponse, FhirRouteHandler } from '@medplum/fhir-router';
 import type { Resource } from '@medplum/fhirtypes';
 import { type Repository, wasCreatedByUpdate } from '../../store/repository.ts';
 import { fail } from '../../kernel/outcome.ts';
+import { parseIfMatch } from '../if-match.ts';
 import { assertResourceType } from './search.ts';
 
 /**
@@ -18,7 +19,7 @@ export const update: FhirRouteHandler = async (req, repo): Promise<FhirResponse>
     fail('invalid', `Resource type ${String(resource.resourceType)} in the body does not match ${resourceType} in the URL`, 'resourceType');
   }
   if (resource.id !== id) fail('invalid', `Resource id '${resource.id ?? ''}' in the body does not match '${id}' in the URL`, `${resourceType}.id`);
-  const ifMatch = /"([^"]+)"/.exec(String(req.headers?.['if-match'] ?? ''))?.[1];
+  const ifMatch = parseIfMatch(req.headers?.['if-match']);
   const result = await (repo as Repository).updateResource(resource, { ifMatch });
   return [wasCreatedByUpdate(result) ? created : allOk, result];
 };
