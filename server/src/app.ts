@@ -79,6 +79,9 @@ export async function createServer(config: Config, db?: Database, options: Serve
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('query parser', 'extended');
+  // Whose X-Forwarded-For to believe (TRUST_PROXY): req.ip is then the client's address for rate
+  // limits, sign-in throttles and AuditEvents; by default no proxy is trusted.
+  app.set('trust proxy', config.trustProxy);
   app.locals.config = config;
   app.use(securityHeaders);
   // CORS for registered SMART app origins on the FHIR API and the token back channel (http/cors.ts).

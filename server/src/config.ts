@@ -3,6 +3,7 @@
  * environment so a container or a CI job configures the server without files.
  */
 import { availableParallelism } from 'node:os';
+import { checkEnv } from './config-check.ts';
 
 export interface Config {
   /** HTTP port. */
@@ -21,8 +22,17 @@ export interface Config {
   secretKeysGenerate: boolean | undefined;
   /** Connections in the pg pool. Small by default: PostgreSQL does best with few busy connections. */
   dbPoolSize: number;
-  /** Largest request body accepted, in bytes; larger bodies get 413. */
+  /** Largest request body accepted, in bytes; larger bodies get 413 before they are read. */
   maxBodyBytes: number;
+  /** A request body that sends nothing for this long gets 408 and its connection closed (ms). */
+  bodyTimeoutMs: number;
+  /** Longest time to receive a whole request, headers and body (ms): Node's server.requestTimeout. */
+  requestTimeoutMs: number;
+  /**
+   * Which proxies' X-Forwarded-For to believe for the client address (req.ip): a hop count, or
+   * their addresses and CIDR ranges. 0 (the default) trusts none: the socket's address counts.
+   */
+  trustProxy: number | string[];
   /** Access-token lifetime for backend-service (system) tokens, seconds. SMART caps it at 300. */
   systemTokenSeconds: number;
   /** Access-token lifetime for person (SMART App Launch) tokens, seconds; at most 3600. */
@@ -35,11 +45,11 @@ export interface Config {
   onlineRefreshSeconds: number;
   /** Tenant for RFC 7591 registrations that name none (empty: the request must carry `tenant`). */
   defaultTenant: string | undefined;
-  /** Requests per minute per client IP at the token, introspection and revocation endpoints (in memory, per process). */
+  /** Requests per minute per client IP at the token, introspection and revocation endpoints (counted in the database, shared by all processes; 0 = no limit). */
   tokenRateLimitPerIp: number;
-  /** Requests per minute per client id at the token endpoint (in memory, per process). */
+  /** Requests per minute per client id at the token, introspection and revocation endpoints (shared; 0 = no limit). */
   tokenRateLimitPerClient: number;
-  /** Dynamic registrations per hour per client IP (in memory, per process). */
+  /** Dynamic registrations per hour per client IP (shared; 0 = no limit). */
   registrationRateLimitPerIp: number;
   /** Server processes sharing the port when on PostgreSQL (PGlite always runs one). */
   workers: number;
@@ -90,7 +100,9 @@ export interface Config {
   appsDir: string | undefined;
 }
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+/** Throws ConfigError (config-check.ts), naming the variable, when a setting is malformed. */
+export function loadConfig(rawEnv: NodeJS.ProcessEnv = process.env): Config {
+  const env = checkEnv(rawEnv);
   const port = Number(env.PORT ?? 8080);
   return {
     port,
@@ -102,6 +114,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     secretKeysGenerate: env.SECRET_KEYS_GENERATE ? env.SECRET_KEYS_GENERATE === 'true' : undefined,
     dbPoolSize: Number(env.DB_POOL_SIZE ?? 10),
     maxBodyBytes: Number(env.MAX_BODY_BYTES ?? 16 * 1024 * 1024),
+    bodyTimeoutMs: Number(env.BODY_TIMEOUT_MS ?? 30_000),
+    requestTimeoutMs: Number(env.REQUEST_TIMEOUT_MS ?? 300_000),
+    trustProxy: /^\d+$/.test(env.TRUST_PROXY ?? '0') ? Number(env.TRUST_PROXY ?? 0) : hostList(env.TRUST_PROXY),
     systemTokenSeconds: Math.min(300, Number(env.SYSTEM_TOKEN_SECONDS ?? 300)),
     personTokenSeconds: Math.min(3600, Number(env.PERSON_TOKEN_SECONDS ?? 3600)),
     offlineRefreshSeconds: Number(env.OFFLINE_REFRESH_SECONDS ?? 30 * 24 * 3600),

@@ -1,6 +1,6 @@
 import cluster from 'node:cluster';
 import { createServer } from './app.ts';
-import { loadConfig } from './config.ts';
+import { loadConfigOrExit } from './config-exit.ts';
 import { openDatabase } from './db/open.ts';
 import { log } from './log.ts';
 import { demoSeedRefusal, seedDemo } from './seed/demo.ts';
@@ -12,7 +12,7 @@ import { demoSeedRefusal, seedDemo } from './seed/demo.ts';
  * PGlite lives inside one process, so it always runs one.
  */
 const started = performance.now();
-const config = loadConfig();
+const config = loadConfigOrExit();
 const workers = config.databaseUrl ? config.workers : 1;
 const refusal = config.seedDemo ? demoSeedRefusal(config) : undefined;
 if (refusal) {

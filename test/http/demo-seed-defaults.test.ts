@@ -43,7 +43,7 @@ describe('NODE_ENV=production refuses the demo clinic', () => {
 
   test('the server process asked to seed exits at once with a clear line, no stack trace', async () => {
     const child = spawn(process.execPath, [join(import.meta.dirname, '../../server/src/main.ts')], {
-      env: { ...process.env, NODE_ENV: 'production', SEED_DEMO: 'true', DATABASE_URL: '', DATA_DIR: join(dir, 'data'), PORT: '0', LOG_LEVEL: 'error' },
+      env: { ...process.env, BASE_URL: '', NODE_ENV: 'production', SEED_DEMO: 'true', DATABASE_URL: '', DATA_DIR: join(dir, 'data'), PORT: '0', LOG_LEVEL: 'error' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';

@@ -56,13 +56,14 @@ export function authRouter(deps: AuthDeps): express.Router {
   const router = express.Router();
   startRevocationListener(deps);
 
-  // Rate limits (in memory, per process; see rate-limit.ts): per client IP on every back-channel
-  // endpoint, per client id at the token endpoint, per IP on registration.
-  const perIp = new RateLimit(deps.config.tokenRateLimitPerIp, MINUTE, now);
-  const perClient = new RateLimit(deps.config.tokenRateLimitPerClient, MINUTE, now);
-  const registrations = new RateLimit(deps.config.registrationRateLimitPerIp, 60 * MINUTE, now);
-  const limit = (rl: RateLimit, key: string) => {
-    const wait = rl.hit(key);
+  // Rate limits, shared by all processes through the database (rate-limit.ts): per client IP
+  // (req.ip: TRUST_PROXY decides whose address that is) on every back-channel endpoint, per
+  // claimed client id on the same endpoints, per IP on registration.
+  const perIp = new RateLimit(deps.db, 'back-channel-ip', deps.config.tokenRateLimitPerIp, MINUTE, now);
+  const perClient = new RateLimit(deps.db, 'back-channel-client', deps.config.tokenRateLimitPerClient, MINUTE, now);
+  const registrations = new RateLimit(deps.db, 'registration-ip', deps.config.registrationRateLimitPerIp, 60 * MINUTE, now);
+  const limit = async (rl: RateLimit, key: string) => {
+    const wait = await rl.hit(key);
     if (wait > 0) {
       const e = new TemporarilyUnavailable('Too many requests; try again later');
       (e as { retryAfter?: number }).retryAfter = wait;
@@ -136,29 +137,25 @@ export function authRouter(deps: AuthDeps): express.Router {
         log.error(`${name} endpoint failed`, { name: err instanceof Error ? err.name : typeof err, code: (err as { code?: unknown })?.code });
         res.status(500).json({ error: 'server_error', error_description: 'The authorization server could not process the request' });
       };
-      try {
-        limit(perIp, `${name} ${req.ip}`);
-      } catch (err) {
-        sendError(err);
-        return;
-      }
-      readForm(req, res, (parseError?: unknown) => {
-        if (parseError) {
-          res.status(400).json({ error: 'invalid_request', error_description: 'The request body could not be read as a form' });
-          return;
-        }
-        const isForm = Boolean(req.is('application/x-www-form-urlencoded'));
-        Promise.resolve()
-          .then(() => {
-            const params = readParameters(req.body, isForm);
-            // Counted against the client the request claims to be, before authenticating it, so
-            // guessing one client's secret from many addresses is slowed down too.
-            const claimed = claimedClientId(params, req.get('authorization'));
-            if (claimed) limit(perClient, `${name} ${claimed}`);
-            return handle(req, params);
-          })
-          .then((body) => res.status(200).json(body ?? {}), sendError);
-      });
+      limit(perIp, `${name} ${req.ip}`).then(() => {
+        readForm(req, res, (parseError?: unknown) => {
+          if (parseError) {
+            res.status(400).json({ error: 'invalid_request', error_description: 'The request body could not be read as a form' });
+            return;
+          }
+          const isForm = Boolean(req.is('application/x-www-form-urlencoded'));
+          Promise.resolve()
+            .then(async () => {
+              const params = readParameters(req.body, isForm);
+              // Counted against the client the request claims to be, before authenticating it, so
+              // guessing one client's secret from many addresses is slowed down too.
+              const claimed = claimedClientId(params, req.get('authorization'));
+              if (claimed) await limit(perClient, `${name} ${claimed}`);
+              return handle(req, params);
+            })
+            .then((body) => res.status(200).json(body ?? {}), sendError);
+        });
+      }, sendError);
     },
   ];
 
@@ -194,10 +191,17 @@ export function authRouter(deps: AuthDeps): express.Router {
   router.post('/auth/register', cors, (req, res) => {
     res.set('Cache-Control', 'no-store');
     res.set('Pragma', 'no-cache');
-    if (registrations.hit(`${req.ip}`) > 0) {
-      res.status(429).json({ error: 'temporarily_unavailable', error_description: 'Too many registrations; try again later' });
-      return;
-    }
+    registrations.hit(`${req.ip}`).then(
+      (wait) => {
+        if (wait > 0) {
+          res.set('Retry-After', String(wait));
+          res.status(429).json({ error: 'temporarily_unavailable', error_description: 'Too many registrations; try again later' });
+        } else register(req, res);
+      },
+      () => res.status(500).json({ error: 'server_error', error_description: 'The authorization server could not process the request' })
+    );
+  });
+  const register = (req: express.Request, res: express.Response): void => {
     readJson(req, res, (parseError?: unknown) => {
       if (parseError || !req.is('application/json')) {
         res.status(400).json({ error: 'invalid_client_metadata', error_description: 'The request body must be JSON client metadata (application/json)' });
@@ -211,7 +215,7 @@ export function authRouter(deps: AuthDeps): express.Router {
         }
       );
     });
-  });
+  };
   // A tenant admin approves a pending registration.
   router.post('/auth/clients/:id/approve', (req, res) => {
     res.set('Cache-Control', 'no-store');

@@ -8,16 +8,46 @@ import { authRouter } from './index.ts';
 import { loadSigningKeys } from './keys.ts';
 import { RateLimit } from './rate-limit.ts';
 
-describe('RateLimit (in memory, fixed window)', () => {
-  test('counts per key and window; says how long to wait', () => {
+describe('RateLimit (fixed windows in the database)', () => {
+  let t: TestDatabase;
+  beforeAll(async () => {
+    t = await freshDatabase();
+  });
+  afterAll(async () => {
+    await t?.drop();
+  });
+
+  test('counts per key and window; says how long to wait', async () => {
     let now = 0;
-    const rl = new RateLimit(2, 60_000, () => now);
-    expect([rl.hit('a'), rl.hit('a'), rl.hit('b')]).toEqual([0, 0, 0]);
-    expect(rl.hit('a')).toBe(60);
+    const rl = new RateLimit(t.db, 'unit', 2, 60_000, () => now);
+    expect([await rl.hit('a'), await rl.hit('a'), await rl.hit('b')]).toEqual([0, 0, 0]);
+    expect(await rl.hit('a')).toBe(60);
     now = 30_000;
-    expect(rl.hit('a')).toBe(30);
+    expect(await rl.hit('a')).toBe(30);
     now = 60_000;
-    expect(rl.hit('a')).toBe(0);
+    expect(await rl.hit('a')).toBe(0);
+  });
+
+  test('two limiters over one database (two processes, two nodes) share one count', async () => {
+    const now = () => 1_000_000;
+    const a = new RateLimit(t.db, 'shared', 3, 60_000, now);
+    const b = new RateLimit(t.db, 'shared', 3, 60_000, now);
+    expect([await a.hit('10.0.0.1'), await b.hit('10.0.0.1'), await a.hit('10.0.0.1')]).toEqual([0, 0, 0]);
+    expect(await b.hit('10.0.0.1')).toBeGreaterThan(0);
+  });
+
+  test('stores no address or username, and sweeps windows that ended', async () => {
+    let now = 5_000_000;
+    const rl = new RateLimit(t.db, 'sweep', 5, 60_000, () => now);
+    await rl.hit('192.0.2.55');
+    const stored = await t.db.query<{ key: string }>(`SELECT key FROM rate_limit_window WHERE bucket = 'sweep'`);
+    expect(stored.rows).toHaveLength(1);
+    expect(stored.rows[0].key).not.toContain('192.0.2.55');
+    now += 120_000;
+    await rl.hit('192.0.2.56');
+    await new Promise((r) => setTimeout(r, 100));
+    const left = await t.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM rate_limit_window WHERE bucket = 'sweep'`);
+    expect(left.rows[0].n).toBe(1);
   });
 });
 
@@ -54,6 +84,25 @@ describe('the back-channel endpoints answer 429 temporarily_unavailable over the
     // ...until the address itself reaches its limit (5 per minute here).
     expect((await post('grant_type=password')).status).toBe(400);
     expect((await post('grant_type=password')).status).toBe(429);
+  });
+
+  test('a second server process over the same database continues the count', async () => {
+    const config = { ...loadConfig({}), tokenRateLimitPerIp: 5, tokenRateLimitPerClient: 2, registrationRateLimitPerIp: 2 };
+    const app = express();
+    app.use(authRouter({ db: t.db, config, keys: await loadSigningKeys(t.db) }));
+    const other = http.createServer(app);
+    await new Promise<void>((r) => other.listen(0, '127.0.0.1', r));
+    try {
+      const res = await fetch(`http://127.0.0.1:${(other.address() as AddressInfo).port}/auth/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'grant_type=password',
+      });
+      // This address used up its 5 token requests a minute on the first server above.
+      expect(res.status).toBe(429);
+    } finally {
+      await new Promise<void>((r) => other.close(() => r()));
+    }
   });
 
   test('registration, per IP', async () => {

@@ -1,36 +1,62 @@
+import { createHash } from 'node:crypto';
+import type { Queryable } from '../db/database.ts';
+
 /**
- * Fixed-window request counters, in memory and per process (say so: with N worker processes a
- * client gets up to N times the limit; a shared limit would need the database or a proxy).
- * Enough to blunt brute force against client secrets, codes and registrations.
+ * Fixed-window request counters kept in the database (migration 017), so a limit holds across
+ * every server process and node behind a load balancer, and across restarts. A key's window
+ * starts at its first request, so no two keys' windows roll over at the same moment. Each hit is one statement; ended windows are swept at most once a
+ * window per limit.
+ * Used for the back channel (token, introspection, revocation, registration) and the sign-in
+ * throttles (session/login-routes.ts).
  */
 export class RateLimit {
-  private readonly windows = new Map<string, { start: number; count: number }>();
+  private readonly db: Queryable;
+  private readonly bucket: string;
   private readonly limit: number;
   private readonly windowMs: number;
   private readonly now: () => number;
+  private lastSweep = 0;
 
-  constructor(limit: number, windowMs: number, now: () => number = Date.now) {
+  /** `bucket` names the limit (one table holds them all); limit 0 turns it off. */
+  constructor(db: Queryable, bucket: string, limit: number, windowMs: number, now: () => number = Date.now) {
+    this.db = db;
+    this.bucket = bucket;
     this.limit = limit;
     this.windowMs = windowMs;
     this.now = now;
   }
 
-  /** Counts one request for key; returns seconds to wait when over the limit, else 0. */
-  hit(key: string): number {
+  /** Counts one request for key; resolves to the seconds to wait when over the limit, else 0. */
+  async hit(key: string): Promise<number> {
     if (this.limit <= 0) return 0;
     const now = this.now();
-    let w = this.windows.get(key);
-    if (!w || now - w.start >= this.windowMs) {
-      if (this.windows.size > 50_000) this.sweep(now);
-      w = { start: now, count: 0 };
-      this.windows.set(key, w);
-    }
-    w.count++;
-    return w.count > this.limit ? Math.max(1, Math.ceil((w.start + this.windowMs - now) / 1000)) : 0;
+    // A window that has ended is replaced in the same statement, so concurrent hits from any
+    // process agree on one count (the row is locked by ON CONFLICT).
+    const { rows } = await this.db.query<{ count: number; expires_at: string | number }>(
+      `INSERT INTO rate_limit_window AS w (bucket, key, expires_at, count) VALUES ($1, $2, $3::bigint + $4::bigint, 1)
+       ON CONFLICT (bucket, key) DO UPDATE SET
+         count = CASE WHEN w.expires_at <= $3::bigint THEN 1 ELSE w.count + 1 END,
+         expires_at = CASE WHEN w.expires_at <= $3::bigint THEN EXCLUDED.expires_at ELSE w.expires_at END
+       RETURNING count, expires_at`,
+      [this.bucket, digest(key), now, this.windowMs],
+      { prepare: true }
+    );
+    this.sweep(now);
+    const { count, expires_at } = rows[0];
+    return count > this.limit ? Math.max(1, Math.ceil((Number(expires_at) - now) / 1000)) : 0;
   }
 
+  /** Drops this bucket's ended windows, in the background: a failed sweep is retried next window. */
   private sweep(now: number): void {
-    for (const [k, w] of this.windows) if (now - w.start >= this.windowMs) this.windows.delete(k);
-    if (this.windows.size > 50_000) this.windows.clear();
+    if (now - this.lastSweep < this.windowMs) return;
+    this.lastSweep = now;
+    Promise.resolve()
+      .then(() => this.db.query('DELETE FROM rate_limit_window WHERE bucket = $1 AND expires_at <= $2', [this.bucket, now]))
+      .catch(() => undefined);
   }
+}
+
+/** Addresses and typed usernames (people type passwords there) are kept only as digests. */
+function digest(key: string): string {
+  return createHash('sha256').update(key).digest('base64url');
 }

@@ -25,7 +25,7 @@ const settings: { allowedHosts?: readonly string[] } = {};
 export function configureSubscriptions(allowedHosts: readonly string[]): void {
   settings.allowedHosts = allowedHosts;
 }
-const allowedHosts = (): readonly string[] => (settings.allowedHosts ??= loadConfig().subscriptionAllowedHosts);
+const allowedHosts = (): readonly string[] => (settings.allowedHosts ??= loadConfig({ SUBSCRIPTION_ALLOWED_HOSTS: process.env.SUBSCRIPTION_ALLOWED_HOSTS }).subscriptionAllowedHosts);
 
 /** Delivery loops of this process to wake after a commit that recorded events. */
 const wakers = new Set<() => void>();

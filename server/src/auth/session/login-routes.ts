@@ -33,7 +33,8 @@ import {
 import { dummyHash, verifyPassword } from '../users/password.ts';
 import { issueRecoveryCodes, useRecoveryCode } from '../users/recovery-codes.ts';
 import { matchingStep, newTotpSecret, otpauthUri } from '../users/totp.ts';
-import { LOGIN_LIMIT_PER_IP, LOGIN_LIMIT_PER_USERNAME, LOGIN_WINDOW_MS, SlidingWindowLimiter } from './rate-limit.ts';
+import { RateLimit } from '../rate-limit.ts';
+import { LOGIN_LIMIT_PER_IP, LOGIN_LIMIT_PER_USERNAME, LOGIN_WINDOW_MS } from './rate-limit.ts';
 import {
   type Session,
   activateSession,
@@ -58,8 +59,8 @@ const LOCKED = `This account is locked after too many failed attempts. Try again
 export function loginRouter(deps: BrowserDeps): express.Router {
   const { db, config } = deps;
   const router = express.Router();
-  const perIp = new SlidingWindowLimiter(LOGIN_LIMIT_PER_IP, LOGIN_WINDOW_MS);
-  const perUsername = new SlidingWindowLimiter(LOGIN_LIMIT_PER_USERNAME, LOGIN_WINDOW_MS);
+  const perIp = new RateLimit(db, 'login-ip', LOGIN_LIMIT_PER_IP, LOGIN_WINDOW_MS);
+  const perUsername = new RateLimit(db, 'login-username', LOGIN_LIMIT_PER_USERNAME, LOGIN_WINDOW_MS);
 
   async function loginContext(requestId: string | undefined): Promise<{ tenant?: string; appName?: string; expired: boolean; formTargets?: string[] }> {
     if (!requestId) return { expired: false };
@@ -117,10 +118,11 @@ export function loginRouter(deps: BrowserDeps): express.Router {
 
       // A username that matches nobody is never recorded: people type their password into the
       // username field. Failures against an unknown name still show up by address and count.
-      if (!perIp.take(ip) || !perUsername.take(`${tenant}\0${username.toLowerCase()}`)) {
+      const wait = (await perIp.hit(ip)) || (await perUsername.hit(`${tenant}\0${username.toLowerCase()}`));
+      if (wait > 0) {
         const known = await findUserByUsername(db, tenant, username);
         await auditAuthEvent(db, { tenant, action: 'login', outcome: 'failure', userId: known?.id, fhirUser: known?.fhirUser, ip, detail: 'rate limited' });
-        res.set('Retry-After', String(LOGIN_WINDOW_MS / 1000));
+        res.set('Retry-After', String(wait));
         return again(429, 'Too many sign-in attempts. Wait a few minutes and try again.');
       }
 
