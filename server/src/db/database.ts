@@ -28,6 +28,8 @@ export interface Database extends Queryable {
    * so callers must keep fn free of side effects outside the database.
    */
   transaction<T>(fn: (tx: Queryable) => Promise<T>, options?: { serializable?: boolean }): Promise<T>;
+  /** Connections of the pool (pg only; PGlite has one in-process connection): for /metrics. */
+  poolStats?(): { total: number; idle: number; waiting: number };
   close(): Promise<void>;
 }
 

@@ -54,6 +54,7 @@ export async function openPostgres(url: string, poolSize: number): Promise<Datab
         }
       }
     },
+    poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
     // Idempotent: a test's teardown and Server.close may both close it.
     close: once(() => pool.end()),
   };

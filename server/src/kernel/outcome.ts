@@ -23,6 +23,7 @@ export const KINDS = {
   'unprocessable': { status: 422, code: 'processing' },
   'too-many-requests': { status: 429, code: 'throttled' },
   'server-error': { status: 500, code: 'exception' },
+  unavailable: { status: 503, code: 'transient' },
 } as const;
 export type Kind = keyof typeof KINDS;
 
