@@ -22,9 +22,14 @@ import { loadValueSets } from './kernel/valuesets.ts';
 import { fhirHttp } from './fhir/http.ts';
 import { outcome } from './kernel/outcome.ts';
 import { createFhirRouter } from './fhir/routes.ts';
+import { accessLog } from './http/access-log.ts';
 import { appsRouter } from './http/apps.ts';
 import { corsForApps } from './http/cors.ts';
+import { type Lifecycle, healthRouter } from './http/health.ts';
 import { homeRouter } from './http/home.ts';
+import { serverMetrics } from './http/server-metrics.ts';
+import { metricsRouter } from './http/metrics-endpoint.ts';
+import type { Sample } from './http/metrics.ts';
 import { securityHeaders } from './http/security-headers.ts';
 import { forgetSubscriberPolicies } from './subscriptions/events.ts';
 import { startSubscriptions } from './subscriptions/index.ts';
@@ -42,6 +47,10 @@ export interface Server {
   clock: Clock;
   /** Background loops (each also runs on its own interval; tests call runOnce()). */
   loops: { risk: Loop; subscriptions: Loop };
+  /** Shutdown state and requests in flight (http/shutdown.ts drives it; /readyz reads it). */
+  lifecycle: Lifecycle;
+  /** This process's metrics samples (main.ts serves them on METRICS_PORT). */
+  metrics(): Promise<Sample[]>;
   /** Give it the HTTP server's 'upgrade' events (subscription websockets); anything else is refused. */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   close(): Promise<void>;
@@ -83,6 +92,10 @@ export async function createServer(config: Config, db?: Database, options: Serve
   // limits, sign-in throttles and AuditEvents; by default no proxy is trusted.
   app.set('trust proxy', config.trustProxy);
   app.locals.config = config;
+  // First, so every request is counted, timed and logged once (http/access-log.ts).
+  const lifecycle: Lifecycle = { draining: false, inFlight: 0 };
+  const metrics = serverMetrics(database, lifecycle);
+  app.use(accessLog(metrics.registry, lifecycle));
   app.use(securityHeaders);
   // CORS for registered SMART app origins on the FHIR API and the token back channel (http/cors.ts).
   // The paths the routers below are mounted at (auth/index.ts: /auth/token, /auth/introspect, /auth/revoke).
@@ -101,9 +114,9 @@ export async function createServer(config: Config, db?: Database, options: Serve
   app.use(appsRouter(config.appsDir));
   // `/`: sign-in, the apps, and the developer entry points (http/home.ts).
   app.use(homeRouter({ db: database, config }));
-  app.get('/healthz', (_req, res) => {
-    res.json({ ok: true });
-  });
+  // Probes and operator metrics (http/health.ts, http/metrics-endpoint.ts).
+  app.use(healthRouter(database, lifecycle));
+  app.use(metricsRouter(config.metricsToken, metrics.scrape));
   // Anything unmatched is a plain 404 OperationOutcome.
   app.use((req, res) => {
     res.status(404).type('application/fhir+json').send(JSON.stringify(outcome('not-found', `No route for ${req.method} ${req.path}`)));
@@ -124,6 +137,8 @@ export async function createServer(config: Config, db?: Database, options: Serve
     config,
     clock,
     loops: { risk, subscriptions: subscriptions.loop },
+    lifecycle,
+    metrics: metrics.local,
     upgrade(req, socket, head) {
       if (!subscriptions.upgrade(req, socket, head)) socket.destroy();
     },

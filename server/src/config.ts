@@ -98,6 +98,14 @@ export interface Config {
   subscriptionBackoffMaxSeconds: number;
   /** The built SMART apps served at /apps/ (default apps/dist, written by apps/build.ts). */
   appsDir: string | undefined;
+  /** Bearer token that opens /metrics on the public port (unset: no /metrics there). */
+  metricsToken: string | undefined;
+  /** A port of its own for /metrics, unauthenticated (unset: none). */
+  metricsPort: number | undefined;
+  /** On SIGTERM, how long requests in flight get to finish before their connections are cut (ms). */
+  shutdownTimeoutMs: number;
+  /** On SIGTERM, how long /readyz answers 503 before the listener closes (ms), for balancers to notice. */
+  shutdownDelayMs: number;
 }
 
 /** Throws ConfigError (config-check.ts), naming the variable, when a setting is malformed. */
@@ -143,6 +151,10 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv = process.env): Config {
     subscriptionMaxAttempts: Math.max(1, Number(env.SUBSCRIPTION_MAX_ATTEMPTS ?? 8)),
     subscriptionBackoffMaxSeconds: Math.max(1, Number(env.SUBSCRIPTION_BACKOFF_MAX_SECONDS ?? 300)),
     appsDir: env.APPS_DIR || undefined,
+    metricsToken: env.METRICS_TOKEN || undefined,
+    metricsPort: env.METRICS_PORT ? Number(env.METRICS_PORT) : undefined,
+    shutdownTimeoutMs: Math.max(0, Number(env.SHUTDOWN_TIMEOUT_MS ?? 10_000)),
+    shutdownDelayMs: Math.max(0, Number(env.SHUTDOWN_DELAY_MS ?? 0)),
   };
 }
 

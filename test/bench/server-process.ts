@@ -133,6 +133,8 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** Inherit stdout/stderr (the benchmark) or drop them (tests). */
   quiet?: boolean;
+  /** Receives the process's stderr (its log lines) instead. */
+  stderr?: (text: string) => void;
 }
 
 export async function startServerProcess(o: StartOptions): Promise<ServerProcess> {
@@ -151,8 +153,10 @@ export async function startServerProcess(o: StartOptions): Promise<ServerProcess
       ...(o.shared.url ? { DATABASE_URL: o.shared.url } : { DATABASE_URL: '', DATA_DIR: o.shared.dataDir ?? '' }),
       ...o.env,
     },
-    stdio: ['ignore', o.quiet === false ? 'inherit' : 'ignore', o.quiet === false ? 'inherit' : 'ignore'],
+    stdio: ['ignore', o.quiet === false ? 'inherit' : 'ignore', o.stderr ? 'pipe' : o.quiet === false ? 'inherit' : 'ignore'],
   });
+  const onStderr = o.stderr;
+  if (onStderr) proc.stderr?.on('data', (chunk: Buffer) => onStderr(chunk.toString('utf8')));
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   const deadline = Date.now() + 120_000;
   for (;;) {

@@ -37,6 +37,11 @@ export class AuditTrail {
     this.db = db;
   }
 
+  /** Events buffered and not yet stored (for /metrics). */
+  get depth(): number {
+    return this.buffer.length;
+  }
+
   /** Queues one event (never blocks the caller on the database). */
   record(tenant: string, event: AuditEvent): void {
     if (this.closed) return;

@@ -45,6 +45,8 @@ export function beginFhirAudit(trail: AuditTrail, req: Request, res: Response, r
     interaction: route?.data?.interaction,
     params: route?.params ?? {},
   };
+  // The access log and metrics (http/access-log.ts) label the request with its interaction and tenant.
+  res.locals.fhirAudit = state;
   res.once('finish', () => {
     try {
       finish(state, req, res.statusCode);
@@ -55,10 +57,16 @@ export function beginFhirAudit(trail: AuditTrail, req: Request, res: Response, r
   return state;
 }
 
-function finish(state: FhirAudit, req: Request, status: number): void {
-  let interaction = state.interaction ?? 'operation';
+/** The interaction a request was, as audited: a batch whose Bundle is a transaction is `transaction`. */
+export function interactionOf(state: Pick<FhirAudit, 'interaction' | 'body'>): string {
   const body = state.body as { resourceType?: string; type?: string } | undefined;
-  if (interaction === 'batch' && body?.resourceType === 'Bundle' && body.type === 'transaction') interaction = 'transaction';
+  const interaction = state.interaction ?? 'operation';
+  return interaction === 'batch' && body?.resourceType === 'Bundle' && body.type === 'transaction' ? 'transaction' : interaction;
+}
+
+function finish(state: FhirAudit, req: Request, status: number): void {
+  const interaction = interactionOf(state);
+  const body = state.body as { resourceType?: string; type?: string } | undefined;
   if (!state.access) {
     log.info('FHIR request without an authenticated tenant: not audited per tenant', { method: req.method, interaction, status });
     return;

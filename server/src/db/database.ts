@@ -43,6 +43,8 @@ export interface Database extends Queryable {
   setStatementTimeout(ms: number): void;
   /** Runs fn on one connection with no statement timeout: maintenance that legitimately runs long. */
   unbounded<T>(fn: (q: Queryable) => Promise<T>): Promise<T>;
+  /** Connections of the pool (pg only; PGlite has one in-process connection): for /metrics. */
+  poolStats?(): { total: number; idle: number; waiting: number };
   close(): Promise<void>;
 }
 

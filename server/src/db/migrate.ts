@@ -12,7 +12,7 @@ const DIR = join(import.meta.dirname, 'migrations');
  */
 export async function migrate(db: Database, through = Infinity): Promise<number> {
   await db.query('CREATE TABLE IF NOT EXISTS schema_migration (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())');
-  const files = readdirSync(DIR).filter((f) => /^\d+-.*\.sql$/.test(f)).sort();
+  const files = migrationFiles();
   let applied = 0;
   await db.transaction(async (tx) => {
     await tx.query('SELECT pg_advisory_xact_lock(424242)');
@@ -26,6 +26,20 @@ export async function migrate(db: Database, through = Infinity): Promise<number>
     }
   });
   return applied;
+}
+
+function migrationFiles(): string[] {
+  return readdirSync(DIR).filter((f) => /^\d+-.*\.sql$/.test(f)).sort();
+}
+
+/**
+ * The migration files this database has not applied (all of them before the first start): what
+ * /readyz waits for. Read-only, so a process that did not migrate may ask.
+ */
+export async function pendingMigrations(db: Database): Promise<string[]> {
+  const exists = await db.query<{ t: string | null }>("SELECT to_regclass('schema_migration')::text AS t");
+  const done = new Set(exists.rows[0]?.t ? (await db.query<{ version: number }>('SELECT version FROM schema_migration')).rows.map((r) => r.version) : []);
+  return migrationFiles().filter((f) => !done.has(Number.parseInt(f, 10)));
 }
 
 /**

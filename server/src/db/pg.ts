@@ -135,6 +135,7 @@ export async function openPostgres(url: string, poolSize: number): Promise<Datab
         timeoutMs = Math.max(0, ms);
       },
       unbounded: (fn) => withClient((c) => fn(wrap(c, signal)), signal, 0),
+      poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
       close,
     };
     return db;

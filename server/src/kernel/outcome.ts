@@ -27,6 +27,7 @@ export const KINDS = {
   'server-error': { status: 500, code: 'exception' },
   /** A request stopped by the statement timeout (db/request-scope.ts): our words, never the database's. */
   timeout: { status: 503, code: 'timeout' },
+  unavailable: { status: 503, code: 'transient' },
 } as const;
 export type Kind = keyof typeof KINDS;
 
