@@ -73,9 +73,10 @@ describe('search limits', () => {
   });
 
   test('too many _include/_revinclude parameters', async () => {
-    const names = ['_include', '_revinclude', '_include:iterate', '_revinclude:iterate', '_include:recurse', '_revinclude:recurse'];
-    const includes = Array.from({ length: 31 }, (_, i) => names[i % 6]).map((n) => `${n}=${n.startsWith('_rev') ? 'Observation:subject' : 'Patient:organization'}`).join('&');
-    await rejected(await s.fhir(`Patient?${includes}`), /at most 30/);
+    const includes = (n: number) => Array.from({ length: n }, (_, i) => (i % 2 ? '_include:iterate=Patient:organization' : '_revinclude:iterate=Observation:subject')).join('&');
+    await rejected(await s.fhir(`Patient?${includes(31)}`), /at most 30/);
+    // Their names repeat more than other parameters may: they are bounded by their own limit.
+    expect((await s.fhir(`Patient?${includes(30)}`)).status).toBe(200);
   });
 
   test('_count above the page size limit is clamped, and the Bundle says so', async () => {

@@ -1,3 +1,4 @@
+import { OperationOutcomeError } from '@medplum/core';
 import pg from 'pg';
 import { createHash } from 'node:crypto';
 import { type Database, type QueryOptions, type Queryable, type QueryResult, MAX_TX_ATTEMPTS, isRetryable } from './database.ts';
@@ -77,9 +78,7 @@ export async function openPostgres(url: string, poolSize: number): Promise<Datab
       checkSignal(signal);
       return await fn(c);
     } catch (err) {
-      if (signal?.aborted) throw new RequestGone();
-      if (isQueryCanceled(err) && (applied.get(c) ?? 0) > 0) throw statementTimedOut(applied.get(c) as number);
-      throw err;
+      throw translate(err, c, signal);
     } finally {
       signal?.removeEventListener('abort', onAbort);
       if (cancelling) await cancelling;
@@ -87,14 +86,27 @@ export async function openPostgres(url: string, poolSize: number): Promise<Datab
     }
   };
 
+  /** A cancelled statement as what it means: the client went away, or the statement timeout. */
+  const translate = (err: unknown, c: pg.PoolClient, signal: AbortSignal | undefined): unknown => {
+    if (err instanceof RequestGone || err instanceof OperationOutcomeError) return err;
+    if (signal?.aborted) return new RequestGone();
+    const ms = applied.get(c) ?? 0;
+    return isQueryCanceled(err) && ms > 0 ? statementTimedOut(ms) : err;
+  };
+
   const wrap = (c: pg.PoolClient, signal?: AbortSignal): Queryable => ({
     async query<R>(sql: string, params?: unknown[], options?: QueryOptions): Promise<QueryResult<R>> {
       // Inside a transaction: a request whose client has gone starts no further statement.
       checkSignal(signal);
-      const r = options?.prepare
-        ? await c.query({ name: statementName(sql), text: sql, values: params as unknown[] })
-        : await c.query(sql, params as unknown[]);
-      return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
+      try {
+        const r = options?.prepare
+          ? await c.query({ name: statementName(sql), text: sql, values: params as unknown[] })
+          : await c.query(sql, params as unknown[]);
+        return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
+      } catch (err) {
+        // Translated here already, so code inside a transaction that looks at errors sees it too.
+        throw translate(err, c, signal);
+      }
     },
   });
 

@@ -19,7 +19,7 @@ export async function openPglite(dataDir: string | undefined): Promise<Database>
   const scoped = (signal: AbortSignal | undefined): Database => {
     const database: Database = {
       kind: 'pglite',
-      query: (sql, params) => {
+      query: async (sql, params) => {
         checkSignal(signal);
         return run(db, sql, params);
       },
@@ -29,7 +29,7 @@ export async function openPglite(dataDir: string | undefined): Promise<Database>
             return await db.transaction(async (tx) => {
               if (options?.serializable) await tx.query('SET TRANSACTION ISOLATION LEVEL SERIALIZABLE');
               const q: Queryable = {
-                query: (sql, params) => {
+                query: async (sql, params) => {
                   checkSignal(signal);
                   return run(tx, sql, params);
                 },

@@ -13,7 +13,7 @@ import { fail } from '../../kernel/outcome.ts';
 export const LIMITS = {
   /** Query parameters in one search, result parameters included (the paging cursor is not counted). */
   parameters: 50,
-  /** Repetitions (AND) of one parameter name. */
+  /** Repetitions (AND) of one parameter name (includes excepted: they count towards `includes`). */
   repeats: 10,
   /** Comma-separated values (OR) in one parameter. */
   values: 100,
@@ -34,12 +34,14 @@ export function checkRequestLimits(pairs: [string, string][], cursorParam: strin
   const repeats = new Map<string, number>();
   let includes = 0;
   for (const [name] of counted) {
+    // Includes are one kind of parameter whatever their names repeat: they have their own limit.
+    if (/^_(rev)?include(:|$)/.test(name)) {
+      if (++includes > LIMITS.includes) fail('too-costly', `Too many _include/_revinclude parameters: at most ${LIMITS.includes} are allowed`, name);
+      continue;
+    }
     const n = (repeats.get(name) ?? 0) + 1;
     repeats.set(name, n);
     if (n > LIMITS.repeats) fail('too-costly', `Parameter '${name}' is repeated more than ${LIMITS.repeats} times, the limit for one parameter`, name);
-    if (/^_(rev)?include(:|$)/.test(name) && ++includes > LIMITS.includes) {
-      fail('too-costly', `Too many _include/_revinclude parameters: at most ${LIMITS.includes} are allowed`, name);
-    }
   }
 }
 

@@ -76,6 +76,15 @@ describe('reverse chaining (R4 search.html#has)', () => {
   });
 });
 
+describe('many filters (index.ts intersectBeyond: sets beyond four are read as one INTERSECT)', () => {
+  it('still requires every filter, for one type and across types', async () => {
+    expect(await fx.find('Patient', 'family=Adams&family=Ad&family=Ada&gender=male&birthdate=1990&name=Adams')).toEqual(['a']);
+    expect(await fx.find('Patient', 'family=Adams&family=Ad&family=Ada&gender=female&name=Adams')).toEqual([]);
+    const b = await fx.search(undefined, '_type=Patient,Practitioner&family=Adams&family=Ad&family=Ada&gender=male&name=Adams');
+    expect(ids(b).sort()).toEqual(['Patient/a', 'Patient/d']);
+  });
+});
+
 describe('_sort (R4 search.html#sort)', () => {
   it('sorts on several keys, missing values last in both directions', async () => {
     expect(await fx.find('Patient', '_sort=birthdate', { ordered: true })).toEqual(['b', 'c', 'a', 'd']);
