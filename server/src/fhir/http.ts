@@ -14,6 +14,7 @@ import { writeHooks } from '../write-hooks.ts';
 import { applySubset } from '../kernel/subset.ts';
 import { capabilityStatement } from './interactions/metadata.ts';
 import { fail, informational, outcome, statusOf } from '../kernel/outcome.ts';
+import { parseJson, stringifyJson } from '../kernel/json.ts';
 
 /**
  * The FHIR REST binding (https://hl7.org/fhir/R4/http.html): HTTP in, FhirRouter in the middle,
@@ -141,7 +142,7 @@ function respond(req: Request, res: Response, result: OperationOutcome, resource
 
 export function send(req: Request, res: Response, status: number, body: unknown): void {
   const pretty = lastQuery(req, '_pretty') === 'true';
-  res.status(status).type(FHIR_JSON).send(pretty ? JSON.stringify(body, null, 2) : JSON.stringify(body));
+  res.status(status).type(FHIR_JSON).send(stringifyJson(body, pretty ? 2 : undefined));
 }
 
 /** pg's DatabaseError and PGlite's carry a five-character SQLSTATE in `code`. */
@@ -241,7 +242,7 @@ function parseBody(req: Request): unknown {
     );
   }
   try {
-    return JSON.parse(text);
+    return parseJson(text);
   } catch (err) {
     fail('invalid', `The body is not valid JSON: ${(err as Error).message.replace(/"[^"]*"/g, '…')}`);
   }

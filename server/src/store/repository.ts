@@ -26,7 +26,9 @@ import { type AccessPolicy, tenantAdminPolicy } from '../access/policy.ts';
 import type { Permission } from '../access/scopes.ts';
 import type { Database, Queryable } from '../db/database.ts';
 import { fail } from '../kernel/outcome.ts';
+import { carryDecimals, parseJson, stringifyJson } from '../kernel/json.ts';
 import { asOutcome, guardQueries } from './database-errors.ts';
+import { carryFromDonors, carryPatchDecimals } from './decimals.ts';
 import { type HistoryPage, type HistoryQuery, historyBundle, readHistoryRows } from './history.ts';
 import { type WriteHook, type WriteMethod, hooksFor } from './hooks.ts';
 import { emptyRows } from './index-rows.ts';
@@ -58,6 +60,8 @@ export interface RepositoryContext {
   serverBuilt?: boolean;
   /** Set by `asServer` and `forServer` only: why this repository acts tenant-wide (for hooks and logs). */
   serverWork?: string;
+  /** The request's own resources, whose decimal texts copies made on the way have lost (decimals.ts). */
+  decimalDonors?: readonly Resource[];
 }
 
 /** What `Repository.asServer` is asked for. */
@@ -153,6 +157,11 @@ export class Repository extends FhirRepository {
       }
     }
     return result;
+  }
+
+  /** The request's resources, whose decimal texts the copies written from them should keep (decimals.ts). */
+  keepDecimalsOf(resources: readonly Resource[]): void {
+    this.ctx.decimalDonors = resources;
   }
 
   /** True on the repository of an open transaction (writes commit or roll back together). */
@@ -307,7 +316,7 @@ export class Repository extends FhirRepository {
     if (!row) fail('not-found', `${resourceType}/${id} not found`);
     await this.assertVisible(resourceType, id);
     if (row.deleted) fail('gone', `${resourceType}/${id} was deleted`);
-    return JSON.parse(row.content) as WithId<T>;
+    return parseJson(row.content) as WithId<T>;
   }
 
   async readReference<T extends Resource>(reference: Reference<T>): Promise<WithId<T>> {
@@ -336,7 +345,7 @@ export class Repository extends FhirRepository {
     );
     if (!rows[0]) missing();
     if (rows[0].deleted) fail('gone', `${resourceType}/${id}/_history/${vid} is a delete`);
-    return JSON.parse(rows[0].content) as WithId<T>;
+    return parseJson(rows[0].content) as WithId<T>;
   }
 
   /**
@@ -352,7 +361,7 @@ export class Repository extends FhirRepository {
     if (!row) fail('not-found', `${resourceType}/${id} not found`);
     await this.assertVisible(resourceType, id, 'u');
     if (row.deleted) fail('gone', `${resourceType}/${id} was deleted`);
-    return JSON.parse(row.content) as WithId<T>;
+    return parseJson(row.content) as WithId<T>;
   }
 
   async readHistory<T extends Resource>(resourceType: string, id: string, options?: ReadHistoryOptions): Promise<Bundle<WithId<T>>> {
@@ -395,7 +404,7 @@ export class Repository extends FhirRepository {
        ORDER BY r.type, r.id`,
       q.params
     );
-    return rows.map((row) => JSON.parse(row.content) as Resource);
+    return rows.map((row) => parseJson(row.content) as Resource);
   }
 
   // --- update / patch / delete ----------------------------------------------------------------
@@ -428,7 +437,7 @@ export class Repository extends FhirRepository {
       this.ctx.access.assertCan(resourceType, 'u');
       await this.assertVisible(resourceType, id, 'u');
       this.precondition(ifMatch, row, resourceType, id);
-      const before = JSON.parse(row.content) as Resource;
+      const before = parseJson(row.content) as Resource;
       const next = await this.beforeWrite('update', resource, before);
       return this.versionWrite(this.prepare(next, row.version + 1), 'PUT', true, before);
     }) as Promise<WithId<T>>;
@@ -450,11 +459,13 @@ export class Repository extends FhirRepository {
       await this.assertVisible(resourceType, id, 'u');
       if (row.deleted) fail('gone', `${resourceType}/${id} was deleted`);
       this.precondition(options?.ifMatch, row, resourceType, id);
-      const current = JSON.parse(row.content) as WithId<T>;
+      const current = parseJson(row.content) as WithId<T>;
       const patched = deepClone(current);
+      carryDecimals(current, patched);
       if (Array.isArray(patch)) {
         const errors = applyPatch(patched, patch).filter(Boolean);
         if (errors.length) fail('unprocessable', `JSON Patch failed: ${errors.map((e) => e?.message).join('; ')}`);
+        carryPatchDecimals(patch, patched);
       } else {
         try {
           fhirpathPatchTypedValue(toTypedValue(patched), parseFhirPathPatchParameters(patch));
@@ -480,7 +491,7 @@ export class Repository extends FhirRepository {
       await this.assertVisible(resourceType, id, 'd');
       this.precondition(options?.ifMatch, row, resourceType, id);
       if (row.deleted) return undefined; // Deleting a deleted resource changes nothing (R4 http.html#delete).
-      const before = JSON.parse(row.content) as Resource;
+      const before = parseJson(row.content) as Resource;
       for (const h of hooksFor(this.ctx.hooks, resourceType)) {
         await h.beforeWrite?.({ repo: this, method: 'delete', resourceType, id, before });
       }
@@ -712,6 +723,7 @@ export class Repository extends FhirRepository {
         if (replaced.resourceType !== resource.resourceType || replaced.id !== resource.id) {
           throw new Error(`write hook ${h.name} changed the identity of ${resource.resourceType}/${resource.id}`);
         }
+        carryDecimals(current, replaced);
         current = replaced as T;
       }
     }
@@ -731,7 +743,10 @@ export class Repository extends FhirRepository {
     }
     if (!this.ctx.serverBuilt) validate(resource);
     const meta = { ...resource.meta, versionId: String(version), lastUpdated: new Date().toISOString() };
-    return { ...resource, meta } as WithId<T>;
+    const stored = { ...resource, meta } as WithId<T>;
+    carryDecimals(resource, stored);
+    if (this.ctx.decimalDonors) carryFromDonors(this.ctx.decimalDonors, usedDonors(this.transactionKey ?? this.ctx), stored);
+    return stored;
   }
 
   private versionWrite<R extends Resource>(stored: WithId<R>, method: VersionWrite['method'], exists: boolean, before?: Resource): VersionWrite {
@@ -743,12 +758,20 @@ export class Repository extends FhirRepository {
       lastUpdated: stored.meta?.lastUpdated as string,
       deleted: false,
       method,
-      content: JSON.stringify(stored),
+      content: stringifyJson(stored),
       index: indexResource(stored, this.ctx.fhirBase),
       exists,
       resource: stored,
     };
   }
+}
+
+/** The donors (decimals.ts) already written, per transaction attempt. */
+const donorsUsed = new WeakMap<object, WeakSet<object>>();
+function usedDonors(key: object): WeakSet<object> {
+  let used = donorsUsed.get(key);
+  if (!used) donorsUsed.set(key, (used = new WeakSet()));
+  return used;
 }
 
 export function isOperationOutcomeError(err: unknown): err is OperationOutcomeError {
