@@ -74,6 +74,20 @@ describe('a decimal keeps its text from request to response', () => {
     expect(valuesIn(text)).toEqual(['1.000', '2.50']);
     expect(valuesIn(await (await s.fhir(`Observation/${id}`)).text())).toEqual(['1.000', '2.50']);
   });
+
+  test('FHIRPath Patch: replace and add keep the text of the decimal they put', async () => {
+    const created = await post('Observation', '{"resourceType":"Observation","status":"final","code":{"text":"x"},"referenceRange":[{"low":{"value":1.000}}]}');
+    const id = JSON.parse(await created.text()).id;
+    const op = (type: string, path: string, value: string, name?: string) =>
+      `{"name":"operation","part":[{"name":"type","valueCode":"${type}"},{"name":"path","valueString":"${path}"}${name ? `,{"name":"name","valueString":"${name}"}` : ''},{"name":"value",${value}}]}`;
+    const ops = [op('replace', 'Observation.referenceRange.low.value', '"valueDecimal":3.10'), op('add', 'Observation.referenceRange', '"valueQuantity":{"value":9.90}', 'high')];
+    const body = `{"resourceType":"Parameters","parameter":[${ops.join(',')}]}`;
+    const res = await s.fhir(`Observation/${id}`, { method: 'PATCH', body, headers: { 'content-type': 'application/fhir+json' } });
+    const text = await res.text();
+    expect(res.status, text).toBe(200);
+    expect(valuesIn(text)).toEqual(['3.10', '9.90']);
+    expect(valuesIn(await (await s.fhir(`Observation/${id}`)).text())).toEqual(['3.10', '9.90']);
+  });
 });
 
 describe('search compares decimals by value', () => {

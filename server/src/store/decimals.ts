@@ -1,4 +1,5 @@
-import type { Resource } from '@medplum/fhirtypes';
+import { evalFhirPath } from '@medplum/core';
+import type { Parameters, Resource } from '@medplum/fhirtypes';
 import { carryDecimals, decimalText, hasDecimalText, rememberDecimal } from '../kernel/json.ts';
 
 /**
@@ -46,5 +47,54 @@ export function carryPatchDecimals(patch: readonly { op: string; path: string; v
     const text = decimalText(op, 'value');
     if (text !== undefined && target === op.value) rememberDecimal(parent, key, text);
     else carryDecimals(op.value, target);
+  }
+}
+
+/**
+ * Decimal texts of FHIRPath Patch values (https://hl7.org/fhir/R4/fhirpatch.html) in the resource:
+ * `add` puts the value at path.name, `replace` at the path itself (its last step named the
+ * element). `insert` and `move` place by index; their values keep the number only.
+ */
+export function carryFhirPathPatchDecimals(patch: Parameters, patched: Resource): void {
+  for (const op of patch.parameter ?? []) {
+    if (op.name !== 'operation') continue;
+    const part = (name: string) => op.part?.find((p) => p.name === name);
+    const type = part('type')?.valueCode;
+    const path = part('path')?.valueString;
+    const valuePart = part('value') as Record<string, unknown> | undefined;
+    const valueKey = valuePart && Object.keys(valuePart).find((k) => k.startsWith('value'));
+    if (!path || !valuePart || !valueKey) continue;
+    let holderPath: string;
+    let name: string | undefined;
+    if (type === 'add') {
+      holderPath = path;
+      name = part('name')?.valueString;
+    } else if (type === 'replace') {
+      const m = /^(.+)\.([A-Za-z][A-Za-z0-9]*)$/.exec(path);
+      if (!m) continue;
+      [, holderPath, name] = m;
+    } else continue;
+    if (!name) continue;
+    let holders: unknown[];
+    try {
+      holders = evalFhirPath(holderPath, patched);
+    } catch {
+      continue;
+    }
+    const value = valuePart[valueKey];
+    for (const h of holders) {
+      if (typeof h !== 'object' || h === null) continue;
+      let holder = h as Record<string, unknown> | unknown[];
+      let key: string | number = name;
+      let target = (holder as Record<string, unknown>)[key];
+      if (Array.isArray(target) && type === 'add') {
+        holder = target;
+        key = target.length - 1;
+        target = target[key];
+      }
+      const text = decimalText(valuePart, valueKey);
+      if (text !== undefined && target === value) rememberDecimal(holder, key, text);
+      else carryDecimals(value, target);
+    }
   }
 }

@@ -28,7 +28,7 @@ import type { Database, Queryable } from '../db/database.ts';
 import { fail } from '../kernel/outcome.ts';
 import { carryDecimals, parseJson, stringifyJson } from '../kernel/json.ts';
 import { asOutcome, guardQueries } from './database-errors.ts';
-import { carryFromDonors, carryPatchDecimals } from './decimals.ts';
+import { carryFhirPathPatchDecimals, carryFromDonors, carryPatchDecimals } from './decimals.ts';
 import { type HistoryPage, type HistoryQuery, historyBundle, readHistoryRows } from './history.ts';
 import { type WriteHook, type WriteMethod, hooksFor } from './hooks.ts';
 import { emptyRows } from './index-rows.ts';
@@ -469,6 +469,7 @@ export class Repository extends FhirRepository {
       } else {
         try {
           fhirpathPatchTypedValue(toTypedValue(patched), parseFhirPathPatchParameters(patch));
+          carryFhirPathPatchDecimals(patch, patched);
         } catch (err) {
           fail('unprocessable', `FHIRPath Patch failed: ${(err as Error).message}`);
         }
