@@ -26,7 +26,7 @@ import { type AccessPolicy, tenantAdminPolicy } from '../access/policy.ts';
 import type { Permission } from '../access/scopes.ts';
 import type { Database, Queryable } from '../db/database.ts';
 import { fail } from '../kernel/outcome.ts';
-import { carryDecimals, parseJson, stringifyJson } from '../kernel/json.ts';
+import { carryDecimals, hasDecimalText, parseJson, stringifyJson } from '../kernel/json.ts';
 import { asOutcome, guardQueries } from './database-errors.ts';
 import { carryFhirPathPatchDecimals, carryFromDonors, carryPatchDecimals } from './decimals.ts';
 import { type HistoryPage, type HistoryQuery, historyBundle, readHistoryRows } from './history.ts';
@@ -161,7 +161,8 @@ export class Repository extends FhirRepository {
 
   /** The request's resources, whose decimal texts the copies written from them should keep (decimals.ts). */
   keepDecimalsOf(resources: readonly Resource[]): void {
-    this.ctx.decimalDonors = resources;
+    // Most bundles hold no decimal whose text a number would lose: then there is nothing to match.
+    if (resources.some(hasDecimalText)) this.ctx.decimalDonors = resources;
   }
 
   /** True on the repository of an open transaction (writes commit or roll back together). */
