@@ -16,6 +16,7 @@ import { capabilityStatement } from './interactions/metadata.ts';
 import { fail, informational, outcome, statusOf } from '../kernel/outcome.ts';
 import { jsonDepthExceeds } from './json-depth.ts';
 import { causeOf, isDatabaseError, ownError } from './own-errors.ts';
+import { parseJson, stringifyJson } from '../kernel/json.ts';
 
 /**
  * The FHIR REST binding (https://hl7.org/fhir/R4/http.html): HTTP in, FhirRouter in the middle,
@@ -156,7 +157,7 @@ function respond(req: Request, res: Response, result: OperationOutcome, resource
 
 export function send(req: Request, res: Response, status: number, body: unknown): void {
   const pretty = lastQuery(req, '_pretty') === 'true';
-  res.status(status).type(FHIR_JSON).send(pretty ? JSON.stringify(body, null, 2) : JSON.stringify(body));
+  res.status(status).type(FHIR_JSON).send(stringifyJson(body, pretty ? 2 : undefined));
 }
 
 export function sendError(req: Request, res: Response, err: unknown): void {
@@ -264,7 +265,7 @@ function parseBody(req: Request): unknown {
     fail('invalid', `The body is nested too deeply: at most ${MAX_JSON_DEPTH} levels of objects and arrays`);
   }
   try {
-    return JSON.parse(text);
+    return parseJson(text);
   } catch (err) {
     fail('invalid', `The body is not valid JSON: ${(err as Error).message.replace(/"[^"]*"/g, '…')}`);
   }

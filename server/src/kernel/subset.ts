@@ -1,5 +1,6 @@
 import { getDataType } from '@medplum/core';
 import type { Resource } from '@medplum/fhirtypes';
+import { carryDecimals } from './json.ts';
 
 /**
  * Subsetting a resource for _summary and _elements
@@ -83,5 +84,6 @@ export function applySubset<T extends Resource>(resource: T, options: SubsetOpti
   const tags = (meta.tag ?? []).filter((t) => !(t.system === SUBSETTED.system && t.code === SUBSETTED.code));
   meta.tag = [...tags, SUBSETTED];
   out.meta = meta;
+  carryDecimals(resource, out);
   return out as T;
 }

@@ -7,6 +7,7 @@ import { dateRange } from './date-range.ts';
 import { accessForTypes, accessPredicate } from './search/compile.ts';
 import type { FilterEnv } from './search/compiled.ts';
 import { Sql } from './search/sql.ts';
+import { parseJson } from '../kernel/json.ts';
 
 /**
  * _history at instance, type and system level (https://hl7.org/fhir/R4/http.html#history).
@@ -108,7 +109,7 @@ export function historyBundle(ctx: { fhirBase: string }, page: HistoryPage, self
         lastModified: r.lu,
       },
     };
-    if (!r.deleted) e.resource = JSON.parse(r.content) as Resource;
+    if (!r.deleted) e.resource = parseJson(r.content) as Resource;
     return e;
   });
   const bundle: Bundle = { resourceType: 'Bundle', type: 'history', entry };

@@ -29,17 +29,18 @@ export interface DateRow {
   low: string;
   high: string;
 }
+/** Numbers are a JavaScript number or, where that would lose the decimal's text, the text. */
 export interface NumberRow {
   param: string;
   grp: number | null;
-  low: number | null;
-  high: number | null;
+  low: number | string | null;
+  high: number | string | null;
 }
 export interface QuantityRow {
   param: string;
   grp: number | null;
-  low: number | null;
-  high: number | null;
+  low: number | string | null;
+  high: number | string | null;
   system: string | null;
   code: string | null;
   unit: string | null;

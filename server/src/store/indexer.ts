@@ -4,6 +4,7 @@ import { type SearchParam, searchParamsFor } from '../kernel/definitions.ts';
 import { dateRange, MAX_INSTANT, MIN_INSTANT } from './date-range.ts';
 import { type IndexRows, emptyRows } from './index-rows.ts';
 import { canonical } from './ucum.ts';
+import { decimalText } from '../kernel/json.ts';
 
 /**
  * Turns a resource into its search-index rows: every R4 search parameter of its type is evaluated
@@ -201,10 +202,19 @@ function addDate(rows: IndexRows, param: string, grp: number | null, tv: TypedVa
   }
 }
 
+/**
+ * A decimal as the index stores it (numeric): its text as written where the number would lose
+ * it (`123456789012345678901234567890`, not 1.2345678901234568e+29; ../kernel/json.ts).
+ */
+function exact(holder: { value?: unknown } | undefined): number | string | null {
+  if (typeof holder?.value !== 'number') return null;
+  return decimalText(holder, 'value') ?? holder.value;
+}
+
 function addNumber(rows: IndexRows, param: string, grp: number | null, tv: TypedValue): void {
   const v = tv.value;
   if (typeof v === 'number') rows.number.push({ param, grp, low: v, high: v });
-  else if (tv.type === 'Range' && v) rows.number.push({ param, grp, low: v.low?.value ?? null, high: v.high?.value ?? null });
+  else if (tv.type === 'Range' && v) rows.number.push({ param, grp, low: exact(v.low), high: exact(v.high) });
 }
 
 function addQuantity(rows: IndexRows, param: string, grp: number | null, tv: TypedValue): void {
@@ -215,18 +225,18 @@ function addQuantity(rows: IndexRows, param: string, grp: number | null, tv: Typ
   }
   if (tv.type === 'Range') {
     const q = v.low ?? v.high ?? {};
-    rows.quantity.push(quantityRow(param, grp, v.low?.value ?? null, v.high?.value ?? null, q.system, q.code, q.unit));
+    rows.quantity.push(quantityRow(param, grp, exact(v.low), exact(v.high), q.system, q.code, q.unit));
     return;
   }
   if (tv.type === 'SampledData') return; // No single value to compare against.
-  if (typeof v.value === 'number') rows.quantity.push(quantityRow(param, grp, v.value, v.value, v.system, v.code, v.unit));
+  if (typeof v.value === 'number') rows.quantity.push(quantityRow(param, grp, exact(v), exact(v), v.system, v.code, v.unit));
 }
 
 function quantityRow(
   param: string,
   grp: number | null,
-  low: number | null,
-  high: number | null,
+  low: number | string | null,
+  high: number | string | null,
   system: string | undefined | null,
   code: string | undefined | null,
   unit: string | undefined | null
@@ -241,7 +251,8 @@ function quantityRow(
     code: code ?? null,
     unit: unit ?? null,
     canonCode: canon?.[0] ?? null,
-    canonLow: canon && low !== null ? low * canon[1] : null,
-    canonHigh: canon && high !== null ? high * canon[1] : null,
+    // Canonical values are compared in doubles on both sides (search/sql-number.ts).
+    canonLow: canon && low !== null ? Number(low) * canon[1] : null,
+    canonHigh: canon && high !== null ? Number(high) * canon[1] : null,
   };
 }

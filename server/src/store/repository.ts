@@ -26,7 +26,9 @@ import { type AccessPolicy, tenantAdminPolicy } from '../access/policy.ts';
 import type { Permission } from '../access/scopes.ts';
 import type { Database, Queryable } from '../db/database.ts';
 import { fail } from '../kernel/outcome.ts';
+import { carryDecimals, hasDecimalText, parseJson, stringifyJson } from '../kernel/json.ts';
 import { asOutcome, guardQueries } from './database-errors.ts';
+import { carryFhirPathPatchDecimals, carryFromDonors, carryPatchDecimals } from './decimals.ts';
 import { type HistoryPage, type HistoryQuery, historyBundle, readHistoryRows } from './history.ts';
 import { type WriteHook, type WriteMethod, hooksFor } from './hooks.ts';
 import { emptyRows } from './index-rows.ts';
@@ -58,6 +60,8 @@ export interface RepositoryContext {
   serverBuilt?: boolean;
   /** Set by `asServer` and `forServer` only: why this repository acts tenant-wide (for hooks and logs). */
   serverWork?: string;
+  /** The request's own resources, whose decimal texts copies made on the way have lost (decimals.ts). */
+  decimalDonors?: readonly Resource[];
 }
 
 /** What `Repository.asServer` is asked for. */
@@ -153,6 +157,12 @@ export class Repository extends FhirRepository {
       }
     }
     return result;
+  }
+
+  /** The request's resources, whose decimal texts the copies written from them should keep (decimals.ts). */
+  keepDecimalsOf(resources: readonly Resource[]): void {
+    // Most bundles hold no decimal whose text a number would lose: then there is nothing to match.
+    if (resources.some(hasDecimalText)) this.ctx.decimalDonors = resources;
   }
 
   /** True on the repository of an open transaction (writes commit or roll back together). */
@@ -312,7 +322,7 @@ export class Repository extends FhirRepository {
     if (!row) fail('not-found', `${resourceType}/${id} not found`);
     await this.assertVisible(resourceType, id);
     if (row.deleted) fail('gone', `${resourceType}/${id} was deleted`);
-    return JSON.parse(row.content) as WithId<T>;
+    return parseJson(row.content) as WithId<T>;
   }
 
   async readReference<T extends Resource>(reference: Reference<T>): Promise<WithId<T>> {
@@ -341,7 +351,7 @@ export class Repository extends FhirRepository {
     );
     if (!rows[0]) missing();
     if (rows[0].deleted) fail('gone', `${resourceType}/${id}/_history/${vid} is a delete`);
-    return JSON.parse(rows[0].content) as WithId<T>;
+    return parseJson(rows[0].content) as WithId<T>;
   }
 
   /**
@@ -357,7 +367,7 @@ export class Repository extends FhirRepository {
     if (!row) fail('not-found', `${resourceType}/${id} not found`);
     await this.assertVisible(resourceType, id, 'u');
     if (row.deleted) fail('gone', `${resourceType}/${id} was deleted`);
-    return JSON.parse(row.content) as WithId<T>;
+    return parseJson(row.content) as WithId<T>;
   }
 
   async readHistory<T extends Resource>(resourceType: string, id: string, options?: ReadHistoryOptions): Promise<Bundle<WithId<T>>> {
@@ -413,7 +423,7 @@ export class Repository extends FhirRepository {
        ORDER BY p.type, p.id`,
       q.params
     );
-    const resources = rows.slice(0, page.count).map((row) => JSON.parse(row.content) as Resource);
+    const resources = rows.slice(0, page.count).map((row) => parseJson(row.content) as Resource);
     return { resources, more: rows.length > page.count };
   }
 
@@ -447,7 +457,7 @@ export class Repository extends FhirRepository {
       this.ctx.access.assertCan(resourceType, 'u');
       await this.assertVisible(resourceType, id, 'u');
       this.precondition(ifMatch, row, resourceType, id);
-      const before = JSON.parse(row.content) as Resource;
+      const before = parseJson(row.content) as Resource;
       const next = await this.beforeWrite('update', resource, before);
       return this.versionWrite(this.prepare(next, row.version + 1), 'PUT', true, before);
     }) as Promise<WithId<T>>;
@@ -469,14 +479,17 @@ export class Repository extends FhirRepository {
       await this.assertVisible(resourceType, id, 'u');
       if (row.deleted) fail('gone', `${resourceType}/${id} was deleted`);
       this.precondition(options?.ifMatch, row, resourceType, id);
-      const current = JSON.parse(row.content) as WithId<T>;
+      const current = parseJson(row.content) as WithId<T>;
       const patched = deepClone(current);
+      carryDecimals(current, patched);
       if (Array.isArray(patch)) {
         const errors = applyPatch(patched, patch).filter(Boolean);
         if (errors.length) fail('unprocessable', `JSON Patch failed: ${errors.map((e) => e?.message).join('; ')}`);
+        carryPatchDecimals(patch, patched);
       } else {
         try {
           fhirpathPatchTypedValue(toTypedValue(patched), parseFhirPathPatchParameters(patch));
+          carryFhirPathPatchDecimals(patch, patched);
         } catch (err) {
           fail('unprocessable', `FHIRPath Patch failed: ${(err as Error).message}`);
         }
@@ -499,7 +512,7 @@ export class Repository extends FhirRepository {
       await this.assertVisible(resourceType, id, 'd');
       this.precondition(options?.ifMatch, row, resourceType, id);
       if (row.deleted) return undefined; // Deleting a deleted resource changes nothing (R4 http.html#delete).
-      const before = JSON.parse(row.content) as Resource;
+      const before = parseJson(row.content) as Resource;
       for (const h of hooksFor(this.ctx.hooks, resourceType)) {
         await h.beforeWrite?.({ repo: this, method: 'delete', resourceType, id, before });
       }
@@ -744,6 +757,7 @@ export class Repository extends FhirRepository {
         if (replaced.resourceType !== resource.resourceType || replaced.id !== resource.id) {
           throw new Error(`write hook ${h.name} changed the identity of ${resource.resourceType}/${resource.id}`);
         }
+        carryDecimals(current, replaced);
         current = replaced as T;
       }
     }
@@ -763,7 +777,10 @@ export class Repository extends FhirRepository {
     }
     if (!this.ctx.serverBuilt) validate(resource);
     const meta = { ...resource.meta, versionId: String(version), lastUpdated: new Date().toISOString() };
-    return { ...resource, meta } as WithId<T>;
+    const stored = { ...resource, meta } as WithId<T>;
+    carryDecimals(resource, stored);
+    if (this.ctx.decimalDonors) carryFromDonors(this.ctx.decimalDonors, usedDonors(this.transactionKey ?? this.ctx), stored);
+    return stored;
   }
 
   private versionWrite<R extends Resource>(stored: WithId<R>, method: VersionWrite['method'], exists: boolean, before?: Resource): VersionWrite {
@@ -775,12 +792,20 @@ export class Repository extends FhirRepository {
       lastUpdated: stored.meta?.lastUpdated as string,
       deleted: false,
       method,
-      content: JSON.stringify(stored),
+      content: stringifyJson(stored),
       index: indexResource(stored, this.ctx.fhirBase),
       exists,
       resource: stored,
     };
   }
+}
+
+/** The donors (decimals.ts) already written, per transaction attempt. */
+const donorsUsed = new WeakMap<object, WeakSet<object>>();
+function usedDonors(key: object): WeakSet<object> {
+  let used = donorsUsed.get(key);
+  if (!used) donorsUsed.set(key, (used = new WeakSet()));
+  return used;
 }
 
 export function isOperationOutcomeError(err: unknown): err is OperationOutcomeError {

@@ -9,6 +9,7 @@ import { Sql } from '../store/search/sql.ts';
 import type { PayloadContent } from './channel.ts';
 import type { NotificationEvent } from './notification.ts';
 import { txQuery } from './registry.ts';
+import { parseJson } from '../kernel/json.ts';
 
 /**
  * Stored events (table subscription_event) turned into what a subscriber may see now. Delivery and
@@ -132,7 +133,7 @@ export async function seenBy(repo: Repository, keys: { type: string; id: string 
   );
   for (const r of rows) {
     const key = `${r.type}/${r.id}`;
-    if (!r.deleted) out.set(key, JSON.parse(r.content) as Resource);
+    if (!r.deleted) out.set(key, parseJson(r.content) as Resource);
     else if (r.last && labelsOnly(repo.ctx.access.readConstraint(r.type, 'r'), JSON.parse(r.last) as Resource)) out.set(key, null);
   }
   return out;

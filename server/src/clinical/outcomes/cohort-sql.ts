@@ -1,6 +1,7 @@
 import type { AccessPolicy } from '../../access/policy.ts';
 import { compileConstraint } from '../../store/search/compile.ts';
 import { Sql } from '../../store/search/sql.ts';
+import { tokenCondition } from '../../store/search/sql-token.ts';
 import { LOINC } from '../codes.ts';
 import { COUNTED_STATUSES, RESPONSE_REDUCTION, RULES } from './definitions.ts';
 
@@ -93,8 +94,9 @@ export function cohortQuery(tenant: string, access: AccessPolicy, fhirBase: stri
   const sets: string[] = [];
   let programPlans = '';
   if (f.program) {
-    const system = f.program.system === undefined ? '' : ` AND t.system = ${q.p(f.program.system)}`;
-    programPlans = `SELECT t.rid FROM idx_token t WHERE t.tenant = $1 AND t.rtype = 'CarePlan' AND t.param = 'category' AND t.code = ${q.p(f.program.code)}${system}`;
+    // A code of any length (the index holds a long one's first characters: store/index-key.ts).
+    const category = tokenCondition(q, 't', { kind: 'token', system: f.program.system, code: f.program.code });
+    programPlans = `SELECT t.rid FROM idx_token t WHERE t.tenant = $1 AND t.rtype = 'CarePlan' AND t.param = 'category' AND ${category}`;
     sets.push(`SELECT r.target_id FROM (SELECT rid AS id, target_id FROM idx_reference WHERE tenant = $1 AND rtype = 'CarePlan' AND param = 'subject'
       AND target_type = 'Patient' AND rid IN (${programPlans})) r WHERE ${visible('CarePlan', 'r')}`);
   }

@@ -26,6 +26,8 @@ export const batchOrTransaction: FhirRouteHandler = async (req: FhirRequest, rep
   });
   validateEnvelope(bundle);
   if (bundle.type === 'transaction') await resolveConditionalReferences(bundle, repo as Repository);
+  // The processor copies each entry; the copies would lose the decimals' text (store/decimals.ts).
+  (repo as Repository).keepDecimalsOf(bundle.entry.flatMap((e) => (e.resource ? [e.resource] : [])));
   const result = await processBatch({ ...req, config: { ...req.config, transactions: true } }, repo, router, bundle);
   // Prefer: return=minimal applies to the entries too: answer with status, location and etag only.
   if (/return\s*=\s*minimal/.test(String(req.headers?.prefer ?? ''))) {

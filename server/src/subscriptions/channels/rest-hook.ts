@@ -4,6 +4,7 @@ import type { Bundle } from '@medplum/fhirtypes';
 import type { Channel, NotificationType, SubscriptionRow } from '../channel.ts';
 import { pinnedLookup } from '../../net/outbound-address.ts';
 import { resolveEndpoint } from '../endpoint-safety.ts';
+import { stringifyJson } from '../../kernel/json.ts';
 
 /**
  * The rest-hook channel (Backport IG 1.1 https://hl7.org/fhir/uv/subscriptions-backport/channels.html#rest-hook):
@@ -90,6 +91,6 @@ export function createRestHookChannel(options: RestHookOptions): Channel {
   return {
     type: 'rest-hook',
     canDeliver: (sub) => sub.channelType === 'rest-hook' && Boolean(sub.endpoint),
-    send: (sub: SubscriptionRow, bundle: Bundle, _type: NotificationType) => postToEndpoint(sub, JSON.stringify(bundle), options),
+    send: (sub: SubscriptionRow, bundle: Bundle, _type: NotificationType) => postToEndpoint(sub, stringifyJson(bundle), options),
   };
 }

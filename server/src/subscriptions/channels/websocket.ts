@@ -9,6 +9,7 @@ import { log } from '../../log.ts';
 import type { Channel, NotificationType, SubscriptionRow } from '../channel.ts';
 import { redeemBindingToken } from '../websocket/binding-token.ts';
 import { handshakeFor, loadBindableRows } from '../websocket/rows.ts';
+import { stringifyJson } from '../../kernel/json.ts';
 
 /**
  * The websocket channel (Backport IG 1.1, http://hl7.org/fhir/uv/subscriptions-backport/channels.html#websockets):
@@ -208,7 +209,7 @@ export function createWebSocketChannel(deps: BackgroundDeps, wake: () => void): 
     async send(sub: SubscriptionRow, bundle: Bundle, _type: NotificationType): Promise<void> {
       const targets = live(sub);
       if (targets.length === 0) throw new Error('no websocket bound to this subscription here');
-      const text = JSON.stringify(bundle);
+      const text = stringifyJson(bundle);
       // Every socket bound to the subscription here gets it (e.g. two tabs of one app); it counts
       // as delivered when at least one took it.
       const results = await Promise.allSettled(targets.map((c) => sendText(c.ws, text)));
