@@ -178,7 +178,7 @@ describe('$mbc-cohort', () => {
     },
   });
   const plan = (id: string, pid: string, category: object, activity: object[] = []): Resource =>
-    ({ resourceType: 'CarePlan', id, status: 'active', intent: 'plan', category: [category], subject: { reference: `Patient/${pid}` }, period: { start: '2025-01-06' }, activity }) as Resource;
+    ({ resourceType: 'CarePlan', id, status: 'active', intent: 'plan', category: [category], subject: { reference: `Patient/${pid}` }, period: { start: '2025-01-06' }, ...(activity.length ? { activity } : {}) }) as Resource;
   const coverage = (id: string, pid: string, org: string): Resource =>
     ({ resourceType: 'Coverage', id, status: 'active', beneficiary: { reference: `Patient/${pid}` }, payor: [{ reference: `Organization/${org}` }] }) as Resource;
   const team = (id: string, prac: string, pids: string[]): Resource[] =>

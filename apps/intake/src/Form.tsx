@@ -74,6 +74,7 @@ export function QuestionnaireView(props: FormProps) {
       setSaving(action === 'save' ? 'saving' : 'submitting');
       setProblem(undefined);
       const paths = new Map<string, string>();
+      const items = responseItems(questionnaire.item, answers, paths);
       const response: QuestionnaireResponse = {
         resourceType: 'QuestionnaireResponse',
         ...(responseId ? { id: responseId } : {}),
@@ -82,7 +83,8 @@ export function QuestionnaireView(props: FormProps) {
         subject: { reference: `Patient/${props.patientId}` },
         source: { reference: props.person },
         authored: new Date().toISOString(),
-        item: responseItems(questionnaire.item, answers, paths),
+        // A draft saved before any answer has no items: FHIR JSON has no empty arrays.
+        ...(items.length ? { item: items } : {}),
       };
       try {
         const saved = (responseId ? await fhir.update(response) : await fhir.create(response)) as QuestionnaireResponse & { id: string };
