@@ -1,5 +1,5 @@
 import cluster from 'node:cluster';
-import { createServer } from './app.ts';
+import { configureHttpServer, createServer } from './app.ts';
 import { loadConfigOrExit } from './config-exit.ts';
 import { openDatabase } from './db/open.ts';
 import { log } from './log.ts';
@@ -53,6 +53,7 @@ if (workers > 1 && cluster.isPrimary) {
       startMs: Math.round(performance.now() - started),
     });
   });
+  configureHttpServer(http, config);
   http.on('upgrade', server.upgrade);
   const stop = async (): Promise<void> => {
     http.close();
