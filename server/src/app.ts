@@ -1,7 +1,7 @@
 import express from 'express';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { auditTrailFor } from './audit/audit-trail.ts';
 import { authRouter, authenticate } from './auth/index.ts';
@@ -30,6 +30,7 @@ import { homeRouter } from './http/home.ts';
 import { serverMetrics } from './http/server-metrics.ts';
 import { metricsRouter } from './http/metrics-endpoint.ts';
 import type { Sample } from './http/metrics.ts';
+import { guardBodies } from './ingress/body-guard.ts';
 import { securityHeaders } from './http/security-headers.ts';
 import { forgetSubscriberPolicies } from './subscriptions/events.ts';
 import { startSubscriptions } from './subscriptions/index.ts';
@@ -97,6 +98,8 @@ export async function createServer(config: Config, db?: Database, options: Serve
   const metrics = serverMetrics(database, lifecycle);
   app.use(accessLog(metrics.registry, lifecycle));
   app.use(securityHeaders);
+  // Oversized and stalled request bodies are answered before anything reads them (ingress/).
+  app.use(guardBodies({ maxBytes: config.maxBodyBytes, idleMs: config.bodyTimeoutMs }));
   // CORS for registered SMART app origins on the FHIR API and the token back channel (http/cors.ts).
   // The paths the routers below are mounted at (auth/index.ts: /auth/token, /auth/introspect, /auth/revoke).
   app.use(corsForApps(database, clock, { fhirBase: '/fhir/R4', backChannel: ['/auth/token', '/auth/introspect', '/auth/revoke'] }));
@@ -152,4 +155,14 @@ export async function createServer(config: Config, db?: Database, options: Serve
       await database.close();
     },
   };
+}
+
+/**
+ * Settings of the HTTP server itself, for every place that creates one (main.ts, the tests'):
+ * REQUEST_TIMEOUT_MS bounds the time to receive a whole request (Node answers 408 and closes);
+ * headers get at most a minute of it.
+ */
+export function configureHttpServer(server: HttpServer, config: Config): void {
+  server.requestTimeout = config.requestTimeoutMs;
+  server.headersTimeout = Math.min(60_000, config.requestTimeoutMs);
 }

@@ -13,7 +13,9 @@ import { describe, expect, it } from 'vitest';
  * and the store composes them into its SQL; access never needs the store.
  */
 const LAYERS: string[][] = [
+  ['config-check.ts'], // the rules each environment variable must meet
   ['config.ts', 'log.ts', 'clock.ts', 'html-escape.ts', 'net'], // foundation: no FHIR, no database
+  ['config-exit.ts', 'config.test.ts'], // a bad setting ends the process with one line (main.ts, cli); its tests
   ['db'], // the Database interface over pg or PGlite, migrations
   ['background.ts'], // durable timers on the database
   ['kernel'], // the FHIR kernel: definitions, OperationOutcome errors, compartments, subsetting
@@ -22,6 +24,7 @@ const LAYERS: string[][] = [
   ['audit'], // AuditEvents, hash chain
   ['clinical', 'subscriptions'], // instruments, scoring, notes, risk; topics, outbox, delivery
   ['tenant', 'write-hooks.ts'], // tenant creation (installs clinical content); the write hooks assembled
+  ['ingress'], // request bodies: limits and timeouts, before any parser reads them
   ['fhir', 'auth'], // the REST binding; the SMART authorization server
   ['cli'], // admin commands
   ['seed'], // the demo clinic (uses cli's helpers)

@@ -1,5 +1,5 @@
 import cluster from 'node:cluster';
-import { createServer } from './app.ts';
+import { configureHttpServer, createServer } from './app.ts';
 import { loadConfigOrExit } from './config-exit.ts';
 import { openDatabase } from './db/open.ts';
 import { collectFromWorkers, serveWorkersMetrics } from './http/metrics-cluster.ts';
@@ -77,6 +77,7 @@ if (workers > 1 && cluster.isPrimary) {
       startMs: Math.round(performance.now() - started),
     });
   });
+  configureHttpServer(http, config);
   http.on('upgrade', server.upgrade);
   // In a cluster the primary serves METRICS_PORT for all workers.
   const metricsServer = config.metricsPort && !cluster.isWorker ? listenForMetrics(config.metricsPort, server.metrics) : undefined;

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Role } from '../../server/src/access/context.ts';
-import { type Server, createServer } from '../../server/src/app.ts';
+import { type Server, configureHttpServer, createServer } from '../../server/src/app.ts';
 import { OffsetClock } from '../../server/src/clock.ts';
 import { issueAccessToken } from '../../server/src/auth/access-token.ts';
 import { fhirBaseUrl, issuerUrl } from '../../server/src/auth/endpoints.ts';
@@ -71,6 +71,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
   };
   const clock = new OffsetClock();
   const server = await createServer(config, db, { clock });
+  configureHttpServer(httpServer, config);
   httpServer.on('request', server.app);
   httpServer.on('upgrade', server.upgrade);
   const baseUrl = config.baseUrl;

@@ -21,6 +21,7 @@ import { revoke } from './revoke/index.ts';
 import { InvalidBasicClient, claimedClientId } from './token/authenticate-client.ts';
 import { handleTokenRequest } from './token/index.ts';
 import { readParameters } from './token/read-parameters.ts';
+import { bodyLimit } from '../ingress/body-guard.ts';
 import { log } from '../log.ts';
 import { browserRouter } from './pages/router.ts';
 import { accountAdminApi } from './users/admin-api.ts';
@@ -47,7 +48,7 @@ export { registerSmartApp, approveClient } from './clients/smart-app.ts';
 export { createTenant, listTenants, getTenant } from '../tenant/tenants.ts';
 
 /** Largest token request body we read; a real one is a few kilobytes. */
-const MAX_TOKEN_BODY = '64kb';
+const MAX_TOKEN_BODY = 64 * 1024;
 const MINUTE = 60_000;
 
 export function authRouter(deps: AuthDeps): express.Router {
@@ -105,7 +106,7 @@ export function authRouter(deps: AuthDeps): express.Router {
   // The back channel: token, introspection, revocation. All take form bodies and answer JSON that
   // is never cached (RFC 6749 §5.1). Their CORS (registered app origins only, no credentials) is
   // server/src/http/cors.ts, mounted before this router; registration below allows any origin.
-  const readForm = express.text({ type: 'application/x-www-form-urlencoded', limit: MAX_TOKEN_BODY });
+  const readForm = bodyLimit(MAX_TOKEN_BODY, express.text({ type: 'application/x-www-form-urlencoded', limit: MAX_TOKEN_BODY }));
   const cors: express.RequestHandler = (req, res, next) => {
     res.set('Access-Control-Allow-Origin', '*');
     res.set('Access-Control-Expose-Headers', 'WWW-Authenticate, Retry-After');
@@ -186,7 +187,7 @@ export function authRouter(deps: AuthDeps): express.Router {
   );
 
   // RFC 7591 dynamic client registration (see register/index.ts for tenant choice and approval).
-  const readJson = express.json({ limit: MAX_TOKEN_BODY, type: ['application/json', 'application/*+json'] });
+  const readJson = bodyLimit(MAX_TOKEN_BODY, express.json({ limit: MAX_TOKEN_BODY, type: ['application/json', 'application/*+json'] }));
   router.options('/auth/register', cors);
   router.post('/auth/register', cors, (req, res) => {
     res.set('Cache-Control', 'no-store');

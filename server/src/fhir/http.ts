@@ -8,6 +8,7 @@ import { auditRequestScope, auditTrailFor } from '../audit/audit-trail.ts';
 import { beginFhirAudit } from '../audit/fhir-audit.ts';
 import type { Config } from '../config.ts';
 import type { Database } from '../db/database.ts';
+import { bodyLimit } from '../ingress/body-guard.ts';
 import { log } from '../log.ts';
 import { Repository } from '../store/repository.ts';
 import { writeHooks } from '../write-hooks.ts';
@@ -48,7 +49,7 @@ export function fhirHttp(deps: FhirHttpDeps): express.Router {
     send(req, res, 200, capabilityStatement(config.baseUrl, fhirBase, deps.software));
   });
 
-  r.use(express.raw({ type: () => true, limit: config.maxBodyBytes }));
+  r.use(bodyLimit(config.maxBodyBytes, express.raw({ type: () => true, limit: config.maxBodyBytes })));
 
   r.use(async (req: Request, res: Response, next: NextFunction) => {
     // Every request is audited when its response is sent, whatever the outcome (audit/fhir-audit.ts).

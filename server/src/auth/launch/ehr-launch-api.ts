@@ -2,6 +2,7 @@ import { OperationOutcomeError } from '@medplum/core';
 import type { Encounter, Patient } from '@medplum/fhirtypes';
 import express, { type Request, type Response } from 'express';
 import { fail, outcome, statusOf } from '../../kernel/outcome.ts';
+import { bodyLimit } from '../../ingress/body-guard.ts';
 import { log } from '../../log.ts';
 import { Repository } from '../../store/repository.ts';
 import { type OAuthClient, listClients } from '../clients.ts';
@@ -60,7 +61,7 @@ function sendOutcome(req: Request, res: Response, err: unknown): void {
 export function ehrLaunchApi(deps: AuthDeps): express.Router {
   const { db, config } = deps;
   const router = express.Router();
-  const readJson = express.json({ limit: '16kb', type: ['application/json', 'application/*+json'] });
+  const readJson = bodyLimit(16 * 1024, express.json({ limit: 16 * 1024, type: ['application/json', 'application/*+json'] }));
 
   const repository = (who: Launcher) =>
     new Repository(db, { tenant: who.policy.tenant, access: who.policy, fhirBase: fhirBaseUrl(config), lenient: false, defaultCount: config.defaultCount, maxCount: config.maxCount });

@@ -1,6 +1,7 @@
 import express, { type Request, type RequestHandler, type Response } from 'express';
 import type { Config } from '../../config.ts';
 import type { Database } from '../../db/database.ts';
+import { bodyLimit } from '../../ingress/body-guard.ts';
 import { log } from '../../log.ts';
 import { REQUEST_ID } from '../authorize/request-store.ts';
 import { sendPage } from './layout.ts';
@@ -13,7 +14,7 @@ export interface BrowserDeps {
 }
 
 /** Form bodies of our own pages: small, flat (no nested objects), few fields. */
-export const readForm = express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 50 });
+export const readForm = bodyLimit(16 * 1024, express.urlencoded({ extended: false, limit: 16 * 1024, parameterLimit: 50 }));
 
 /**
  * Wraps a page handler: an unexpected failure shows a plain error page (no stack trace, no SQL)

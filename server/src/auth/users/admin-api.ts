@@ -3,6 +3,7 @@ import express, { type Request, type Response } from 'express';
 import type { AccessPolicy } from '../../access/policy.ts';
 import { type AuthAction, auditAuthEvent } from '../../audit/auth-events.ts';
 import { fail, outcome, statusOf } from '../../kernel/outcome.ts';
+import { bodyLimit } from '../../ingress/body-guard.ts';
 import { log } from '../../log.ts';
 import { type AuthDeps, authenticate } from '../index.ts';
 import { type AccountView, type AdminActor, disableUser, enableUser, setUserRoles } from './account-admin.ts';
@@ -21,11 +22,11 @@ import { type AccountView, type AdminActor, disableUser, enableUser, setUserRole
  * Every decision after authentication is an AuditEvent (successes by account-admin.ts, refusals here).
  */
 const ACTIONS: Record<string, AuthAction> = { disable: 'user-disabled', enable: 'user-enabled', roles: 'user-roles-changed' };
-const MAX_BODY = '16kb';
+const MAX_BODY = 16 * 1024;
 
 export function accountAdminApi(deps: AuthDeps): express.Router {
   const router = express.Router();
-  const readJson = express.json({ limit: MAX_BODY, type: ['application/json', 'application/*+json'] });
+  const readJson = bodyLimit(MAX_BODY, express.json({ limit: MAX_BODY, type: ['application/json', 'application/*+json'] }));
 
   const handle =
     (name: 'disable' | 'enable' | 'roles', act: (req: Request, tenant: string, username: string, actor: AdminActor) => Promise<AccountView>) =>
