@@ -112,7 +112,7 @@ function reject(g: Guard, req: Request, res: Response, status: 408 | 413): void 
     const body =
       status === 413
         ? outcome('too-large', `The request body is larger than the ${g.limit} bytes accepted here`)
-        : outcome('timeout', 'The request body stopped arriving; the connection is closed');
+        : outcome('request-timeout', 'The request body stopped arriving; the connection is closed');
     res.status(status).set('Connection', 'close').type('application/fhir+json').send(JSON.stringify(body));
   });
 }

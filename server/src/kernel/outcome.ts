@@ -14,7 +14,8 @@ export const KINDS = {
   'not-found': { status: 404, code: 'not-found' },
   'method-not-allowed': { status: 405, code: 'not-supported' },
   'not-acceptable': { status: 406, code: 'not-supported' },
-  timeout: { status: 408, code: 'timeout' },
+  /** A request body that stopped arriving (ingress/body-guard.ts). */
+  'request-timeout': { status: 408, code: 'timeout' },
   conflict: { status: 409, code: 'conflict' },
   gone: { status: 410, code: 'deleted' },
   precondition: { status: 412, code: 'conflict' },
