@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { createHash } from 'node:crypto';
-import { type Database, type QueryOptions, type Queryable, type QueryResult, MAX_TX_ATTEMPTS, isRetryable } from './database.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type Database, type QueryOptions, type Queryable, type QueryResult, LOCK_WAIT_MS, MAX_TX_ATTEMPTS, isRetryable, retryDelayMs } from './database.ts';
 import { shareSecretBox } from './secret-box.ts';
 
 const names = new Map<string, string>();
@@ -37,7 +38,8 @@ export async function openPostgres(url: string, poolSize: number): Promise<Datab
     query: base.query,
     async transaction(fn, options) {
       for (let attempt = 1; ; attempt++) {
-        const client = await pool.connect();
+        const { client, locked } = options?.lock ? await connectLocked(pool, options.lock) : { client: await pool.connect(), locked: false };
+        let broken: Error | undefined;
         try {
           await client.query(options?.serializable ? 'BEGIN ISOLATION LEVEL SERIALIZABLE' : 'BEGIN');
           const tx = wrap(client);
@@ -47,17 +49,43 @@ export async function openPostgres(url: string, poolSize: number): Promise<Datab
           return result;
         } catch (err) {
           await client.query('ROLLBACK').catch(() => undefined);
-          if (attempt < MAX_TX_ATTEMPTS && isRetryable(err)) continue;
-          throw err;
+          if (attempt >= MAX_TX_ATTEMPTS || !isRetryable(err)) throw err;
         } finally {
-          client.release();
+          if (locked) {
+            // A session lock outlives the transaction: a connection that cannot drop it is closed.
+            await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [options?.lock]).catch((err: Error) => (broken = err));
+          }
+          client.release(broken);
         }
+        // Off the connection while waiting: the winner may need one from the pool to finish.
+        await sleep(retryDelayMs(attempt));
       }
     },
     // Idempotent: a test's teardown and Server.close may both close it.
     close: once(() => pool.end()),
   };
   return db;
+}
+
+/**
+ * A pool client holding the session advisory lock named `name` (TransactionSettings.lock), or
+ * after LOCK_WAIT_MS one without it. Polls with pg_try_advisory_lock rather than waiting in
+ * pg_advisory_lock, so waiters hold no connection: the holder may need one from the pool.
+ */
+async function connectLocked(pool: pg.Pool, name: string): Promise<{ client: pg.PoolClient; locked: boolean }> {
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  for (let window = 2; ; window = Math.min(window * 2, 50)) {
+    const client = await pool.connect();
+    try {
+      const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok', [name]);
+      if (rows[0].ok || Date.now() >= deadline) return { client, locked: rows[0].ok };
+    } catch (err) {
+      client.release(err as Error);
+      throw err;
+    }
+    client.release();
+    await sleep(1 + Math.random() * window);
+  }
 }
 
 function once(fn: () => Promise<void>): () => Promise<void> {
