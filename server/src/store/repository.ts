@@ -454,6 +454,12 @@ export class Repository extends FhirRepository {
       const current = JSON.parse(row.content) as WithId<T>;
       const patched = deepClone(current);
       if (Array.isArray(patch)) {
+        patch.forEach((op, i) => {
+          const o = op as { op?: unknown; path?: unknown } | null;
+          if (!o || typeof o !== 'object' || typeof o.op !== 'string' || typeof o.path !== 'string') {
+            fail('invalid', `JSON Patch operation ${i} must be an object with an "op" and a "path" (RFC 6902)`);
+          }
+        });
         const errors = applyPatch(patched, patch).filter(Boolean);
         if (errors.length) fail('unprocessable', `JSON Patch failed: ${errors.map((e) => e?.message).join('; ')}`);
       } else {
