@@ -11,7 +11,7 @@ afterAll(async () => {
   await s?.close();
 });
 
-const INTERNAL = /Cannot read properties|undefined|null \(reading|Maximum call stack|RangeError|TypeError|canceling statement|could not serialize|SQL|relation "|duplicate key/i;
+const INTERNAL = /Cannot read properties|undefined|null \(reading|Maximum call stack|RangeError|TypeError|canceling statement|could not serialize|SQL|relation "|duplicate key|in JSON at position|Unexpected token/i;
 const FHIR_JSON = { 'content-type': 'application/fhir+json' };
 
 async function outcomeText(res: Response): Promise<string> {
@@ -59,6 +59,33 @@ describe('a request without a body', () => {
     const text = entry.response.outcome.issue.map((i: { diagnostics?: string; details?: { text?: string } }) => `${i.details?.text} ${i.diagnostics}`).join(' ');
     expect(text).not.toMatch(INTERNAL);
     expect(text).toMatch(/no body|no resource/i);
+  });
+});
+
+describe('malformed input that used to reach JavaScript code unchecked', () => {
+  test('a JSON Patch with a null operation, a POST of an array: 400 in our words', async () => {
+    const p = await (await s.fhir('Patient', { method: 'POST', json: { resourceType: 'Patient' } })).json();
+    const patch = await s.fhir(`Patient/${p.id}`, { method: 'PATCH', headers: { 'content-type': 'application/json-patch+json' }, body: '[null]' });
+    expect(patch.status).toBe(400);
+    expect(await outcomeText(patch)).toMatch(/JSON Patch operation 0/);
+    const array = await s.fhir('Patient', { method: 'POST', json: [] });
+    expect(array.status).toBe(400);
+    expect(await outcomeText(array)).toMatch(/FHIR resource/);
+  });
+
+  test('bundles with a null entry, or a PATCH entry whose Binary is not JSON: 400 in our words', async () => {
+    const bad = Buffer.from('{not json').toString('base64');
+    for (const type of ['batch', 'transaction']) {
+      const nullEntry = await s.fhir('', { method: 'POST', json: { resourceType: 'Bundle', type, entry: [null] } });
+      expect(nullEntry.status).toBe(400);
+      expect(await outcomeText(nullEntry)).toMatch(/Entry 0/);
+      const binary = await s.fhir('', {
+        method: 'POST',
+        json: { resourceType: 'Bundle', type, entry: [{ resource: { resourceType: 'Binary', contentType: 'application/json-patch+json', data: bad }, request: { method: 'PATCH', url: 'Patient/x' } }] },
+      });
+      expect(binary.status).toBe(400);
+      expect(await outcomeText(binary)).toMatch(/JSON Patch/);
+    }
   });
 });
 

@@ -137,3 +137,24 @@ describe('a well-formed If-Match', () => {
     expect(found.entry ?? []).toHaveLength(0);
   });
 });
+
+describe('racing conditional updates', () => {
+  test('20 parallel PUT Patient?identifier= for a new identifier: one 201, the rest 200, one Patient', async () => {
+    const mrn = 'race-1';
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        s.fhir(`Patient?identifier=http://example.org/mrn|${mrn}`, {
+          method: 'PUT',
+          json: { resourceType: 'Patient', identifier: [{ system: 'http://example.org/mrn', value: mrn }], birthDate: `20${10 + i}-01-01` },
+        })
+      )
+    );
+    const statuses = results.map((r) => r.status).sort();
+    const bodies = await Promise.all(results.map((r) => r.text()));
+    expect(statuses, bodies.filter((b) => !b.includes('"Patient"')).join('\n')).toEqual([200, ...Array(18).fill(200), 201].sort());
+    const found = await (await s.fhir(`Patient?identifier=http://example.org/mrn|${mrn}&_total=accurate`)).json();
+    expect(found.total).toBe(1);
+    const history = await (await s.fhir(`Patient/${found.entry[0].resource.id}/_history?_count=100`)).json();
+    expect(history.entry).toHaveLength(20);
+  });
+});

@@ -27,7 +27,7 @@ export interface Database extends Queryable {
    * Serialization failures and deadlocks (SQLSTATE 40001/40P01) are retried a few times,
    * so callers must keep fn free of side effects outside the database.
    */
-  transaction<T>(fn: (tx: Queryable) => Promise<T>, options?: { serializable?: boolean }): Promise<T>;
+  transaction<T>(fn: (tx: Queryable) => Promise<T>, options?: TransactionSettings): Promise<T>;
   /**
    * This database as one request uses it: when `signal` aborts (the client went away) no further
    * statement starts and, on PostgreSQL, the running one is cancelled; the work then fails with
@@ -48,9 +48,34 @@ export interface Database extends Queryable {
   close(): Promise<void>;
 }
 
+export interface TransactionSettings {
+  serializable?: boolean;
+  /**
+   * A name: transactions given the same one run one after another, the next starting once the
+   * previous has committed (PostgreSQL: a session advisory lock taken before BEGIN, so that a
+   * serializable transaction's snapshot already sees the previous one's commit; PGlite runs one
+   * transaction at a time anyway). For conditional writes on the same criteria, which would
+   * otherwise all read "no match" and all but one fail at commit. Waiting is bounded: past
+   * LOCK_WAIT_MS the transaction runs anyway, as a serializable one it stays correct.
+   */
+  lock?: string;
+}
+export const LOCK_WAIT_MS = 10_000;
+
 /** SQLSTATE codes that mean "try the whole transaction again". */
 export const RETRYABLE = new Set(['40001', '40P01']);
 export const MAX_TX_ATTEMPTS = 5;
+
+/**
+ * How long to wait before attempt `attempt + 1` of a transaction that lost a race: random within
+ * an exponentially growing window ("full jitter"), so that the losers of one race do not all
+ * start over at once and collide again (twenty conditional updates of one new identifier).
+ */
+export function retryDelayMs(attempt: number): number {
+  return Math.random() * Math.min(RETRY_MAX_WINDOW_MS, RETRY_FIRST_WINDOW_MS * 2 ** (attempt - 1));
+}
+const RETRY_FIRST_WINDOW_MS = 20;
+const RETRY_MAX_WINDOW_MS = 320;
 
 export function isRetryable(err: unknown): boolean {
   return typeof err === 'object' && err !== null && RETRYABLE.has((err as { code?: string }).code ?? '');

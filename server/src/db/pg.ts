@@ -1,7 +1,8 @@
 import { OperationOutcomeError } from '@medplum/core';
 import pg from 'pg';
 import { createHash } from 'node:crypto';
-import { type Database, type QueryOptions, type Queryable, type QueryResult, MAX_TX_ATTEMPTS, isRetryable } from './database.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type Database, type QueryOptions, type Queryable, type QueryResult, LOCK_WAIT_MS, MAX_TX_ATTEMPTS, isRetryable, retryDelayMs } from './database.ts';
 import { RequestGone, checkSignal, isQueryCanceled, statementTimedOut } from './request-scope.ts';
 import { shareSecretBox } from './secret-box.ts';
 
@@ -64,11 +65,37 @@ export async function openPostgres(url: string, poolSize: number): Promise<Datab
     }
   };
 
-  /** Runs fn on one connection; with a signal, cancels its statement when the signal aborts. */
-  const withClient = async <T>(fn: (c: pg.PoolClient) => Promise<T>, signal?: AbortSignal, wantMs = timeoutMs): Promise<T> => {
+  /**
+   * A connection holding the session advisory lock named `lock` (TransactionSettings.lock), or
+   * after LOCK_WAIT_MS one without it. Polls with pg_try_advisory_lock rather than waiting in
+   * pg_advisory_lock, so waiters hold no connection: the holder may need one from the pool.
+   */
+  const checkoutLocked = async (wantMs: number, lock: string, signal?: AbortSignal): Promise<{ c: pg.PoolClient; locked: boolean }> => {
+    const deadline = Date.now() + LOCK_WAIT_MS;
+    for (let window = 2; ; window = Math.min(window * 2, 50)) {
+      checkSignal(signal);
+      const c = await checkout(wantMs);
+      try {
+        const { rows } = await c.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok', [lock]);
+        if (rows[0].ok || Date.now() >= deadline) return { c, locked: rows[0].ok };
+      } catch (err) {
+        c.release(true);
+        throw err;
+      }
+      c.release();
+      await sleep(1 + Math.random() * window);
+    }
+  };
+
+  /**
+   * Runs fn on one connection; with a signal, cancels its statement when the signal aborts; with
+   * a lock name, holds that session advisory lock around fn (checkoutLocked).
+   */
+  const withClient = async <T>(fn: (c: pg.PoolClient) => Promise<T>, signal?: AbortSignal, wantMs = timeoutMs, lock?: string): Promise<T> => {
     checkSignal(signal);
-    const c = await checkout(wantMs);
+    const { c, locked } = lock ? await checkoutLocked(wantMs, lock, signal) : { c: await checkout(wantMs), locked: false };
     let cancelling: Promise<void> | undefined;
+    let broken = false;
     const onAbort = () => {
       const pid = (c as unknown as { processID: number | null }).processID;
       if (pid) cancelling = cancelBackend(pid).catch(() => undefined);
@@ -82,7 +109,12 @@ export async function openPostgres(url: string, poolSize: number): Promise<Datab
     } finally {
       signal?.removeEventListener('abort', onAbort);
       if (cancelling) await cancelling;
-      c.release(cancelling ? true : undefined);
+      if (locked && !cancelling) {
+        // A session lock outlives the transaction: a connection that cannot drop it is closed.
+        await c.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [lock]).catch(() => (broken = true));
+      }
+      // A cancelled connection is closed too (its lock, if any, goes with its session).
+      c.release(cancelling || broken ? true : undefined);
     }
   };
 
@@ -131,11 +163,12 @@ export async function openPostgres(url: string, poolSize: number): Promise<Datab
                 await client.query('ROLLBACK').catch(() => undefined);
                 throw err;
               }
-            }, signal);
+            }, signal, timeoutMs, options?.lock);
           } catch (err) {
-            if (attempt < MAX_TX_ATTEMPTS && isRetryable(err)) continue;
-            throw err;
+            if (attempt >= MAX_TX_ATTEMPTS || !isRetryable(err)) throw err;
           }
+          // Off the connection while waiting: the winner may need one from the pool to finish.
+          await sleep(retryDelayMs(attempt));
         }
       },
       forRequest: (s) => {

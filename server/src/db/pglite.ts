@@ -1,5 +1,6 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { PGlite } from '@electric-sql/pglite';
-import { type Database, type Queryable, type QueryResult, MAX_TX_ATTEMPTS, isRetryable } from './database.ts';
+import { type Database, type Queryable, type QueryResult, MAX_TX_ATTEMPTS, isRetryable, retryDelayMs } from './database.ts';
 import { checkSignal } from './request-scope.ts';
 import { shareSecretBox } from './secret-box.ts';
 
@@ -38,9 +39,9 @@ export async function openPglite(dataDir: string | undefined): Promise<Database>
               return fn(q);
             });
           } catch (err) {
-            if (attempt < MAX_TX_ATTEMPTS && isRetryable(err)) continue;
-            throw err;
+            if (attempt >= MAX_TX_ATTEMPTS || !isRetryable(err)) throw err;
           }
+          await sleep(retryDelayMs(attempt));
         }
       },
       forRequest: (s) => {

@@ -171,7 +171,6 @@ export function sendError(req: Request, res: Response, err: unknown): void {
   } else if (!isDatabaseError(err) && (e?.type === 'entity.parse.failed' || e?.status === 400)) {
     // express's body reader (a bad encoding, a broken stream).
     o = outcome('invalid', 'The request could not be read');
-    o = outcome('invalid', 'The request could not be read');
   } else {
     // Only an OperationOutcomeError keeps its words; anything else is ours to log, not to show.
     o = ownError(err).outcome;

@@ -50,7 +50,8 @@ function checkBody(req: FhirRequest, interaction: RestInteraction): void {
   }
   const patchArray = interaction === 'patch' && Array.isArray(body);
   if (!patchArray && (body === null || typeof body !== 'object' || Array.isArray(body))) {
-    fail('invalid', `The body must be a FHIR resource (a JSON object), not ${body === null ? 'null' : Array.isArray(body) ? 'an array' : `a ${typeof body}`}`);
+    const what = interaction === 'patch' ? 'a JSON Patch (an array) or a FHIRPath Patch (Parameters)' : 'a FHIR resource (a JSON object)';
+    fail('invalid', `The body must be ${what}, not ${body === null ? 'null' : Array.isArray(body) ? 'an array' : `a ${typeof body}`}`);
   }
 }
 const ARTICLE: Partial<Record<RestInteraction, string>> = { create: 'a create', update: 'an update', batch: 'a batch or transaction' };

@@ -79,6 +79,7 @@ export function createFhirRouter(): FhirRouter {
       router.add(method, path, handler, interaction);
     }
   }
+  // Every handler, ours and @medplum/fhir-router's, behind the same checks and error rule.
   for (const route of routes) {
     const typeLevel = route.path.length === 1 && Boolean(route.path[0].param);
     route.handler = guardRoute(route.handler, route.data?.interaction, typeLevel);

@@ -131,7 +131,7 @@ export class Repository extends FhirRepository {
     return generateId();
   }
 
-  async withTransaction<TResult>(callback: (txRepo: this) => Promise<TResult>, options?: TransactionOptions): Promise<TResult> {
+  async withTransaction<TResult>(callback: (txRepo: this) => Promise<TResult>, options?: TransactionOptions & { lock?: string }): Promise<TResult> {
     if (this.inTransaction) return callback(this);
     let committed: (() => void)[] = [];
     const result = await this.db.transaction(
@@ -144,7 +144,7 @@ export class Repository extends FhirRepository {
         await child.flush();
         return value;
       },
-      { serializable: options?.serializable }
+      { serializable: options?.serializable, lock: options?.lock }
     ).catch((err: unknown) => {
       // BEGIN / COMMIT themselves fail outside the guarded queries (a serialization failure at commit).
       throw asOutcome(err);
@@ -483,6 +483,12 @@ export class Repository extends FhirRepository {
       const patched = deepClone(current);
       carryDecimals(current, patched);
       if (Array.isArray(patch)) {
+        patch.forEach((op, i) => {
+          const o = op as { op?: unknown; path?: unknown } | null;
+          if (!o || typeof o !== 'object' || typeof o.op !== 'string' || typeof o.path !== 'string') {
+            fail('invalid', `JSON Patch operation ${i} must be an object with an "op" and a "path" (RFC 6902)`);
+          }
+        });
         const errors = applyPatch(patched, patch).filter(Boolean);
         if (errors.length) fail('unprocessable', `JSON Patch failed: ${errors.map((e) => e?.message).join('; ')}`);
         carryPatchDecimals(patch, patched);
@@ -531,9 +537,20 @@ export class Repository extends FhirRepository {
     });
   }
 
-  // --- conditional update / patch / delete --------------------------------------------------
+  // --- conditional create / update / patch / delete -----------------------------------------
   // The type's permission first, as for the plain interactions: a caller who may not write gets
   // 403 whether or not the search finds anything (the search itself sees only what they may read).
+  // FhirRepository's logic then runs on the transaction's repository (`base.call(tx, …)`; calling
+  // `tx.conditionalUpdate` would come back here).
+
+  async conditionalCreate<T extends Resource>(
+    resource: T,
+    search: SearchRequest<T>,
+    options?: CreateResourceOptions
+  ): Promise<{ resource: WithId<T>; outcome: OperationOutcome }> {
+    const base = FhirRepository.prototype.conditionalCreate as (this: Repository, ...args: [T, SearchRequest<T>, CreateResourceOptions?]) => Promise<{ resource: WithId<T>; outcome: OperationOutcome }>;
+    return this.onCriteria(search, (tx) => base.call(tx, resource, search, options));
+  }
 
   async conditionalUpdate<T extends Resource>(
     resource: T,
@@ -541,29 +558,41 @@ export class Repository extends FhirRepository {
     options?: CreateResourceOptions & UpdateResourceOptions
   ): Promise<{ resource: WithId<T>; outcome: OperationOutcome }> {
     if (!this.ctx.access.can(search.resourceType, 'c')) this.ctx.access.assertCan(search.resourceType, 'u');
-    return super.conditionalUpdate(resource, search, options);
+    const base = FhirRepository.prototype.conditionalUpdate as (this: Repository, ...args: [T, SearchRequest, (CreateResourceOptions & UpdateResourceOptions)?]) => Promise<{ resource: WithId<T>; outcome: OperationOutcome }>;
+    return this.onCriteria(search, (tx) => base.call(tx, resource, search, options));
   }
 
   async conditionalPatch(search: SearchRequest, patch: Operation[], options?: UpdateResourceOptions): Promise<WithId<Resource>> {
     this.ctx.access.assertCan(search.resourceType, 'u');
-    return super.conditionalPatch(search, patch, options);
+    return this.onCriteria(search, (tx) => FhirRepository.prototype.conditionalPatch.call(tx, search, patch, options));
   }
 
   /** As @medplum/fhir-router's, with If-Match: the one match is deleted only at that version (else 412). */
   async conditionalDelete(search: SearchRequest, options?: DeleteResourceOptions): Promise<void> {
     this.ctx.access.assertCan(search.resourceType, 'd');
     const ifMatch = options?.ifMatch;
-    if (ifMatch === undefined) return super.conditionalDelete(search);
-    await this.withTransaction(
-      async (tx) => {
-        const matches = await tx.searchResources({ ...search, count: 2, offset: 0, sortRules: undefined });
-        if (matches.length > 1) fail('multiple-matches', `The criteria match more than one ${search.resourceType}; nothing was deleted`);
-        // Nothing to delete, nothing changed: as without If-Match (a lost update needs a write).
-        if (matches.length === 0) return;
-        await tx.deleteResource(search.resourceType, matches[0].id, { ifMatch });
-      },
-      { serializable: true, resourceTypes: [search.resourceType as ResourceType] }
-    );
+    if (ifMatch === undefined) return this.onCriteria(search, (tx) => FhirRepository.prototype.conditionalDelete.call(tx, search));
+    await this.onCriteria(search, async (tx) => {
+      const matches = await tx.searchResources({ ...search, count: 2, offset: 0, sortRules: undefined });
+      if (matches.length > 1) fail('multiple-matches', `The criteria match more than one ${search.resourceType}; nothing was deleted`);
+      // Nothing to delete, nothing changed: as without If-Match (a lost update needs a write).
+      if (matches.length === 0) return;
+      await tx.deleteResource(search.resourceType, matches[0].id, { ifMatch });
+    });
+  }
+
+  /**
+   * A conditional interaction in a serializable transaction of its own, after any other on the same
+   * criteria in this tenant has committed (Database.transaction `lock`): of twenty concurrent
+   * `PUT Patient?identifier=X` for a new X, the first creates and the others then find it and
+   * update it, instead of all reading "no match" and all but one failing. Criteria that differ but
+   * match the same resources are still kept apart by the serializable isolation (and its retries).
+   * Inside a transaction (a bundle) it simply runs there.
+   */
+  private onCriteria<R>(search: SearchRequest, run: (tx: Repository) => Promise<R>): Promise<R> {
+    if (this.inTransaction) return run(this);
+    const lock = `conditional\n${this.ctx.tenant}\n${search.resourceType}${formatSearchQuery({ ...search, count: undefined, offset: undefined, sortRules: undefined })}`;
+    return this.withTransaction(run, { serializable: true, resourceTypes: [search.resourceType as ResourceType], lock });
   }
 
   /**

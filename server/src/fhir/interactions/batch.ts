@@ -22,7 +22,11 @@ export const batchOrTransaction: FhirRouteHandler = async (req: FhirRequest, rep
   }
   if (!Array.isArray(bundle.entry) || bundle.entry.length === 0) fail('invalid', 'The bundle has no entries', 'Bundle.entry');
   bundle.entry.forEach((e, i) => {
-    if (!e.request?.method || !e.request.url) fail('invalid', `Entry ${i} has no request method and url`, `Bundle.entry[${i}].request`);
+    const request = (e as typeof e | null)?.request;
+    if (typeof request?.method !== 'string' || typeof request.url !== 'string' || !request.url) {
+      fail('invalid', `Entry ${i} has no request method and url`, `Bundle.entry[${i}].request`);
+    }
+    if (request.method === 'PATCH' && e.resource?.resourceType === 'Binary') checkBinaryPatch(e.resource.data, i);
   });
   validateEnvelope(bundle);
   if (bundle.type === 'transaction') await resolveConditionalReferences(bundle, repo as Repository);
@@ -60,6 +64,19 @@ function validateEnvelope(bundle: Bundle): void {
   });
   const envelope = entries.map(({ resource: _resource, fullUrl: _fullUrl, ...rest }: BundleEntry) => rest);
   validate({ ...bundle, entry: envelope });
+}
+
+/**
+ * A PATCH entry's JSON Patch in a Binary (the form R4 gives for bundles): @medplum/fhir-router
+ * decodes and parses it itself, and would answer bad JSON in V8's words.
+ */
+function checkBinaryPatch(data: string | undefined, i: number): void {
+  try {
+    if (Array.isArray(JSON.parse(Buffer.from(data ?? '', 'base64').toString('utf8')))) return;
+  } catch {
+    // Answered below.
+  }
+  fail('invalid', `Entry ${i}: the Binary's data must be a JSON Patch (a base64-encoded JSON array)`, `Bundle.entry[${i}].resource.data`);
 }
 
 async function resolveConditionalReferences(bundle: Bundle, repo: Repository): Promise<void> {
