@@ -9,6 +9,8 @@
  * patient's name, a body or resource is PHI. AuditEvents hold those details (server/src/audit),
  * logs never do.
  *
+ * Each line names its process (`pid`): with WORKERS processes their lines interleave on one stream.
+ *
  * Levels, from LOG_LEVEL (read at each line, so a test or operator may change it at run time):
  * `debug` < `info` (default) < `warn` < `error`; `silent` writes nothing. `log.child({ requestId })`
  * binds fields to every line it writes (the access log's request id). This is a small stand-in
@@ -46,7 +48,7 @@ function redact(fields: Fields): Fields {
 /** The one place that writes. */
 function write(level: Level, msg: string, bound: Fields | undefined, fields: Fields | undefined): void {
   if (RANK[level] < threshold()) return;
-  const line = { time: new Date().toISOString(), level, msg, ...(bound && redact(bound)), ...(fields && redact(fields)) };
+  const line = { time: new Date().toISOString(), level, pid: process.pid, msg, ...(bound && redact(bound)), ...(fields && redact(fields)) };
   process.stderr.write(JSON.stringify(line) + '\n');
 }
 

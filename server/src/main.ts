@@ -31,6 +31,9 @@ if (workers > 1 && cluster.isPrimary) {
   const db = await openDatabase(config);
   if (config.seedDemo) await seedDemo(db, config);
   await db.close();
+  // One scrape for all workers (http/metrics-cluster.ts): on METRICS_PORT here, or on the public
+  // port (METRICS_TOKEN) through whichever worker is asked.
+  serveWorkersMetrics();
   for (let i = 0; i < workers; i++) cluster.fork();
   let stopping = false;
   cluster.on('exit', (worker, code, signal) => {
@@ -39,9 +42,6 @@ if (workers > 1 && cluster.isPrimary) {
       cluster.fork();
     }
   });
-  // One scrape for all workers (http/metrics-cluster.ts): on METRICS_PORT here, or on the public
-  // port (METRICS_TOKEN) through whichever worker is asked.
-  serveWorkersMetrics();
   const metricsServer = config.metricsPort ? listenForMetrics(config.metricsPort, collectFromWorkers) : undefined;
   // Each worker drains itself (http/shutdown.ts); the primary waits for them, bounded, and never
   // replaces a worker that is stopping. A worker still running past the bound is killed.

@@ -120,6 +120,18 @@ describe('/metrics', () => {
   });
 });
 
+describe('/metrics unconfigured', () => {
+  test('is not served at all without METRICS_TOKEN (nor on the public port with METRICS_PORT)', async () => {
+    const plain = await startTestServer({ METRICS_PORT: '0' });
+    try {
+      expect((await fetch(`${plain.baseUrl}/metrics`)).status).toBe(404);
+      expect((await fetch(`${plain.baseUrl}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).status).toBe(404);
+    } finally {
+      await plain.close();
+    }
+  }, 120_000);
+});
+
 describe('access log', () => {
   test('one line per request with its request id, interaction, status and tenant; never the query or body', async () => {
     const token = await s.token();

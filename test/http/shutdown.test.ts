@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import http from 'node:http';
 import type { AuditEvent, Bundle } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { openDatabase } from '../../server/src/db/open.ts';
@@ -11,12 +12,15 @@ import { type ServerProcess, type SharedDatabase, type Tenancy, freePort, freshP
 // for that), requests in flight finish, the audit buffer is stored and the chain sealed, and the
 // process exits 0 within the bound. Then the database is read directly: every 2xx write is stored
 // and audited, every 2xx read audited. Also checked on the same run: the metrics port aggregates
-// the workers, and every response's X-Request-Id has its access-log line, with no PHI in any line.
+// the workers (METRICS_PORT and METRICS_TOKEN alike), and every response's X-Request-Id has its access-log line, with no PHI in any line.
 
 const TENANT = 'shutdown';
+const METRICS_TOKEN = 'shutdown-test-metrics-token';
 const WORKERS = process.env.DATABASE_URL ? 2 : 1;
 const SHUTDOWN_TIMEOUT_MS = 15_000;
-const SHUTDOWN_DELAY_MS = 1000;
+const SHUTDOWN_DELAY_MS = 3000;
+/** Entries in each of the transactions in flight at SIGTERM (enough to take a while). */
+const BUNDLE = 500;
 /** The bound the primary itself keeps (main.ts CLOSE_MS beyond the drain), plus start-up slack. */
 const EXIT_BOUND_MS = SHUTDOWN_DELAY_MS + SHUTDOWN_TIMEOUT_MS + 5000 + 2000;
 
@@ -37,13 +41,22 @@ beforeAll(async () => {
       WORKERS: String(WORKERS),
       LOG_LEVEL: 'info',
       METRICS_PORT: String(metricsPort),
+      METRICS_TOKEN,
       SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS),
       SHUTDOWN_DELAY_MS: String(SHUTDOWN_DELAY_MS),
     },
     stderr: (t) => (logs += t),
   });
   token = await systemToken(proc.url, tenancy);
-}, 180_000);
+  // /healthz answers once one worker listens: wait for the others (the primary's scrape lists
+  // every listening process) so the load meets them all.
+  for (const deadline = Date.now() + 120_000; ; ) {
+    const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    if ((text.match(/^process_resident_memory_bytes/gm) ?? []).length === (WORKERS === 1 ? 1 : WORKERS + 1)) break;
+    if (Date.now() > deadline) throw new Error('the workers did not all start within 120 s');
+    await sleep(200);
+  }
+}, 240_000);
 
 afterAll(async () => {
   await proc?.kill();
@@ -85,6 +98,28 @@ function bundle(n: number): Bundle {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** POSTs a Bundle to the FHIR base on a new connection. */
+function post(b: Bundle): Promise<Outcome> {
+  return new Promise((resolve, reject) => {
+    const body = JSON.stringify(b);
+    const req = http.request(
+      `${proc.url}/fhir/R4`,
+      { method: 'POST', agent: false, headers: { authorization: `Bearer ${token}`, accept: 'application/fhir+json', 'content-type': 'application/fhir+json', 'content-length': Buffer.byteLength(body) } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const out = { status: res.statusCode ?? 0, requestId: (res.headers['x-request-id'] as string) ?? null, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) };
+          answered.push(out);
+          resolve(out);
+        });
+      }
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
 describe('SIGTERM under load', () => {
   test('in-flight requests finish, every 2xx is stored and audited, readiness drops, the process exits 0 in time', async () => {
     expect((await call('Patient?name=Secretname')).status).toBe(200);
@@ -114,29 +149,36 @@ describe('SIGTERM under load', () => {
     const writers = Array.from({ length: 6 }, writer);
     await sleep(1500);
 
-    // The metrics port answers for the whole cluster: every create answered so far is counted,
-    // whichever worker served it.
+    // Both metrics endpoints answer for the whole cluster: every create answered so far is
+    // counted, whichever worker served it (the public one only for the METRICS_TOKEN bearer).
     const createdBeforeScrape = created.length;
-    const scrape = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
-    expect(scrape.status).toBe(200);
-    expect(scrape.headers.get('content-type')).toContain('text/plain; version=0.0.4');
-    const metrics = await scrape.text();
-    const counted = Number(/^http_requests_total\{interaction="create",status_class="2xx"\} (\d+)$/m.exec(metrics)?.[1]);
-    expect(counted).toBeGreaterThanOrEqual(createdBeforeScrape);
-    expect(metrics).toMatch(/^audit_buffer_depth \d+$/m);
-    expect((await fetch(`${proc.url}/metrics`)).status).toBe(404); // not on the public port without METRICS_TOKEN
+    const createsCounted = async (url: string, headers: Record<string, string> = {}) => {
+      const scrape = await fetch(url, { headers });
+      expect(scrape.status).toBe(200);
+      expect(scrape.headers.get('content-type')).toContain('text/plain; version=0.0.4');
+      const metrics = await scrape.text();
+      expect(metrics).toMatch(/^audit_buffer_depth \d+$/m);
+      expect(metrics.match(/^process_resident_memory_bytes\{pid="\d+"\} \d+$/gm)).toHaveLength(WORKERS === 1 ? 1 : WORKERS + 1);
+      return Number(/^http_requests_total\{interaction="create",status_class="2xx"\} (\d+)$/m.exec(metrics)?.[1]);
+    };
+    expect(await createsCounted(`http://127.0.0.1:${metricsPort}/metrics`)).toBeGreaterThanOrEqual(createdBeforeScrape);
+    expect(await createsCounted(`${proc.url}/metrics`, { authorization: `Bearer ${METRICS_TOKEN}` })).toBeGreaterThanOrEqual(createdBeforeScrape);
+    expect((await fetch(`${proc.url}/metrics`)).status).toBe(401);
 
-    // Large transactions, under way when SIGTERM comes.
-    const transactions = [bundle(400), bundle(400)].map((b) => call('', { method: 'POST', json: b }).then((o) => ({ ...o, at: Date.now() })));
-    await sleep(300);
+    // Large transactions, under way when SIGTERM comes: each on a connection of its own (a request
+    // sent on a keep-alive connection the server is closing as idle never reached it: clients retry
+    // those), and given time to arrive.
+    const transactions = [bundle(BUNDLE), bundle(BUNDLE)].map((b) => post(b).then((o) => ({ ...o, at: Date.now() })));
+    await sleep(500);
     const signalledAt = Date.now();
     proc.proc.kill('SIGTERM');
 
-    // Not ready at once (a balancer stops sending), still alive.
-    const ready = await fetch(`${proc.url}/readyz`);
+    // Once each process has begun to shut down, not ready (a balancer stops sending) while alive.
+    while ((logs.match(/"msg":"shutting down"/g) ?? []).length < WORKERS) await sleep(10);
+    const [ready, alive] = await Promise.all([fetch(`${proc.url}/readyz`), fetch(`${proc.url}/healthz`)]);
     expect(ready.status).toBe(503);
     expect(JSON.stringify(await ready.json())).toContain('shutting down');
-    expect((await fetch(`${proc.url}/healthz`)).status).toBe(200);
+    expect(alive.status).toBe(200);
 
     await proc.exited;
     const exitedAfter = Date.now() - signalledAt;
@@ -156,7 +198,7 @@ describe('SIGTERM under load', () => {
         bundled.push(e.response?.location?.split('/')[1] as string);
       }
     }
-    expect(bundled).toHaveLength(800);
+    expect(bundled).toHaveLength(2 * BUNDLE);
     expect(created.length).toBeGreaterThan(createdBeforeScrape);
 
     // Straight from the database, now that the process is gone.

@@ -9,7 +9,7 @@ import { beginFhirAudit } from '../audit/fhir-audit.ts';
 import type { Config } from '../config.ts';
 import type { Database } from '../db/database.ts';
 import { bodyLimit } from '../ingress/body-guard.ts';
-import { log } from '../log.ts';
+import { type Logger, log } from '../log.ts';
 import { Repository } from '../store/repository.ts';
 import { writeHooks } from '../write-hooks.ts';
 import { applySubset } from '../kernel/subset.ts';
@@ -181,7 +181,8 @@ export function sendError(req: Request, res: Response, err: unknown): void {
     log.info('request stopped by the statement timeout', { method: req.method, path: req.baseUrl });
   } else if (status >= 500) {
     // Never send internals (stack, SQL, values) to the client; log only what cannot carry PHI.
-    log.error('request failed', { method: req.method, path: req.baseUrl, code: e?.code, name: (err as Error)?.name, stack: stackFrames(err) });
+    // With the request id the access log gave it (http/access-log.ts), when there is one.
+    ((res.locals.log as Logger | undefined) ?? log).error('request failed', { method: req.method, path: req.baseUrl, code: e?.code, name: (err as Error)?.name, stack: stackFrames(err) });
     o = outcome('server-error', 'The server could not complete the request; the error has been logged');
     status = 500;
   }

@@ -1,5 +1,6 @@
 import cluster, { type Worker } from 'node:cluster';
 import { randomUUID } from 'node:crypto';
+import { log } from '../log.ts';
 import { type Sample, mergeSamples, processSamples } from './metrics.ts';
 
 /**
@@ -47,15 +48,21 @@ export function clusterMetrics(local: () => Promise<Sample[]>): () => Promise<Sa
   };
 }
 
-/** In the primary: collects and merges every worker's samples (and its own process gauges). */
+/** Workers that have started listening: one still starting has nothing to count and cannot answer yet. */
+const listening = new Set<number>();
+
+/** In the primary: collects and merges every listening worker's samples (and its own process gauges). */
 export async function collectFromWorkers(): Promise<Sample[]> {
-  const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => Boolean(w?.isConnected()));
+  const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => Boolean(w?.isConnected() && listening.has(w.id)));
   const id = randomUUID();
   const lists = await Promise.all(
     workers.map(
       (w) =>
         new Promise<Sample[]>((resolve) => {
-          const timer = setTimeout(() => done([]), COLLECT_MS);
+          const timer = setTimeout(() => {
+            log.warn('metrics: a worker did not answer in time; left out of this scrape', { worker: w.process.pid, waitedMs: COLLECT_MS });
+            done([]);
+          }, COLLECT_MS);
           const onMessage = (m: unknown) => {
             if (isMessage(m) && m.bhMetrics === 'samples' && m.id === id) done(m.samples);
           };
@@ -76,8 +83,13 @@ export async function collectFromWorkers(): Promise<Sample[]> {
   return mergeSamples([...lists, processSamples()]);
 }
 
-/** In the primary: answers workers that were scraped on the public port (METRICS_TOKEN). */
+/**
+ * In the primary, before the workers start: tracks which are listening, and answers those scraped
+ * on the public port (METRICS_TOKEN).
+ */
 export function serveWorkersMetrics(): void {
+  cluster.on('listening', (worker) => listening.add(worker.id));
+  cluster.on('exit', (worker) => listening.delete(worker.id));
   cluster.on('message', (worker, m: unknown) => {
     if (!isMessage(m) || m.bhMetrics !== 'request') return;
     void collectFromWorkers().then((samples) => {
