@@ -189,6 +189,14 @@ describe('Bundle invariants of a transaction or batch', () => {
     expect(await count()).toBe(before);
   });
 
+  test('entries may share a fullUrl when they hold different versions (bdl-7)', async () => {
+    const url = 'http://example.org/fhir/Patient/shared';
+    const version = (v: string) => ({ fullUrl: url, resource: { resourceType: 'Patient', meta: { versionId: v }, name: [{ family: 'Versions' }] }, request: { method: 'POST', url: 'Patient' } });
+    const res = await s.fhir('', { method: 'POST', json: { resourceType: 'Bundle', type: 'batch', entry: [version('1'), version('2')] } });
+    expect(res.status).toBe(200);
+    expect((await res.json()).entry.map((e: { response: { status: string } }) => e.response.status)).toEqual(['201', '201']);
+  });
+
   test('bdl-4: an entry of a transaction may not carry a response', async () => {
     const res = await s.fhir('', { method: 'POST', json: { resourceType: 'Bundle', type: 'transaction', entry: [{ ...entry(), response: { status: '201' } }] } });
     expect(res.status).toBe(400);
@@ -198,7 +206,9 @@ describe('Bundle invariants of a transaction or batch', () => {
   test('bdl-8: a fullUrl may not be version specific', async () => {
     const res = await s.fhir('', { method: 'POST', json: { resourceType: 'Bundle', type: 'transaction', entry: [entry('http://example.org/fhir/Patient/1/_history/1')] } });
     expect(res.status).toBe(400);
-    expectNames(await res.json(), 'Bundle.entry[0].fullUrl');
+    const outcome = await res.json();
+    expectNames(outcome, 'bdl-8');
+    expectNames(outcome, 'Bundle.entry[0]');
   });
 
   test('bdl-1: a transaction has no total', async () => {

@@ -48,21 +48,27 @@ export const batchOrTransaction: FhirRouteHandler = async (req: FhirRequest, rep
 /**
  * The Bundle's own rules: its elements and invariants (bdl-1..8, https://hl7.org/fhir/R4/bundle.html#invariants).
  * The entries' resources are left out here: each is validated by its own write, so an invalid
- * entry of a batch fails alone. bdl-7 and bdl-8 are checked here rather than by the validator,
- * because bdl-7 reads the resources (entries may share a fullUrl with different meta.versionId).
+ * entry of a batch fails alone. bdl-7 reads the resources (entries may share a fullUrl when their
+ * meta.versionId differs), so it is checked here, before the validator sees the envelope.
  */
 function validateEnvelope(bundle: Bundle): void {
   const entries = bundle.entry ?? [];
   const seen = new Map<string, number>();
+  const shared = new Set<string>();
   entries.forEach((e, i) => {
     if (typeof e?.fullUrl !== 'string') return;
-    if (e.fullUrl.includes('/_history/')) fail('invalid', `Entry ${i}: a fullUrl may not name a version (bdl-8)`, `Bundle.entry[${i}].fullUrl`);
     const key = `${e.fullUrl} ${e.resource?.meta?.versionId ?? ''}`;
     const first = seen.get(key);
     if (first !== undefined) fail('invalid', `Entries ${first} and ${i} have the same fullUrl; a fullUrl must be unique in a bundle (bdl-7)`, `Bundle.entry[${i}].fullUrl`);
+    if ([...seen.keys()].some((k) => k.startsWith(`${e.fullUrl} `))) shared.add(e.fullUrl);
     seen.set(key, i);
   });
-  const envelope = entries.map(({ resource: _resource, fullUrl: _fullUrl, ...rest }: BundleEntry) => rest);
+  // Entries that rightly share a fullUrl (other versions) keep it out of the envelope, whose bdl-7 cannot see versions.
+  const envelope = entries.map(({ resource: _resource, ...rest }: BundleEntry) => {
+    if (typeof rest.fullUrl !== 'string' || !shared.has(rest.fullUrl)) return rest;
+    const { fullUrl: _fullUrl, ...unshared } = rest;
+    return unshared;
+  });
   validate({ ...bundle, entry: envelope });
 }
 
