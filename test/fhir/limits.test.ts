@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type TestServer, startTestServer } from '../support/server.ts';
+import { queryOf, waitForAudit } from '../audit/support.ts';
 
 // Bounded work (issue 11 items 1 and 12): search limits answered with a clear 400 before any SQL,
 // $everything in pages, and on PostgreSQL a statement timeout and cancellation of the work of a
@@ -210,5 +211,9 @@ describe.runIf(process.env.DATABASE_URL)('bounded statements on PostgreSQL (need
       await lock.end();
     }
     expect((await s.fhir('Patient?name=x')).status).toBe(200);
+    // The abandoned search is still an access on record: audited as a failure, no answer sent.
+    const audited = await waitForAudit(s.db, (e) => e.outcomeDesc === 'HTTP 499' && queryOf(e) === 'name=x');
+    expect(audited).toHaveLength(1);
+    expect(audited[0].outcome).toBe('4');
   }, 60_000);
 });

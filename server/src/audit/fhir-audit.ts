@@ -47,15 +47,25 @@ export function beginFhirAudit(trail: AuditTrail, req: Request, res: Response, r
   };
   // The access log and metrics (http/access-log.ts) label the request with its interaction and tenant.
   res.locals.fhirAudit = state;
-  res.once('finish', () => {
+  // Also when the client goes away before its answer (its database work is cancelled, no
+  // 'finish' comes): the attempt is an access like any other, recorded as status 499 (the
+  // "client closed request" convention; no response was sent).
+  let audited = false;
+  const end = () => {
+    if (audited) return;
+    audited = true;
     try {
-      finish(state, req, res.statusCode);
+      finish(state, req, res.writableFinished ? res.statusCode : CLIENT_CLOSED);
     } catch (err) {
       log.error('audit of a FHIR request failed', { name: (err as Error)?.name });
     }
-  });
+  };
+  res.once('finish', end);
+  res.once('close', end);
   return state;
 }
+
+const CLIENT_CLOSED = 499;
 
 /** The interaction a request was, as audited: a batch whose Bundle is a transaction is `transaction`. */
 export function interactionOf(state: Pick<FhirAudit, 'interaction' | 'body'>): string {
