@@ -16,9 +16,9 @@ const LAYERS: string[][] = [
   ['config-check.ts'], // the rules each environment variable must meet
   ['config.ts', 'log.ts', 'clock.ts', 'html-escape.ts', 'net'], // foundation: no FHIR, no database
   ['config-exit.ts', 'config.test.ts'], // a bad setting ends the process with one line (main.ts, cli); its tests
+  ['kernel'], // the FHIR kernel: definitions, OperationOutcome errors, compartments, subsetting (imports no other layer)
   ['db'], // the Database interface over pg or PGlite, migrations
   ['background.ts'], // durable timers on the database
-  ['kernel'], // the FHIR kernel: definitions, OperationOutcome errors, compartments, subsetting
   ['access'], // SMART scopes and the one access decision point
   ['store'], // the repository, history, indexer, search → SQL
   ['audit'], // AuditEvents, hash chain
