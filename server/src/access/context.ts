@@ -26,6 +26,11 @@ export interface AccessContext {
   encounter?: string;
   /** Purpose of use (http://terminology.hl7.org/CodeSystem/v3-ActReason code), e.g. TREAT, ETREAT (break-glass). */
   purposeOfUse?: string;
+  /**
+   * Backend client tokens: the organization that receives what the client reads, from its
+   * registration ('Organization/<id>'); recorded in AuditEvents, for consent checks by recipient.
+   */
+  organization?: string;
   /** The access token's own id (jti), for audit and revocation. */
   tokenId?: string;
   /** Refresh-token family / grant id, for revocation of everything issued from one authorization. */

@@ -36,6 +36,32 @@ export function purposeFromScope(scope: string, roles: readonly string[] | undef
   return treats(roles) && scope.split(' ').includes(TREAT_SCOPE) ? TREATMENT : undefined;
 }
 
+/**
+ * Purposes a backend client may be registered for (`client register --purposes`), codes of
+ * http://terminology.hl7.org/CodeSystem/v3-ActReason in the PurposeOfUse value set. ETREAT is
+ * not among them: it is a person's break-glass, never a standing registration. A machine's
+ * purpose is recorded (token, AuditEvent) and checked against its registration; it opens no
+ * records by itself (system tokens keep their own label rules, ./policy.ts).
+ */
+export const MACHINE_PURPOSES: Readonly<Record<string, string>> = {
+  TREAT: 'treatment',
+  CAREMGT: 'care management',
+  COC: 'coordination of care',
+  HPAYMT: 'healthcare payment',
+  HOPERAT: 'healthcare operations',
+  HQUALIMP: 'healthcare quality improvement',
+  HSYSADMIN: 'healthcare system administration',
+  HRESCH: 'healthcare research',
+  PUBHLTH: 'public health',
+};
+
+/** The one purpose a space-separated scope string asks for; undefined for none, null for more than one. */
+export function requestedPurpose(scope: string): string | undefined | null {
+  const purposes = [...new Set(scope.split(' ').filter(isPurposeScope))];
+  if (purposes.length > 1) return null;
+  return purposes[0]?.slice(PURPOSE_SCOPE_PREFIX.length);
+}
+
 /** Default length of a break-glass window: env BREAK_GLASS_MINUTES. */
 export const DEFAULT_BREAK_GLASS_MINUTES = 60;
 

@@ -52,7 +52,8 @@ export interface Who {
 
 /**
  * agent[0]: the person (fhirUser, roles) when there is one, the requestor; agent[1]: the client
- * app, identified by its client_id, requestor when no person is. Agent types: v3-ParticipationType
+ * app, identified by its client_id, requestor when no person is; for a backend client registered
+ * with an organization, a last agent: that organization as information recipient. Agent types: v3-ParticipationType
  * IRCP (information recipient) / AUT (author) for the person as BALP does, and DICOM 110153
  * "Source Role ID" for the client application.
  */
@@ -87,6 +88,16 @@ export function agents(who: Who): AuditEventAgent[] {
     ...(network ? { network } : {}),
     ...(!person && purpose ? { purposeOfUse: purpose } : {}),
   });
+  // A backend client's registered organization: who receives what the client reads (BALP's
+  // information recipient), with the purpose it receives it for.
+  if (!person && c?.organization) {
+    out.push({
+      type: { coding: [{ system: V3_PARTICIPATION_TYPE, code: 'IRCP', display: 'information recipient' }] },
+      who: { reference: c.organization },
+      requestor: false,
+      ...(purpose ? { purposeOfUse: purpose } : {}),
+    });
+  }
   return out;
 }
 

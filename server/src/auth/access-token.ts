@@ -25,9 +25,11 @@ export interface AccessTokenClaims {
   encounter?: string;
   purposeOfUse?: string;
   grantId?: string;
+  /** Backend client tokens: the registered recipient organization ('Organization/<id>'). */
+  organization?: string;
 }
 
-/** Optional person/launch claims, carried under these JWT claim names. */
+/** Optional person/launch claims (and a backend client's purpose and organization), carried under these JWT claim names. */
 const PERSON_CLAIMS = [
   ['userId', 'uid'],
   ['fhirUser', 'fhirUser'],
@@ -35,6 +37,7 @@ const PERSON_CLAIMS = [
   ['encounter', 'encounter'],
   ['purposeOfUse', 'pou'],
   ['grantId', 'gid'],
+  ['organization', 'org'],
 ] as const;
 
 export async function issueAccessToken(

@@ -17,6 +17,8 @@ const base: OAuthClient = {
   redirectUris: [],
   status: 'approved',
   launchUri: undefined,
+  organization: undefined,
+  purposes: [],
   createdAt: '',
 };
 

@@ -1,6 +1,7 @@
 import { type JWK, type JSONWebKeySet, importJWK } from 'jose';
 import { randomUUID } from 'node:crypto';
 import type { Queryable } from '../db/database.ts';
+import { MACHINE_PURPOSES } from '../access/purpose.ts';
 import { parseScope } from '../access/scopes.ts';
 import { fail } from '../kernel/outcome.ts';
 import { getTenant } from '../tenant/tenants.ts';
@@ -30,6 +31,10 @@ export interface OAuthClient {
   status: 'approved' | 'pending';
   /** The app's launch URL for EHR launch, when registered. */
   launchUri: string | undefined;
+  /** Backend clients (migration 018): the organization receiving what the client reads, 'Organization/<id>'. */
+  organization: string | undefined;
+  /** Purposes of use (access/purpose.ts MACHINE_PURPOSES) the client may ask for; none by default. */
+  purposes: string[];
 }
 
 export const BACKEND_SERVICE = 'backend-service';
@@ -50,6 +55,10 @@ export interface RegisterBackendClientInput {
   /** Space-separated system/ scopes the client is pre-authorized for. */
   scope: string;
   id?: string;
+  /** 'Organization/<id>': the recipient; required when purposes are given. */
+  organization?: string;
+  /** Purposes of use the client may ask for with a purpose/<CODE> scope. */
+  purposes?: string[];
 }
 
 export async function registerBackendClient(db: Queryable, input: RegisterBackendClientInput): Promise<{ clientId: string }> {
@@ -64,13 +73,51 @@ export async function registerBackendClient(db: Queryable, input: RegisterBacken
   const jwks = input.jwks === undefined ? undefined : await checkPublicJwks(input.jwks);
   const jwksUri = input.jwksUri === undefined ? undefined : checkJwksUri(input.jwksUri);
   const scope = checkSystemScopes(input.scope);
+  const { organization, purposes } = checkPurposes(input.organization, input.purposes);
   const r = await db.query(
-    `INSERT INTO oauth_client (tenant, id, name, kind, jwks, jwks_uri, scope) VALUES ($1, $2, $3, $4, $5, $6, $7)
+    `INSERT INTO oauth_client (tenant, id, name, kind, jwks, jwks_uri, scope, organization, purposes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
      ON CONFLICT (id) DO NOTHING RETURNING id`,
-    [input.tenant, clientId, name, BACKEND_SERVICE, jwks ? JSON.stringify(jwks) : null, jwksUri ?? null, scope]
+    [input.tenant, clientId, name, BACKEND_SERVICE, jwks ? JSON.stringify(jwks) : null, jwksUri ?? null, scope, organization ?? null, purposes]
   );
   if (r.rows.length === 0) fail('conflict', `Client "${clientId}" already exists`);
   return { clientId };
+}
+
+/**
+ * Changes a backend client's organization and purposes (both replaced). Tokens it already holds
+ * keep their claims, but a token whose purpose or organization the registration no longer allows
+ * is refused at the FHIR API (403, auth/index.ts). Returns false when no such backend client exists.
+ */
+export async function setClientPurposes(db: Queryable, id: string, input: { organization?: string; purposes?: string[] }): Promise<boolean> {
+  const { organization, purposes } = checkPurposes(input.organization, input.purposes);
+  const r = await db.query(`UPDATE oauth_client SET organization = $2, purposes = $3 WHERE id = $1 AND kind = $4 RETURNING id`, [
+    id,
+    organization ?? null,
+    purposes,
+    BACKEND_SERVICE,
+  ]);
+  return r.rows.length > 0;
+}
+
+const ORGANIZATION = /^Organization\/[A-Za-z0-9\-.]{1,64}$/;
+
+/**
+ * Purposes must be codes of MACHINE_PURPOSES, and any purpose needs the recipient organization:
+ * a purpose of use is the recipient's, and the later consent checks ask "may this organization
+ * have it for this purpose". An organization alone is allowed (recorded, no purpose).
+ */
+export function checkPurposes(organization: string | undefined, purposes: string[] | undefined): { organization?: string; purposes: string[] } {
+  if (organization !== undefined && !ORGANIZATION.test(organization)) {
+    fail('invalid', `Organization "${organization}" must be a reference of the form Organization/<id>`);
+  }
+  const codes = [...new Set((purposes ?? []).map((p) => p.trim()).filter(Boolean))];
+  for (const code of codes) {
+    if (!Object.hasOwn(MACHINE_PURPOSES, code)) {
+      fail('invalid', `Purpose "${code}" is not one a backend client may be registered for; use one of ${Object.keys(MACHINE_PURPOSES).join(', ')}`);
+    }
+  }
+  if (codes.length > 0 && organization === undefined) fail('invalid', 'A client registered for purposes of use needs its organization (Organization/<id>)');
+  return { organization, purposes: codes };
 }
 
 export async function findClient(db: Queryable, id: string): Promise<OAuthClient | undefined> {
@@ -84,7 +131,7 @@ export async function listClients(db: Queryable, tenant: string): Promise<OAuthC
 }
 
 const COLUMNS =
-  'tenant, id, name, kind, jwks, jwks_uri, scope, disabled, created_at::text AS created_at, auth_method, redirect_uris, status, launch_uri';
+  'tenant, id, name, kind, jwks, jwks_uri, scope, disabled, created_at::text AS created_at, auth_method, redirect_uris, status, launch_uri, organization, purposes';
 
 interface ClientRow {
   tenant: string;
@@ -100,6 +147,8 @@ interface ClientRow {
   redirect_uris: string[] | null;
   status: string;
   launch_uri: string | null;
+  organization: string | null;
+  purposes: string[] | null;
 }
 
 function toClient(row: ClientRow): OAuthClient {
@@ -117,6 +166,8 @@ function toClient(row: ClientRow): OAuthClient {
     redirectUris: row.redirect_uris ?? [],
     status: row.status as OAuthClient['status'],
     launchUri: row.launch_uri ?? undefined,
+    organization: row.organization ?? undefined,
+    purposes: row.purposes ?? [],
   };
 }
 

@@ -6,7 +6,8 @@ import type { Database } from '../db/database.ts';
 import { type AccessPolicy, policyFor } from '../access/policy.ts';
 import type { Role } from '../access/context.ts';
 import { fail } from '../kernel/outcome.ts';
-import { verifyAccessToken } from './access-token.ts';
+import { type AccessTokenClaims, verifyAccessToken } from './access-token.ts';
+import { findClient } from './clients.ts';
 import { RemoteJwks } from './client-keys.ts';
 import { openidConfiguration, smartConfiguration } from './discovery.ts';
 import { fhirBaseUrl, issuerUrl } from './endpoints.ts';
@@ -262,6 +263,7 @@ export async function authenticate(deps: AuthDeps, authorizationHeader: string |
     // Person tokens carry a grant id: one primary-key lookup tells whether it was revoked
     // (RFC 7009). System tokens (5 minutes, no grant) are not looked up.
     if (claims && !(claims.grantId && (await isRevoked(deps.db, claims.grantId, claims.jti)))) {
+      await checkMachinePurpose(deps.db, claims);
       const policy = await policyFor({
         tenant: claims.tenant,
         clientId: claims.clientId,
@@ -272,6 +274,7 @@ export async function authenticate(deps: AuthDeps, authorizationHeader: string |
         patient: claims.patient,
         encounter: claims.encounter,
         purposeOfUse: claims.purposeOfUse,
+        organization: claims.organization,
         tokenId: claims.jti,
         grantId: claims.grantId,
       }, deps.db, clockNow);
@@ -281,6 +284,22 @@ export async function authenticate(deps: AuthDeps, authorizationHeader: string |
     }
   }
   fail('unauthorized', 'A valid bearer token is required');
+}
+
+/**
+ * A backend client's token carrying a purpose of use (or a recipient organization) holds only
+ * while the client's registration still allows that purpose for that organization: a changed
+ * registration refuses the tokens issued before it (403, the token is valid but not for this).
+ * One primary-key lookup per verification; a verified token is cached up to a minute, so a change
+ * reaches a token already in use within that minute.
+ */
+async function checkMachinePurpose(db: Database, claims: AccessTokenClaims): Promise<void> {
+  if (claims.userId || claims.fhirUser || (!claims.purposeOfUse && !claims.organization)) return;
+  const client = await findClient(db, claims.clientId);
+  const purposeAllowed = !claims.purposeOfUse || Boolean(client?.purposes.includes(claims.purposeOfUse));
+  if (!client || client.tenant !== claims.tenant || client.organization !== claims.organization || !purposeAllowed) {
+    fail('forbidden', `This client is no longer registered for purpose of use "${claims.purposeOfUse ?? 'none'}" on behalf of ${claims.organization ?? 'no organization'}; request a new token`);
+  }
 }
 
 /**

@@ -60,7 +60,7 @@ describe('cli', () => {
     const list = await cli('client', 'list', '--tenant', 'north');
     expect(list.code).toBe(0);
     expect(list.out).toContain(r.out);
-    expect(list.out).toMatch(/one-key\s+One key\s+backend-service\s+inline \(1 key\)\s+system\/\*\.read\s+enabled/);
+    expect(list.out).toMatch(/one-key\s+One key\s+backend-service\s+inline \(1 key\)\s+system\/\*\.read\s+-\s+-\s+enabled/);
     expect(list.out).toMatch(/by-url\s+Url\s+backend-service\s+https:\/\/client\.example\/jwks\.json/);
   });
 

@@ -3,13 +3,14 @@ import { parseArgs } from 'node:util';
 import { OperationOutcomeError } from '@medplum/core';
 import { ADMIN_CLI_CLIENT, type AuthEvent, auditAuthEvent } from '../audit/auth-events.ts';
 import { verifyChain } from '../audit/hash-chain.ts';
-import { listClients, registerBackendClient } from '../auth/clients.ts';
+import { findClient, listClients, registerBackendClient, setClientPurposes } from '../auth/clients.ts';
 import { type AuthMethod, approveClient, registerSmartApp } from '../auth/clients/smart-app.ts';
 import { rotateSigningKeys } from '../auth/keys.ts';
 import type { Database } from '../db/database.ts';
 import { sealSecrets } from '../db/secret-columns.ts';
 import { formatSecretKey, newSecretKey } from '../db/secret-keys.ts';
 import { createTenant, listTenants } from '../tenant/tenants.ts';
+import { MACHINE_PURPOSES } from '../access/purpose.ts';
 import { generateClientKey, requestToken } from './backend-key.ts';
 import { USER_COMMANDS, USER_USAGE, runUserCommand } from '../auth/users/cli.ts';
 
@@ -30,10 +31,17 @@ export const USAGE = `Usage: npm run cli -- <command>
   tenant create <id> [--name NAME]
   tenant list
   client register --tenant T --name NAME (--jwks-file FILE | --jwks-url URL) [--scope "system/*.read"] [--id ID]
+        [--organization Organization/ID] [--purposes TREAT,HPAYMT,...]
       Registers a SMART Backend Services client (private_key_jwt, RS384/ES384) and prints its client id.
-      --jwks-file  a JWK Set ({"keys": [...]}) or a single JWK, public keys only
-      --jwks-url   where the client publishes its JWK Set (a jku header must equal it exactly)
-      --scope      space-separated system/ scopes the client is pre-authorized for (default "system/*.read")
+      --jwks-file     a JWK Set ({"keys": [...]}) or a single JWK, public keys only
+      --jwks-url      where the client publishes its JWK Set (a jku header must equal it exactly)
+      --scope         space-separated system/ scopes the client is pre-authorized for (default "system/*.read")
+      --organization  the organization receiving what the client reads (required with --purposes)
+      --purposes      comma-separated purposes of use it may ask for with the scope purpose/<CODE>:
+                      ${Object.keys(MACHINE_PURPOSES).join(', ')} (default none)
+  client purposes --id ID [--organization Organization/ID] [--purposes CODES]
+      Replaces a backend client's organization and purposes (none given: none). Tokens it holds
+      for a purpose or organization no longer registered are refused (403) from then on.
   client register --app --tenant T --name NAME --redirect-uri URI [--redirect-uri URI ...]
         --auth-method none|client_secret_basic|private_key_jwt [--jwks-file FILE | --jwks-url URL]
         --scope "launch/patient openid fhirUser patient/*.rs" [--launch-uri URI] [--id ID]
@@ -70,6 +78,11 @@ PGlite is single-process: stop the server before running the CLI against the sam
 
 class UsageError extends Error {}
 
+/** --purposes "TREAT, HPAYMT" → ['TREAT', 'HPAYMT'] (codes are checked by auth/clients.ts). */
+function purposeList(value: string | undefined): string[] {
+  return (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+}
+
 const OPTIONS = {
   name: { type: 'string' },
   tenant: { type: 'string' },
@@ -93,6 +106,8 @@ const OPTIONS = {
   'totp-secret': { type: 'string' },
   'display-name': { type: 'string' },
   secret: { type: 'string' },
+  organization: { type: 'string' },
+  purposes: { type: 'string' },
 } as const;
 
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
@@ -188,7 +203,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
           }
           return 0;
         }
-        allow('tenant', 'name', 'jwks-file', 'jwks-url', 'scope', 'id');
+        allow('tenant', 'name', 'jwks-file', 'jwks-url', 'scope', 'id', 'organization', 'purposes');
         positionals(2);
         const tenant = need('tenant');
         const name = need('name');
@@ -203,6 +218,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
           jwksUri: v['jwks-url'],
           scope: v.scope ?? 'system/*.read',
           id: v.id,
+          organization: v.organization,
+          purposes: purposeList(v.purposes),
         });
         await audited({ tenant, action: 'client-registered', clientId, detail: 'registered with the admin CLI' });
         io.err(`Registered backend client "${name}" for tenant ${tenant}; client id:`);
@@ -216,17 +233,33 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         const clients = await listClients(await database(), tenant);
         io.out(
           table(
-            ['CLIENT ID', 'NAME', 'KIND', 'KEYS', 'SCOPE', 'STATUS'],
+            ['CLIENT ID', 'NAME', 'KIND', 'KEYS', 'SCOPE', 'ORGANIZATION', 'PURPOSES', 'STATUS'],
             clients.map((c) => [
               c.id,
               c.name,
               c.kind,
               c.jwksUri ?? `inline (${c.jwks?.keys.length ?? 0} key${c.jwks?.keys.length === 1 ? '' : 's'})`,
               c.scope,
+              c.organization ?? '-',
+              c.purposes.length ? c.purposes.join(',') : '-',
               c.disabled ? 'disabled' : c.status === 'pending' ? 'pending' : 'enabled',
             ])
           )
         );
+        return 0;
+      }
+      case 'client purposes': {
+        allow('id', 'organization', 'purposes');
+        positionals(2);
+        const id = need('id');
+        const db = await database();
+        const client = await findClient(db, id);
+        if (!client || !(await setClientPurposes(db, id, { organization: v.organization, purposes: purposeList(v.purposes) }))) {
+          throw new CliFailure(`Backend client "${id}" does not exist`);
+        }
+        const detail = `purposes ${purposeList(v.purposes).join(',') || 'none'} for ${v.organization ?? 'no organization'}`;
+        await audited({ tenant: client.tenant, action: 'client-registered', clientId: id, detail: `registration changed with the admin CLI: ${detail}` });
+        io.out(`Client ${id}: ${detail}`);
         return 0;
       }
       case 'client approve': {

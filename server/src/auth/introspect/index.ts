@@ -53,6 +53,9 @@ export async function introspect(ctx: IntrospectContext, params: TokenParameters
       fhirUser: absoluteFhirUser(claims.fhirUser, fhirBaseUrl(ctx.config)),
       patient: claims.patient,
       encounter: claims.encounter,
+      // The token's purpose of use (v3-ActReason) and, for backend clients, the recipient.
+      purpose_of_use: claims.purposeOfUse,
+      organization: claims.organization,
     });
   }
   if (token.length > 20 && token.length < 200) {

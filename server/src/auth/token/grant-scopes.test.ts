@@ -15,6 +15,8 @@ const client = (scope: string): OAuthClient => ({
   redirectUris: [],
   status: 'approved',
   launchUri: undefined,
+  organization: undefined,
+  purposes: [],
   createdAt: '',
 });
 
@@ -57,5 +59,22 @@ describe('grantScopes: the requested scopes within the pre-authorized ones', () 
     ['system/*.cruds', 'system/Observation.sr'],
   ])('registered %s, requested %s → invalid_scope', (registered, requested) => {
     expect(() => grantScopes(client(registered), requested)).toThrow(expect.objectContaining({ error: 'invalid_scope' }));
+  });
+});
+
+describe('grantScopes: purpose of use', () => {
+  const payer = { ...client('system/*.rs'), organization: 'Organization/p', purposes: ['HPAYMT', 'HOPERAT'] };
+  test('a registered purpose is granted with the resource scopes', () => {
+    expect(grantScopes(payer, 'system/Patient.rs purpose/HPAYMT')).toBe('system/Patient.rs purpose/HPAYMT');
+  });
+  test.each([
+    [payer, 'system/Patient.rs purpose/HRESCH'],
+    [payer, 'system/Patient.rs purpose/HPAYMT purpose/HOPERAT'],
+    [client('system/*.rs'), 'system/Patient.rs purpose/TREAT'],
+  ])('%#: an unregistered purpose or two purposes → invalid_scope, never dropped', (c, requested) => {
+    expect(() => grantScopes(c, requested)).toThrow(expect.objectContaining({ error: 'invalid_scope' }));
+  });
+  test('a purpose alone grants nothing', () => {
+    expect(() => grantScopes(payer, 'purpose/HPAYMT')).toThrow(expect.objectContaining({ error: 'invalid_scope' }));
   });
 });

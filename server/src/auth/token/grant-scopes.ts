@@ -1,3 +1,4 @@
+import { PURPOSE_SCOPE_PREFIX, requestedPurpose } from '../../access/purpose.ts';
 import { type Permission, type ResourceScope, parseScope, parseScopes } from '../../access/scopes.ts';
 import type { OAuthClient } from '../clients.ts';
 import { InvalidScope } from '../errors.ts';
@@ -14,12 +15,23 @@ import { type TokenParameters, required } from './read-parameters.ts';
  * of system/Observation.rs grants system/Observation.rs). Non-system or malformed scopes are
  * not granted (RFC 6749 §3.3 lets the server grant less than asked; the response says what was
  * granted). Nothing grantable → invalid_scope.
+ *
+ * A purpose of use is asked for with `purpose/<CODE>` (access/purpose.ts), at most one per token.
+ * Unlike a resource scope it is never silently dropped: a client asking for a purpose it is not
+ * registered for, or for two, gets invalid_scope, so it never reads under a purpose it did not get.
  */
 export function readRequestedScope(params: TokenParameters): string {
   return required(params, 'scope');
 }
 
 export function grantScopes(client: OAuthClient, requested: string): string {
+  const purpose = requestedPurpose(requested);
+  if (purpose === null) throw new InvalidScope('A token carries one purpose of use: request at most one purpose/ scope');
+  if (purpose !== undefined && !client.purposes.includes(purpose)) {
+    throw new InvalidScope(
+      `This client is not registered for purpose of use "${purpose}"${client.purposes.length ? `; it may request: ${client.purposes.map((p) => PURPOSE_SCOPE_PREFIX + p).join(' ')}` : ''}`
+    );
+  }
   const allowed = parseScopes(client.scope).filter((s) => s.context === 'system');
   const granted = new Set<string>();
   for (const raw of requested.split(' ').filter(Boolean)) {
@@ -37,6 +49,7 @@ export function grantScopes(client: OAuthClient, requested: string): string {
   if (granted.size === 0) {
     throw new InvalidScope(`None of the requested scopes is pre-authorized for this client; it may request: ${client.scope}`);
   }
+  if (purpose !== undefined) granted.add(PURPOSE_SCOPE_PREFIX + purpose);
   return [...granted].join(' ');
 }
 

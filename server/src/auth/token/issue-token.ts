@@ -1,3 +1,4 @@
+import { requestedPurpose } from '../../access/purpose.ts';
 import type { Config } from '../../config.ts';
 import { issueAccessToken } from '../access-token.ts';
 import type { OAuthClient } from '../clients.ts';
@@ -26,11 +27,13 @@ export async function issueToken(
   scope: string
 ): Promise<TokenResponse> {
   const ttl = Math.max(1, Math.min(ctx.config.systemTokenSeconds, MAX_SYSTEM_TOKEN_SECONDS));
+  // grant-scopes.ts has checked the purpose against the registration; the token names who receives.
+  const purposeOfUse = requestedPurpose(scope) ?? undefined;
   const accessToken = await issueAccessToken(
     ctx.keys,
     issuerUrl(ctx.config),
     fhirBaseUrl(ctx.config),
-    { tenant: client.tenant, clientId: client.id, scope, sub: client.id },
+    { tenant: client.tenant, clientId: client.id, scope, sub: client.id, purposeOfUse, organization: client.organization },
     ttl
   );
   return { access_token: accessToken, token_type: 'bearer', expires_in: ttl, scope };
