@@ -1,0 +1,77 @@
+import type { Encounter, EpisodeOfCare, Organization, Reference, Resource } from '@medplum/fhirtypes';
+import type { Repository } from '../../store/repository.ts';
+import { PROGRAM_TYPE_CODE, PROGRAM_TYPE_SYSTEM } from './codes.ts';
+
+/**
+ * Context rule: is a record written "in the context of" a Part 2 program (README.md)?
+ *
+ * A program is an Organization or an EpisodeOfCare whose `type` carries part2-program#part2-program.
+ * - An EpisodeOfCare is in a program when it is one, or its managingOrganization is one.
+ * - An Encounter is in a program when its serviceProvider is one or one of its episodeOfCare is.
+ * - Any other record is when its encounter (`encounter`, `context`, DocumentReference
+ *   `context.encounter`: Encounter or EpisodeOfCare) is.
+ * Reads are by id through the caller's transaction with tenant-wide access (the writer may not see
+ * the program, and must not learn from a refusal whether it exists): for an Observation in an
+ * Encounter of an episode, at most Encounter + Organization + EpisodeOfCare + Organization.
+ */
+export async function inPart2Program(repo: Repository, r: Resource): Promise<boolean> {
+  const reader = new Reader(repo);
+  if (r.resourceType === 'EpisodeOfCare') return reader.isProgramEpisode(r as EpisodeOfCare);
+  if (r.resourceType === 'Encounter') return reader.isProgramEncounter(r as Encounter);
+  for (const ref of contextRefs(r)) {
+    const [type] = ref.split('/');
+    const target = await reader.read(ref);
+    if (!target) continue;
+    if (type === 'Encounter' && (await reader.isProgramEncounter(target as Encounter))) return true;
+    if (type === 'EpisodeOfCare' && (await reader.isProgramEpisode(target as EpisodeOfCare))) return true;
+  }
+  return false;
+}
+
+const isProgramType = (types: { coding?: { system?: string; code?: string }[] }[] | undefined): boolean =>
+  Boolean(types?.some((t) => t.coding?.some((c) => c.system === PROGRAM_TYPE_SYSTEM && c.code === PROGRAM_TYPE_CODE)));
+
+const LOCAL = /^(Encounter|EpisodeOfCare|Organization)\/[A-Za-z0-9\-.]{1,64}$/;
+
+function contextRefs(r: Resource): string[] {
+  const x = r as unknown as { encounter?: Reference | Reference[]; context?: Reference & { encounter?: Reference[] } };
+  const refs = [x.encounter, x.context, x.context?.encounter].flat().map((v) => v?.reference);
+  return [...new Set(refs.filter((v): v is string => typeof v === 'string' && LOCAL.test(v) && !v.startsWith('Organization/')))];
+}
+
+class Reader {
+  private readonly seen = new Map<string, Resource | undefined>();
+  private server: Repository | undefined;
+  private readonly repo: Repository;
+  constructor(repo: Repository) {
+    this.repo = repo;
+  }
+
+  async read(reference: string | undefined): Promise<Resource | undefined> {
+    if (!reference || !LOCAL.test(reference)) return undefined;
+    if (!this.seen.has(reference)) {
+      // A reference to nothing (or to a deleted record) is no program.
+      this.server ??= await this.repo.asServer({ reason: 'part 2 labels' });
+      this.seen.set(reference, await this.server.readReference({ reference }).catch(() => undefined));
+    }
+    return this.seen.get(reference);
+  }
+
+  async isProgramOrganization(ref: Reference | undefined): Promise<boolean> {
+    const org = (await this.read(ref?.reference)) as Organization | undefined;
+    return org?.resourceType === 'Organization' && isProgramType(org.type);
+  }
+
+  async isProgramEpisode(ep: EpisodeOfCare): Promise<boolean> {
+    return isProgramType(ep.type) || (await this.isProgramOrganization(ep.managingOrganization));
+  }
+
+  async isProgramEncounter(enc: Encounter): Promise<boolean> {
+    if (await this.isProgramOrganization(enc.serviceProvider)) return true;
+    for (const ref of enc.episodeOfCare ?? []) {
+      const ep = (await this.read(ref.reference)) as EpisodeOfCare | undefined;
+      if (ep?.resourceType === 'EpisodeOfCare' && (await this.isProgramEpisode(ep))) return true;
+    }
+    return false;
+  }
+}
