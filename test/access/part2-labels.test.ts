@@ -84,6 +84,26 @@ describe('labelled at write time by program context', () => {
   });
 });
 
+describe('in a transaction Bundle', () => {
+  test('an Encounter at a Part 2 Organization and the Observations recorded in it, written together, are all labelled', async () => {
+    const enc = 'urn:uuid:6f1c2b9e-0d3a-4c55-9a51-2f0b5b7c1e01';
+    const entry = (fullUrl: string | undefined, resource: Record<string, unknown>) => ({ ...(fullUrl ? { fullUrl } : {}), resource, request: { method: 'POST', url: resource.resourceType } });
+    const res = await write(tok.drA, 'POST', '', {
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [
+        entry(enc, { resourceType: 'Encounter', status: 'finished', class: { code: 'AMB' }, subject: { reference: 'Patient/pat-a1-x' }, serviceProvider: { reference: 'Organization/org-p2-x' } }),
+        entry(undefined, obs({ encounter: { reference: enc } }) as unknown as Record<string, unknown>),
+        entry(undefined, obs({ encounter: { reference: enc } }) as unknown as Record<string, unknown>),
+      ],
+    });
+    expect(res.status).toBe(200);
+    const locations = (res.body.entry as { response: { location: string } }[]).map((e) => e.response.location.split('/_history')[0]);
+    expect(locations).toHaveLength(3);
+    for (const location of locations) expect(labels(await stored(location))).toEqual([...PART2].sort());
+  });
+});
+
 describe('labelled at write time by content', () => {
   test('a SUD diagnosis (ICD-10-CM F11.20) outside any program is labelled; depression and nicotine dependence are not', async () => {
     const sud = await write(tok.drA, 'POST', 'Condition', condition(ICD, 'F11.20'));

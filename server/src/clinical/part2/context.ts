@@ -15,7 +15,7 @@ import { PROGRAM_TYPE_CODE, PROGRAM_TYPE_SYSTEM } from './codes.ts';
  * Encounter of an episode, at most Encounter + Organization + EpisodeOfCare + Organization.
  */
 export async function inPart2Program(repo: Repository, r: Resource): Promise<boolean> {
-  const reader = new Reader(repo);
+  const reader = new Reader(repo, readsOf(repo));
   if (r.resourceType === 'EpisodeOfCare') return reader.isProgramEpisode(r as EpisodeOfCare);
   if (r.resourceType === 'Encounter') return reader.isProgramEncounter(r as Encounter);
   for (const ref of contextRefs(r)) {
@@ -26,6 +26,25 @@ export async function inPart2Program(repo: Repository, r: Resource): Promise<boo
     if (type === 'EpisodeOfCare' && (await reader.isProgramEpisode(target as EpisodeOfCare))) return true;
   }
   return false;
+}
+
+/**
+ * What was read, per transaction: a scored response's Observations share its Encounter, and each
+ * fresh read would flush the transaction's buffered creates (`asServer`), which are otherwise
+ * written in one statement at commit. A write of a program or context record in the same
+ * transaction forgets it (`forgetRead`).
+ */
+const reads = new WeakMap<object, Map<string, Resource | undefined>>();
+function readsOf(repo: Repository): Map<string, Resource | undefined> {
+  const key = repo.transactionKey;
+  if (!key) return new Map();
+  let map = reads.get(key);
+  if (!map) reads.set(key, (map = new Map()));
+  return map;
+}
+export function forgetRead(repo: Repository, reference: string): void {
+  const key = repo.transactionKey;
+  if (key) reads.get(key)?.delete(reference);
 }
 
 const isProgramType = (types: { coding?: { system?: string; code?: string }[] }[] | undefined): boolean =>
@@ -40,11 +59,12 @@ function contextRefs(r: Resource): string[] {
 }
 
 class Reader {
-  private readonly seen = new Map<string, Resource | undefined>();
+  private readonly seen: Map<string, Resource | undefined>;
   private server: Repository | undefined;
   private readonly repo: Repository;
-  constructor(repo: Repository) {
+  constructor(repo: Repository, seen: Map<string, Resource | undefined>) {
     this.repo = repo;
+    this.seen = seen;
   }
 
   async read(reference: string | undefined): Promise<Resource | undefined> {
