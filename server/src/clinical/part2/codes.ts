@@ -45,7 +45,12 @@ export function isSudIcd10(code: string): boolean {
 
 /**
  * SNOMED CT SUD disorders matched exactly (no terminology server here, so no subsumption; extend
- * this list for the descendants a tenant records). Fully specified names in comments.
+ * this list for the descendants a tenant records). Fully specified names in comments. Checked
+ * against published value sets: the CDC Opioid CDS IG's `opioid-misuse-disorders` and
+ * `conditions-documenting-substance-misuse` expansions (http://fhir.org/guides/cdc/opioid-cds:
+ * 5602001, 75544000, 7200002) and VSAC 2.16.840.1.113762.1.4.1222.24 "Alcohol Abuse Disorder"
+ * (15167005); 66214007, 26416006 and 191816009 are the parent concepts those sets and the SAMHSA
+ * consent2share examples use for substance abuse, drug abuse and drug dependence.
  */
 export const SUD_SNOMED = new Set([
   '66214007', // Substance abuse (disorder)
