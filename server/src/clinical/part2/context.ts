@@ -15,6 +15,10 @@ import { PROGRAM_TYPE_CODE, PROGRAM_TYPE_SYSTEM } from './codes.ts';
  * Encounter of an episode, at most Encounter + Organization + EpisodeOfCare + Organization.
  */
 export async function inPart2Program(repo: Repository, r: Resource): Promise<boolean> {
+  if (r.resourceType === 'EpisodeOfCare' && isProgramType((r as EpisodeOfCare).type)) return true;
+  // Most tenants have no Part 2 program: then no record needs the reads below (a bundle of
+  // encounters would otherwise flush its buffered creates once per encounter).
+  if (!(await mayHavePrograms(repo))) return false;
   const reader = new Reader(repo, readsOf(repo));
   if (r.resourceType === 'EpisodeOfCare') return reader.isProgramEpisode(r as EpisodeOfCare);
   if (r.resourceType === 'Encounter') return reader.isProgramEncounter(r as Encounter);
@@ -45,6 +49,35 @@ function readsOf(repo: Repository): Map<string, Resource | undefined> {
 export function forgetRead(repo: Repository, reference: string): void {
   const key = repo.transactionKey;
   if (key) reads.get(key)?.delete(reference);
+}
+
+/**
+ * Whether the tenant may have a program: one committed (an index lookup on `type`, which leaves
+ * the transaction's buffered creates alone), or one written earlier in this transaction
+ * (`noteProgramWrite`, from the hook's beforeWrite). Asked once per transaction.
+ */
+const programsKnown = new WeakMap<object, boolean>();
+async function mayHavePrograms(repo: Repository): Promise<boolean> {
+  const key = repo.transactionKey;
+  const known = key ? programsKnown.get(key) : undefined;
+  if (known !== undefined) return known;
+  const rows = await repo.aggregateOver<{ found: boolean }>(
+    [],
+    `SELECT EXISTS (SELECT 1 FROM idx_token WHERE tenant = $1 AND rtype IN ('Organization', 'EpisodeOfCare')
+       AND param = 'type' AND code = $2 AND system = $3) AS found`,
+    [repo.ctx.tenant, PROGRAM_TYPE_CODE, PROGRAM_TYPE_SYSTEM]
+  );
+  const found = Boolean(rows[0]?.found);
+  if (key) programsKnown.set(key, found);
+  return found;
+}
+
+/** A program (an Organization or EpisodeOfCare typed part2-program) is being written in this transaction. */
+export function noteProgramWrite(repo: Repository, r: Resource | undefined): void {
+  const key = repo.transactionKey;
+  if (key && r && (r.resourceType === 'Organization' || r.resourceType === 'EpisodeOfCare') && isProgramType((r as Organization).type)) {
+    programsKnown.set(key, true);
+  }
 }
 
 const isProgramType = (types: { coding?: { system?: string; code?: string }[] }[] | undefined): boolean =>

@@ -11,7 +11,7 @@ import type { WriteEvent, WriteHook } from '../../store/hooks.ts';
 import type { Repository } from '../../store/repository.ts';
 import { KEPT_LABELS, PART2_LABELS, REMOVAL_REASON_URL, sameLabel } from './codes.ts';
 import { sudByContent } from './content.ts';
-import { forgetRead, inPart2Program } from './context.ts';
+import { forgetRead, inPart2Program, noteProgramWrite } from './context.ts';
 
 /**
  * 42 CFR Part 2 segmentation by rule (README.md), in the write's transaction:
@@ -37,7 +37,10 @@ export const part2Hook: WriteHook = {
   types: '*',
 
   async beforeWrite(event: WriteEvent) {
-    if (PROGRAM_TYPES.has(event.resourceType)) forgetRead(event.repo, `${event.resourceType}/${event.id}`);
+    if (PROGRAM_TYPES.has(event.resourceType)) {
+      forgetRead(event.repo, `${event.resourceType}/${event.id}`);
+      noteProgramWrite(event.repo, event.after);
+    }
     const after = event.after;
     if (!after || event.method === 'delete' || after.resourceType === 'Patient' || !compartmentTypes().has(after.resourceType)) return undefined;
     const reason = removalReason(after);
