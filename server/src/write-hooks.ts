@@ -2,6 +2,7 @@ import { auditWriteHook } from './audit/write-hook.ts';
 import { assignmentHook } from './clinical/assignments/hook.ts';
 import { goalAchievementHook } from './clinical/careplan/goal-achievement.ts';
 import { noteHook } from './clinical/notes/note-hook.ts';
+import { part2Hook } from './clinical/part2/hook.ts';
 import { profileValidationHook } from './clinical/profiles/profile-hook.ts';
 import { riskHooks } from './clinical/risk/index.ts';
 import { scoringHook } from './clinical/scoring/hook.ts';
@@ -17,6 +18,9 @@ export const writeHooks: readonly WriteHook[] = [
   // Notes first: a signed note is refused before anything else runs; a psychotherapy section is
   // moved out before the note is validated against its profile.
   noteHook,
+  // 42 CFR Part 2 labels by rule (program context, SUD codes), before anything validates,
+  // derives from or audits the record: what is stored, published and audited carries them.
+  part2Hook,
   // A QuestionnaireResponse is validated against its Questionnaire and scored by the server;
   // its Observations are written in the same transaction (clinical/scoring/hook.ts).
   scoringHook,
