@@ -16,13 +16,17 @@ import { PROGRAM_TYPE_CODE, PROGRAM_TYPE_SYSTEM } from './codes.ts';
  */
 export async function inPart2Program(repo: Repository, r: Resource): Promise<boolean> {
   if (r.resourceType === 'EpisodeOfCare' && isProgramType((r as EpisodeOfCare).type)) return true;
+  const own = r.resourceType === 'EpisodeOfCare' || r.resourceType === 'Encounter';
+  const refs = own ? [] : contextRefs(r);
+  // A record with no encounter or episode is in no program: nothing to look up.
+  if (!own && refs.length === 0) return false;
   // Most tenants have no Part 2 program: then no record needs the reads below (a bundle of
   // encounters would otherwise flush its buffered creates once per encounter).
   if (!(await mayHavePrograms(repo))) return false;
   const reader = new Reader(repo, readsOf(repo));
   if (r.resourceType === 'EpisodeOfCare') return reader.isProgramEpisode(r as EpisodeOfCare);
   if (r.resourceType === 'Encounter') return reader.isProgramEncounter(r as Encounter);
-  for (const ref of contextRefs(r)) {
+  for (const ref of refs) {
     const [type] = ref.split('/');
     const target = await reader.read(ref);
     if (!target) continue;
