@@ -77,6 +77,23 @@ export function retryDelayMs(attempt: number): number {
 const RETRY_FIRST_WINDOW_MS = 20;
 const RETRY_MAX_WINDOW_MS = 320;
 
+/**
+ * Runs one attempt of a transaction after another until one commits: a serialization failure or
+ * deadlock is retried (at most MAX_TX_ATTEMPTS, waiting retryDelayMs off the connection, so the
+ * winner can finish), anything else is thrown. Both drivers' `transaction` use it.
+ */
+export async function retryingTransaction<T>(attempt: () => Promise<T>): Promise<T> {
+  for (let n = 1; ; n++) {
+    try {
+      return await attempt();
+    } catch (err) {
+      if (n >= MAX_TX_ATTEMPTS || !isRetryable(err)) throw err;
+    }
+    // Off the connection while waiting: the winner may need one from the pool to finish.
+    await new Promise((resolve) => setTimeout(resolve, retryDelayMs(n)));
+  }
+}
+
 export function isRetryable(err: unknown): boolean {
   return typeof err === 'object' && err !== null && RETRYABLE.has((err as { code?: string }).code ?? '');
 }

@@ -2,7 +2,7 @@ import { OperationOutcomeError } from '@medplum/core';
 import pg from 'pg';
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type Database, type QueryOptions, type Queryable, type QueryResult, LOCK_WAIT_MS, MAX_TX_ATTEMPTS, isRetryable, retryDelayMs } from './database.ts';
+import { type Database, type QueryOptions, type Queryable, type QueryResult, LOCK_WAIT_MS, retryingTransaction } from './database.ts';
 import { RequestGone, checkSignal, isQueryCanceled, statementTimedOut } from './request-scope.ts';
 import { shareSecretBox } from './secret-box.ts';
 
@@ -148,29 +148,22 @@ export async function openPostgres(url: string, poolSize: number): Promise<Datab
     const db: Database = {
       kind: 'postgres',
       query: (sql, params, options) => withClient((c) => wrap(c).query(sql, params, options), signal),
-      async transaction(fn, options) {
-        for (let attempt = 1; ; attempt++) {
-          try {
-            return await withClient(async (client) => {
-              try {
-                await client.query(options?.serializable ? 'BEGIN ISOLATION LEVEL SERIALIZABLE' : 'BEGIN');
-                const tx = wrap(client, signal);
-                shareSecretBox(db, tx);
-                const result = await fn(tx);
-                await client.query('COMMIT');
-                return result;
-              } catch (err) {
-                await client.query('ROLLBACK').catch(() => undefined);
-                throw err;
-              }
-            }, signal, timeoutMs, options?.lock);
-          } catch (err) {
-            if (attempt >= MAX_TX_ATTEMPTS || !isRetryable(err)) throw err;
-          }
-          // Off the connection while waiting: the winner may need one from the pool to finish.
-          await sleep(retryDelayMs(attempt));
-        }
-      },
+      transaction: (fn, options) =>
+        retryingTransaction(() =>
+          withClient(async (client) => {
+            try {
+              await client.query(options?.serializable ? 'BEGIN ISOLATION LEVEL SERIALIZABLE' : 'BEGIN');
+              const tx = wrap(client, signal);
+              shareSecretBox(db, tx);
+              const result = await fn(tx);
+              await client.query('COMMIT');
+              return result;
+            } catch (err) {
+              await client.query('ROLLBACK').catch(() => undefined);
+              throw err;
+            }
+          }, signal, timeoutMs, options?.lock)
+        ),
       forRequest: (s) => {
         const child = scoped(s);
         shareSecretBox(db, child);

@@ -1,6 +1,5 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { PGlite } from '@electric-sql/pglite';
-import { type Database, type Queryable, type QueryResult, MAX_TX_ATTEMPTS, isRetryable, retryDelayMs } from './database.ts';
+import { type Database, type Queryable, type QueryResult, retryingTransaction } from './database.ts';
 import { checkSignal } from './request-scope.ts';
 import { shareSecretBox } from './secret-box.ts';
 
@@ -24,26 +23,20 @@ export async function openPglite(dataDir: string | undefined): Promise<Database>
         checkSignal(signal);
         return run(db, sql, params);
       },
-      async transaction(fn, options) {
-        for (let attempt = 1; ; attempt++) {
-          try {
-            return await db.transaction(async (tx) => {
-              if (options?.serializable) await tx.query('SET TRANSACTION ISOLATION LEVEL SERIALIZABLE');
-              const q: Queryable = {
-                query: async (sql, params) => {
-                  checkSignal(signal);
-                  return run(tx, sql, params);
-                },
-              };
-              shareSecretBox(database, q);
-              return fn(q);
-            });
-          } catch (err) {
-            if (attempt >= MAX_TX_ATTEMPTS || !isRetryable(err)) throw err;
-          }
-          await sleep(retryDelayMs(attempt));
-        }
-      },
+      transaction: (fn, options) =>
+        retryingTransaction(() =>
+          db.transaction(async (tx) => {
+            if (options?.serializable) await tx.query('SET TRANSACTION ISOLATION LEVEL SERIALIZABLE');
+            const q: Queryable = {
+              query: async (sql, params) => {
+                checkSignal(signal);
+                return run(tx, sql, params);
+              },
+            };
+            shareSecretBox(database, q);
+            return fn(q);
+          })
+        ),
       forRequest: (s) => {
         const child = scoped(s);
         shareSecretBox(database, child);
