@@ -80,6 +80,10 @@ export async function evaluateRisk(
     type: { coding: [{ system: RISK_TASK_SYSTEM, code: 'screen', display: 'Screen' }], text: `${score.instrument?.title ?? questionnaire.title ?? 'Screen'} response` },
     valueReference: { reference: `QuestionnaireResponse/${response.id}` },
   };
+  // One follow-up at a time per patient, across every process and node: two screens of one
+  // patient committed at once would each find no open Task and raise one each (two-node test,
+  // issue 12). The lock is held to commit, so the second reads the first's Task and joins it.
+  await lockPatient(server, patient);
   // Everything the follow-up depends on is read first, then written in one go (one statement at
   // the flush rather than a write between every two reads).
   const open = await openTask(server, patient);
@@ -156,6 +160,15 @@ function fallbackRule(why: string, set: RuleSet | undefined): RiskRule {
     deadlineMs: stat.length ? Math.min(...stat) : DEFAULT_DEADLINE_MS.stat,
     expression: '',
   };
+}
+
+/**
+ * Transaction-scoped advisory lock on (tenant, patient); class 4245 (audit/hash-chain.ts uses
+ * 4243). A raw statement on the transaction's connection: no buffered write is flushed for it.
+ * A hash collision only makes two patients' screens wait for each other.
+ */
+async function lockPatient(repo: Repository, patient: string): Promise<void> {
+  await repo.aggregateOver([], 'SELECT pg_advisory_xact_lock(4245, hashtext($1))', [`${repo.ctx.tenant} ${patient}`]);
 }
 
 async function openTask(repo: Repository, patient: string): Promise<Task | undefined> {
