@@ -21,6 +21,7 @@ import { issueAccessToken } from '../../server/src/auth/access-token.ts';
 import { type SigningKeys, loadSigningKeys } from '../../server/src/auth/keys.ts';
 import { type BenchClient, type Credentials, benchClient, fixedTokenClient, makeCredentials, percentile } from './client.ts';
 import { BENCH_SECRET_KEYS } from './secret-keys.ts';
+import { type Samples, collectSamples, pick, searchMix } from './workload.ts';
 
 const args = Object.fromEntries(
   process.argv.slice(2).map((a) => {
@@ -131,15 +132,6 @@ async function stopServer(proc: ChildProcess): Promise<void> {
 
 // --- data ---------------------------------------------------------------------------------
 
-interface Samples {
-  patientIds: string[];
-  observationIds: string[];
-  identifiers: string[];
-  names: { family: string; given: string; birthDate: string }[];
-  obsCodes: string[];
-  dates: string[];
-}
-
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g;
 
 /** Copy k of the sample: every UUID (ids, references, identifiers) made unique to the copy. */
@@ -204,22 +196,6 @@ async function ingest(client: BenchClient, proc: ChildProcess, copies: number[],
   return summarize(`ingest (transactions, ${bundles} bundles)`, latencies, seconds, errors, rssMb(proc), resources / seconds);
 }
 
-function collectSamples(bundle: { entry: { resource: Record<string, any> }[] }, s: Samples): void {
-  for (const { resource: r } of bundle.entry) {
-    if (r.resourceType === 'Patient') {
-      const id = r.identifier?.find((i: any) => i.system === 'https://github.com/synthetichealth/synthea');
-      if (id) s.identifiers.push(`${id.system}|${id.value}`);
-      const n = r.name?.[0];
-      if (n?.family && n.given?.[0] && r.birthDate) s.names.push({ family: n.family, given: n.given[0], birthDate: r.birthDate });
-    }
-    if (r.resourceType === 'Observation' && s.obsCodes.length < 300) {
-      const c = r.code?.coding?.[0];
-      if (c) s.obsCodes.push(`${c.system}|${c.code}`);
-      if (r.effectiveDateTime) s.dates.push(r.effectiveDateTime.slice(0, 10));
-    }
-  }
-}
-
 // --- load phases --------------------------------------------------------------------------
 
 async function runFor(
@@ -272,25 +248,6 @@ function summarize(name: string, lat: number[], seconds: number, errors: number,
 }
 
 const round = (n: number) => Math.round(n * 10) / 10;
-const pick = <T>(a: T[], i: number): T => a[i % a.length];
-
-function searchMix(s: Samples): { name: string; url: (i: number) => string }[] {
-  const enc = encodeURIComponent;
-  return [
-    { name: 'identifier', url: (i) => `Patient?identifier=${enc(pick(s.identifiers, i))}` },
-    { name: 'family+given', url: (i) => `Patient?family=${enc(pick(s.names, i).family)}&given=${enc(pick(s.names, i).given)}` },
-    { name: 'family+birthdate', url: (i) => `Patient?family=${enc(pick(s.names, i).family)}&birthdate=${pick(s.names, i).birthDate}` },
-    { name: 'name', url: (i) => `Patient?name=${enc(pick(s.names, i).given.slice(0, 4))}` },
-    { name: 'birthdate range', url: (i) => `Patient?birthdate=ge${1940 + (i % 60)}-01-01&birthdate=lt${1941 + (i % 60)}-01-01` },
-    { name: 'obs patient+code sort', url: (i) => `Observation?patient=Patient/${pick(s.patientIds, i)}&code=${enc(pick(s.obsCodes, i))}&_sort=-date` },
-    { name: 'obs code+date', url: (i) => `Observation?code=${enc(pick(s.obsCodes, i))}&date=ge${pick(s.dates, i)}` },
-    { name: 'encounter patient+date', url: (i) => `Encounter?patient=Patient/${pick(s.patientIds, i)}&date=ge2010-01-01` },
-    { name: '_include', url: (i) => `Observation?patient=Patient/${pick(s.patientIds, i)}&_count=10&_include=Observation:patient` },
-    { name: 'chained', url: (i) => `Observation?subject:Patient.identifier=${enc(pick(s.identifiers, i))}&_count=10` },
-    { name: '_sort=-_lastUpdated', url: (i) => `Encounter?_sort=-_lastUpdated&_count=10&status=${i % 2 ? 'finished' : 'in-progress'}` },
-  ];
-}
-
 async function searchPhase(client: BenchClient, proc: ChildProcess, s: Samples, label: string): Promise<{ phase: Phase; perQuery: Record<string, { p50: number; p95: number; n: number }> }> {
   const mix = searchMix(s);
   const perQuery = new Map<string, number[]>();

@@ -34,7 +34,8 @@ export function fixedTokenClient(base: string, token: string): BenchClient {
   return httpClient(base, async () => token, { clientId: 'fixed', key: undefined as unknown as CryptoKey, kid: '' });
 }
 
-export async function benchClient(base: string, credentials: Credentials): Promise<BenchClient> {
+/** `apiBase`: where requests go when it is not `base` (another node of the same server; tokens come from `base`). */
+export async function benchClient(base: string, credentials: Credentials, apiBase = base): Promise<BenchClient> {
   let token = '';
   let expires = 0;
   const fetchToken = async () => {
@@ -51,7 +52,7 @@ export async function benchClient(base: string, credentials: Credentials): Promi
   };
   await ensureToken();
   return httpClient(
-    base,
+    apiBase,
     async () => {
       await ensureToken();
       return token;
@@ -61,7 +62,10 @@ export async function benchClient(base: string, credentials: Credentials): Promi
 }
 
 function httpClient(base: string, bearer: () => Promise<string>, credentials: Credentials): BenchClient {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  // Idle sockets are dropped after 4 s, before the server's 5 s keep-alive timeout (Node's
+  // default) closes them: else a request sent on a socket the server is closing at that moment
+  // fails with ECONNRESET, an error of the load generator, not of the server (seen in bench:soak).
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 64, timeout: 4000 });
   return {
     credentials,
     async request(method, path, body, headers = {}) {

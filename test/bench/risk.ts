@@ -21,15 +21,12 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { ORDINAL_VALUE } from '../../server/src/clinical/codes.ts';
-import { PHQ9 } from '../../server/src/clinical/outcomes/definitions.ts';
-import { INSTRUMENTS } from '../../server/src/clinical/scoring/index.ts';
-import { answers } from '../../server/src/seed/demo-clinical.ts';
 import { type BenchClient, benchClient, fixedTokenClient, percentile } from './client.ts';
 import { cpuMeter } from './cpu.ts';
 import { startHookReceiver } from './hook-receiver.ts';
 import { type ServerProcess, type SharedDatabase, freshPostgres, setUpTenant, startServerProcess } from './server-process.ts';
 import { heartRate, topicSubscription } from './subscription-fixture.ts';
+import { phq9Response } from './workload.ts';
 
 const args = Object.fromEntries(
   process.argv.slice(2).map((a) => {
@@ -84,16 +81,7 @@ async function transaction(client: BenchClient, entries: Bundle['entry'], chunk 
   }
 }
 
-/** A completed PHQ-9 whose item 9 ("thoughts that you would be better off dead…") scores 1: a positive screen. */
-function positivePhq9(patientId: string): QuestionnaireResponse {
-  const def = INSTRUMENTS['phq-9'];
-  const item9 = def.questionnaire.item
-    ?.find((x) => x.linkId === '44260-8')
-    ?.answerOption?.find((o) => o.extension?.some((e) => e.url === ORDINAL_VALUE && e.valueDecimal === 1))?.valueCoding;
-  if (!item9) throw new Error('PHQ-9 item 9 has no answer scoring 1');
-  const items = (answers(PHQ9, 12) ?? []).map((i) => (i.linkId === '44260-8' ? { linkId: i.linkId, answer: [{ valueCoding: item9 }] } : i));
-  return { resourceType: 'QuestionnaireResponse', questionnaire: `${def.url}|${def.version}`, status: 'completed', subject: { reference: `Patient/${patientId}` }, authored: new Date().toISOString(), item: items };
-}
+const positivePhq9 = (patientId: string): QuestionnaireResponse => phq9Response(patientId, true);
 
 // --- one run ----------------------------------------------------------------------------------
 
