@@ -1,6 +1,7 @@
 import type { Queryable } from '../db/database.ts';
 import { ALL, DENY, type ReadConstraint, type SecurityLabel, allOf, anyOf } from './constraint.ts';
 import type { AccessContext } from './context.ts';
+import { compartmentTypes } from './roles.ts';
 import { PART2, PSYCHOTHERAPY, RESTRICTED, RESTRICTING_LABELS, VERY_RESTRICTED } from './labels.ts';
 
 /** Whether what this principal reads leaves the treating clinic (42 CFR Part 2, HIPAA accounting). */
@@ -153,6 +154,9 @@ function dated(type: string, period: Period): ReadConstraint {
  * same terms, their compartment ∧ no label outside the covered ones ∧ the dataPeriod ∧ no hole.
  */
 export function consentConstraint(disclosures: Disclosure[], type: string): ReadConstraint {
+  // Consent is about a patient's records: other types keep the type-independent label rule, so a
+  // system-wide search or history still compiles them into one shared branch (store/search/access.ts).
+  if (disclosures.length === 0 || !compartmentTypes().has(type)) return DENY;
   const groups = new Map<string, { c: ReadConstraint[]; patients: string[] }>();
   for (const d of disclosures) {
     if (d.types && !d.types.includes(type)) continue;
