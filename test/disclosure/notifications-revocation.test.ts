@@ -170,3 +170,20 @@ describe('a patient revokes a Consent', () => {
     expect((got as unknown as Record<string, string>)['payer:text'].includes('REV-after')).toBe(false);
   });
 });
+
+describe('a Consent naming the recipient client by identifier', () => {
+  test('opens the records to that client only, not to another client of the same organization', async () => {
+    const { register, token } = await backendClients(s);
+    const named = await register('--organization', 'Organization/lab', '--purposes', 'HPAYMT');
+    const sibling = await register('--organization', 'Organization/lab', '--purposes', 'HPAYMT');
+    const c = consentFor(patient.none, { labels: [PART2, R] });
+    (c.provision?.actor ?? [])[0].reference = { identifier: { system: 'http://bh-fhir.org/fhir/sid/oauth-client-id', value: named } };
+    await create(s, admin, c);
+    const record = await observation('none', 'BY-CLIENT-ID', { encounter: { reference: `Encounter/${encounter.none}` } });
+    const mine = await s.fhir(`Observation/${record}`, { token: await token(named, 'system/*.rs purpose/HPAYMT') });
+    expect(mine.status).toBe(200);
+    const body = (await mine.json()) as Resource;
+    expect(isPart2(body) && hasNotice(body)).toBe(true);
+    expect((await s.fhir(`Observation/${record}`, { token: await token(sibling, 'system/*.rs purpose/HPAYMT') })).status).toBe(404);
+  });
+});

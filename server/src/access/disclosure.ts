@@ -20,6 +20,8 @@ export function isExternal(context: AccessContext): boolean {
 
 const CONSENT_SCOPE = { system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' };
 const ACT_REASON = 'http://terminology.hl7.org/CodeSystem/v3-ActReason';
+/** A backend client named as the actor by identifier (audit/codes.ts CLIENT_ID_SYSTEM; access/ sits below audit/). */
+export const CLIENT_ID_SYSTEM = 'http://bh-fhir.org/fhir/sid/oauth-client-id';
 /** Labels a Consent may open to an external recipient; PSYTHPN never (45 CFR 164.508(a)(2) needs its own authorization). */
 const CONSENTABLE = [PART2, RESTRICTED, VERY_RESTRICTED];
 
@@ -31,10 +33,13 @@ interface Period {
   start?: string;
   end?: string;
 }
+interface Actor {
+  reference?: { reference?: string; identifier?: { system?: string; value?: string } };
+}
 interface Provision {
   type?: string;
   period?: Period;
-  actor?: { reference?: { reference?: string } }[];
+  actor?: Actor[];
   purpose?: Coding[];
   securityLabel?: Coding[];
   class?: Coding[];
@@ -82,21 +87,26 @@ function types(p: Provision): string[] | undefined {
 }
 
 /**
- * The disclosures the active Consents of this tenant grant `organization` for `purpose` at `now`.
- * One statement over idx_reference (Consent.actor → the organization), then each Consent's
+ * The disclosures the active Consents of this tenant grant `organization` (or the client `clientId`,
+ * named by identifier) for `purpose` at `now`. One statement over idx_reference (Consent.actor →
+ * the organization) and idx_token (`actor:identifier` = the client id), then each Consent's
  * content, since provision.dataPeriod, nested provisions and the period of a permit are not indexed.
  * No purpose, no disclosure: §2.31(a)(6) makes the purpose part of every Part 2 consent.
  */
-export async function consentedDisclosures(db: Queryable, tenant: string, organization: string, purpose: string | undefined, now: Date): Promise<Disclosure[]> {
+export async function consentedDisclosures(db: Queryable, tenant: string, organization: string, clientId: string | undefined, purpose: string | undefined, now: Date): Promise<Disclosure[]> {
   const org = /^Organization\/([A-Za-z0-9\-.]{1,64})$/.exec(organization)?.[1];
   if (!org || !purpose) return [];
   const { rows } = await db.query<{ content: string }>(
     `SELECT r.content FROM resource r WHERE r.tenant = $1 AND r.type = 'Consent' AND NOT r.deleted AND r.id IN (
-       SELECT a.rid FROM idx_reference a WHERE a.tenant = $1 AND a.rtype = 'Consent' AND a.param = 'actor' AND a.target_type = 'Organization' AND a.target_id = $2)`,
-    [tenant, org]
+       SELECT a.rid FROM idx_reference a WHERE a.tenant = $1 AND a.rtype = 'Consent' AND a.param = 'actor' AND a.target_type = 'Organization' AND a.target_id = $2
+       UNION ALL
+       SELECT t.rid FROM idx_token t WHERE t.tenant = $1 AND t.rtype = 'Consent' AND t.param = 'actor:identifier' AND t.system = $3 AND t.code = $4)`,
+    [tenant, org, CLIENT_ID_SYSTEM, clientId ?? '']
   );
   const self = `Organization/${org}`;
-  const forUs = (p: Provision) => !p.actor?.length || p.actor.some((a) => a.reference?.reference === self);
+  // The recipient organization by reference, or this very client by identifier.
+  const isUs = (a: Actor) => a.reference?.reference === self || (Boolean(clientId) && a.reference?.identifier?.system === CLIENT_ID_SYSTEM && a.reference.identifier.value === clientId);
+  const forUs = (p: Provision) => !p.actor?.length || p.actor.some(isUs);
   const forPurpose = (p: Provision) => !p.purpose?.length || p.purpose.some((c) => c.system === ACT_REASON && c.code === purpose);
   const out: Disclosure[] = [];
   for (const row of rows) {
@@ -105,7 +115,7 @@ export async function consentedDisclosures(db: Queryable, tenant: string, organi
     const patient = /^Patient\/(.+)$/.exec(c.patient?.reference ?? '')?.[1];
     if (c.status !== 'active' || !patient || !ID.test(patient) || p?.type !== 'permit') continue;
     if (!c.scope?.coding?.some((x) => x.system === CONSENT_SCOPE.system && x.code === CONSENT_SCOPE.code)) continue;
-    if (!inPeriod(p.period, now) || !p.actor?.some((a) => a.reference?.reference === self)) continue;
+    if (!inPeriod(p.period, now) || !p.actor?.some(isUs)) continue;
     // The permit must name the purpose (an empty list is not "any purpose" here: fail closed).
     if (!p.purpose?.some((x) => x.system === ACT_REASON && x.code === purpose)) continue;
     const labels = CONSENTABLE.filter((l) => p.securityLabel?.some((s) => matchesLabel(s, l)));

@@ -66,7 +66,7 @@ export async function policyFor(context: AccessContext, db?: Queryable, now: Dat
     // An external recipient (./disclosure.ts): restricted records only as its patients' Consents
     // permit, read once here (the caller's cache is dropped when a Consent changes).
     const external = isExternal(context);
-    const disclosures = external && db && context.organization ? await consentedDisclosures(db, context.tenant, context.organization, context.purposeOfUse, now) : [];
+    const disclosures = external && db && context.organization ? await consentedDisclosures(db, context.tenant, context.organization, context.clientId, context.purposeOfUse, now) : [];
     return build(context, (type, p) => {
       if (type === AUDIT_EVENT && p !== 'r' && p !== 's') return DENY;
       const c = scopeConstraint(scopes, 'system', type, p);
