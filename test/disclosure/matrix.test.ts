@@ -81,7 +81,7 @@ beforeAll(async () => {
       sees: (st, k) => st === 'active' && unlabelled(k),
     }
   );
-}, 120_000);
+}, 240_000);
 
 afterAll(async () => {
   await s?.close();

@@ -2,7 +2,7 @@ import type { Queryable } from '../db/database.ts';
 import { ALL, DENY, type ReadConstraint, type SecurityLabel, allOf, anyOf } from './constraint.ts';
 import type { AccessContext } from './context.ts';
 import { compartmentTypes } from './roles.ts';
-import { PART2, PSYCHOTHERAPY, RESTRICTED, RESTRICTING_LABELS, VERY_RESTRICTED } from './labels.ts';
+import { PART2, RESTRICTED, RESTRICTING_LABELS, VERY_RESTRICTED } from './labels.ts';
 
 /** Whether what this principal reads leaves the treating clinic (42 CFR Part 2, HIPAA accounting). */
 export function isExternal(context: AccessContext): boolean {
@@ -188,9 +188,13 @@ export function consentConstraint(disclosures: Disclosure[], type: string): Read
   return anyOf([...groups.values()].map((g) => allOf([{ kind: 'compartment', patients: [...new Set(g.patients)].sort() }, ...g.c])));
 }
 
-/** The rule for an external principal's reads: unlabelled records as its scopes allow, restricted ones as consented. PSYTHPN never. */
+/**
+ * The rule for an external principal's reads: unlabelled records as its scopes allow, restricted
+ * ones as consented. PSYTHPN never: every consent branch requires it absent (it is never covered).
+ * Without consents this is exactly a system token's `unlabelled` rule.
+ */
 export function externalReadConstraint(scoped: ReadConstraint, disclosures: Disclosure[], type: string): ReadConstraint {
-  return allOf([scoped, { kind: 'unlabelled', labels: [PSYCHOTHERAPY] }, anyOf([{ kind: 'unlabelled', labels: RESTRICTING_LABELS }, consentConstraint(disclosures, type)])]);
+  return allOf([scoped, anyOf([{ kind: 'unlabelled', labels: RESTRICTING_LABELS }, consentConstraint(disclosures, type)])]);
 }
 
 // --- Consent changes reach cached policies ------------------------------------------------------
