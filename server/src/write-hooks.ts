@@ -1,5 +1,6 @@
 import { auditWriteHook } from './audit/write-hook.ts';
 import { assignmentHook } from './clinical/assignments/hook.ts';
+import { consentHook } from './clinical/consent/hook.ts';
 import { goalAchievementHook } from './clinical/careplan/goal-achievement.ts';
 import { noteHook } from './clinical/notes/note-hook.ts';
 import { part2Hook } from './clinical/part2/hook.ts';
@@ -30,6 +31,8 @@ export const writeHooks: readonly WriteHook[] = [
   ...riskHooks,
   profileValidationHook,
   goalAchievementHook,
+  // Consent: a patient only revokes their own; every change reaches external recipients' cached policies (clinical/consent).
+  consentHook,
   // Subscriptions: a Subscription is checked; every change that matches one is recorded as an
   // event in this transaction (subscriptions/), so a committed change is never missed.
   ...subscriptionHooks,

@@ -27,6 +27,11 @@ export type ReadConstraint =
   /** The resource carries none of these meta.security labels (`_security` in idx_token). */
   | { kind: 'unlabelled'; labels: SecurityLabel[] }
   /**
+   * One of the resource's dates (idx_date rows of `params`) lies within [start, end] (FHIR dates,
+   * each of its whole precision; either may be open): a Consent's dataPeriod (./disclosure.ts).
+   */
+  | { kind: 'dated'; params: string[]; start?: string; end?: string }
+  /**
    * The resource does NOT match `of` (e.g. the platform's own instruments, ./platform.ts). `refusal`
    * says why, for the 403 of a write this leaf refuses, and `expression` where (FHIRPath).
    */

@@ -2,6 +2,7 @@ import type { Queryable } from '../db/database.ts';
 import { fail } from '../kernel/outcome.ts';
 import { ALL, DENY, type ReadConstraint, allOf, anyOf } from './constraint.ts';
 import type { AccessContext, Role } from './context.ts';
+import { consentedDisclosures, externalReadConstraint, isExternal } from './disclosure.ts';
 import { EMERGENCY_TREATMENT, RESTRICTING_LABELS } from './labels.ts';
 import { withoutPlatformWrites } from './platform.ts';
 import { breakGlassUntil, treats } from './purpose.ts';
@@ -50,7 +51,8 @@ export function scopePolicy(tenant: string, clientId: string | undefined, scope:
  * The policy for a verified token's context, with the person's care relationships read from `db`
  * once (the caller keeps the policy for the token's short cache life).
  *  - No person (no userId/fhirUser): system/ scopes only; labelled records only through a scope
- *    that names their type; AuditEvent is never written.
+ *    that names their type, or, for an external recipient (organization set), only as its
+ *    patients' Consents permit (./disclosure.ts); AuditEvent is never written.
  *  - A person: user/ scopes ∩ role reach, and patient/ scopes ∩ the launch patient's compartment
  *    ∩ role reach. Without roles, or without a launch patient for patient/ scopes, nothing.
  */
@@ -61,10 +63,15 @@ export async function policyFor(context: AccessContext, db?: Queryable, now: Dat
   const build = (ctx: AccessContext, decide: (type: string, p: Permission) => ReadConstraint, until?: number) =>
     buildPolicy(ctx, (type, p) => withoutPlatformWrites(type, p, decide(type, p)), until);
   if (!person) {
+    // An external recipient (./disclosure.ts): restricted records only as its patients' Consents
+    // permit, read once here (the caller's cache is dropped when a Consent changes).
+    const external = isExternal(context);
+    const disclosures = external && db && context.organization ? await consentedDisclosures(db, context.tenant, context.organization, context.clientId, context.purposeOfUse, now) : [];
     return build(context, (type, p) => {
       if (type === AUDIT_EVENT && p !== 'r' && p !== 's') return DENY;
       const c = scopeConstraint(scopes, 'system', type, p);
       if (c.kind === 'deny' || (p !== 'r' && p !== 's')) return c;
+      if (external) return externalReadConstraint(c, disclosures, type);
       const named = scopes.some((s) => s.context === 'system' && s.resourceType === type && s.permissions.has(p));
       return named ? c : allOf([c, { kind: 'unlabelled', labels: RESTRICTING_LABELS }]);
     });

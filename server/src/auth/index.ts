@@ -18,6 +18,7 @@ import { type SigningKeys, publishedJwks } from './keys.ts';
 import { RateLimit } from './rate-limit.ts';
 import { approveByAdmin, registerClient } from './register/index.ts';
 import { listenForRevocations, onRevocation } from './revocation-channel.ts';
+import { consentChangeId, isExternal, onConsentChange } from '../access/disclosure.ts';
 import { revoke } from './revoke/index.ts';
 import { InvalidBasicClient, claimedClientId } from './token/authenticate-client.ts';
 import { handleTokenRequest } from './token/index.ts';
@@ -279,7 +280,9 @@ export async function authenticate(deps: AuthDeps, authorizationHeader: string |
         grantId: claims.grantId,
       }, deps.db, clockNow);
       // The user id too: starting break-glass drops the user's cached policies (auth/break-glass).
-      remember(m[1], policy, Math.min((claims.exp ?? 0) * 1000, now + 60_000), now, [claims.grantId, claims.jti, claims.userId]);
+      // An external recipient's too: a Consent written or revoked drops its policy (access/disclosure.ts).
+      const consents = isExternal(policy.context) ? consentChangeId(policy.tenant) : undefined;
+      remember(m[1], policy, Math.min((claims.exp ?? 0) * 1000, now + 60_000), now, [claims.grantId, claims.jti, claims.userId, consents]);
       return policy;
     }
   }
@@ -319,10 +322,12 @@ function remember(token: string, policy: AccessPolicy, expiresAt: number, now: n
   verified.set(token, { policy, expiresAt, ids });
 }
 
-onRevocation((ids) => {
+function forgetVerified(ids: string[]): void {
   const revoked = new Set(ids);
   for (const [k, v] of verified) if (v.ids.some((id) => id !== undefined && revoked.has(id))) verified.delete(k);
-});
+}
+onRevocation(forgetVerified);
+onConsentChange(forgetVerified);
 
 /** One LISTEN connection per process, for revocations announced by the other processes. */
 let listening: string | undefined;

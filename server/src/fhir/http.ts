@@ -3,6 +3,8 @@ import type { FhirRequest, FhirRouter, HttpMethod } from '@medplum/fhir-router';
 import type { OperationOutcome, Resource } from '@medplum/fhirtypes';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { AccessPolicy } from '../access/policy.ts';
+import { isExternal } from '../access/disclosure.ts';
+import { discloseAll } from '../clinical/part2/notice.ts';
 import { setAuditSource } from '../audit/audit-event.ts';
 import { auditRequestScope, auditTrailFor } from '../audit/audit-trail.ts';
 import { beginFhirAudit } from '../audit/fhir-audit.ts';
@@ -89,7 +91,7 @@ export function fhirHttp(deps: FhirHttpDeps): express.Router {
       const [result, resource] = await auditRequestScope.run(audit, () => deps.router.handleRequest(fhirReq, repo));
       audit.resource = resource;
       if (gone.signal.aborted) return clientWentAway(req);
-      respond(req, res, result, resource, prefer.return);
+      respond(req, res, result, resource, prefer.return, access);
     } catch (err) {
       if (gone.signal.aborted) return clientWentAway(req);
       next(err);
@@ -107,7 +109,7 @@ function clientWentAway(req: Request): void {
   log.info('request stopped: the client went away', { method: req.method, path: req.baseUrl });
 }
 
-function respond(req: Request, res: Response, result: OperationOutcome, resource: Resource | undefined, preferReturn: string | undefined): void {
+function respond(req: Request, res: Response, result: OperationOutcome, resource: Resource | undefined, preferReturn: string | undefined, access: AccessPolicy): void {
   const status = statusOf(result);
   if (!isOk(result) && status >= 400) {
     // A fault the route guard converted (./route-guard.ts): log what it stands for.
@@ -153,6 +155,9 @@ function respond(req: Request, res: Response, result: OperationOutcome, resource
       body = applySubset(resource, { summary: summary as 'true', elements: elements?.split(',').map((s) => s.trim()) });
     }
   }
+  // Disclosed outside the treating clinic: every Part 2 record carries the §2.32 notice
+  // (read, vread, search and its _include, history, $everything, transaction responses).
+  if (isExternal(access.context)) body = discloseAll(body);
   send(req, res, status, body);
 }
 

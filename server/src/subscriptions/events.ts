@@ -1,5 +1,7 @@
 import type { Resource } from '@medplum/fhirtypes';
 import type { AccessContext } from '../access/context.ts';
+import { consentChangeId, isExternal, onConsentChange } from '../access/disclosure.ts';
+import { discloseAll } from '../access/notice.ts';
 import { currentPrincipal } from '../access/person.ts';
 import { type AccessPolicy, type ReadConstraint, policyFor } from '../access/policy.ts';
 import type { Queryable } from '../db/database.ts';
@@ -82,6 +84,8 @@ export function forgetSubscriberPolicies(ids: string[]): void {
   for (const [k, v] of policies) if (v.ids.some((id) => id !== undefined && revoked.has(id))) policies.delete(k);
 }
 
+onConsentChange(forgetSubscriberPolicies);
+
 export function queryableOf(repo: Repository): Queryable {
   return { query: async <R>(sql: string, params?: unknown[]) => { const rows = await repo.aggregate<R>(sql, params ?? []); return { rows, rowCount: rows.length }; } };
 }
@@ -94,7 +98,9 @@ export function subscriberPolicy(principal: AccessContext, db: Queryable, now = 
   if (policies.size > 10_000) policies.clear();
   // The person's roles and status now, not as stored with the Subscription (access/person.ts).
   const policy = currentPrincipal(db, principal).then((p) => policyFor(p, db));
-  policies.set(key, { policy, expires: now + POLICY_TTL_MS, ids: [principal.grantId, principal.tokenId] });
+  // An external recipient's policy holds its patients' Consents: a Consent change drops it (access/disclosure.ts).
+  const ids = [principal.grantId, principal.tokenId, isExternal(principal) ? consentChangeId(principal.tenant) : undefined];
+  policies.set(key, { policy, expires: now + POLICY_TTL_MS, ids });
   policy.catch(() => policies.delete(key));
   return policy;
 }
@@ -119,6 +125,7 @@ export async function seenBy(repo: Repository, keys: { type: string; id: string 
   const types = [...new Set(keys.map((k) => k.type))].filter((t) => repo.ctx.access.can(t, 'r'));
   if (types.length === 0) return out;
   const wanted = keys.filter((k) => types.includes(k.type));
+  const external = isExternal(repo.ctx.access.context);
   const q = new Sql(repo.ctx.tenant);
   const access = accessForTypes(q, types, 'r', { access: repo.ctx.access, fhirBase: repo.ctx.fhirBase, permission: 'r' }, true);
   const rows = await txQuery<{ type: string; id: string; deleted: boolean; content: string; last: string | null }>(
@@ -133,7 +140,8 @@ export async function seenBy(repo: Repository, keys: { type: string; id: string 
   );
   for (const r of rows) {
     const key = `${r.type}/${r.id}`;
-    if (!r.deleted) out.set(key, parseJson(r.content) as Resource);
+    // A Part 2 record sent outside the treating clinic carries the §2.32 notice (access/notice.ts).
+    if (!r.deleted) out.set(key, external ? discloseAll(parseJson(r.content) as Resource) : (parseJson(r.content) as Resource));
     else if (r.last && labelsOnly(repo.ctx.access.readConstraint(r.type, 'r'), JSON.parse(r.last) as Resource)) out.set(key, null);
   }
   return out;

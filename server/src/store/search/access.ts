@@ -2,6 +2,7 @@ import { OperationOutcomeError } from '@medplum/core';
 import type { ReadConstraint } from '../../access/constraint.ts';
 import { patientCompartmentParams } from '../../kernel/compartment.ts';
 import { fail } from '../../kernel/outcome.ts';
+import { dateRange } from '../date-range.ts';
 import { type Compilers, type FilterEnv, toPredicate } from './compiled.ts';
 import { parseFilter } from './parse.ts';
 import type { Sql } from './sql.ts';
@@ -69,6 +70,15 @@ function compileNode(q: Sql, type: string | undefined, alias: string, c: ReadCon
     case 'not': {
       const inner = compileConstraint(q, type, alias, c.of, env, filter);
       return inner === 'TRUE' ? 'FALSE' : inner === 'FALSE' ? 'TRUE' : `NOT ${inner}`;
+    }
+    case 'dated': {
+      // [low, high) of the record's date inside [start's low, end's high): a dataPeriod "2024" covers all of 2024.
+      const low = c.start === undefined ? undefined : dateRange(c.start)?.low;
+      const high = c.end === undefined ? undefined : dateRange(c.end)?.high;
+      if ((c.start !== undefined && !low) || (c.end !== undefined && !high) || c.params.length === 0) return 'FALSE';
+      const x = q.alias('a');
+      const bounds = [low ? `${x}.low >= ${q.p(low, 'timestamptz')}` : '', high ? `${x}.high <= ${q.p(high, 'timestamptz')}` : ''].filter(Boolean);
+      return `EXISTS (SELECT 1 FROM idx_date ${x} WHERE ${x}.tenant = $1 AND ${x}.rtype = ${rtype()} AND ${x}.rid = ${alias}.id AND ${x}.param = ANY(${q.p(c.params, 'text[]')})${bounds.map((b) => ` AND ${b}`).join('')})`;
     }
     case 'unlabelled': {
       // meta.security is indexed as the `_security` token (system, code) of every resource.
