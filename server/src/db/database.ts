@@ -14,6 +14,14 @@ export interface QueryOptions {
    * parsing and, after a few runs, planning. PGlite ignores it.
    */
   prepare?: boolean;
+  /**
+   * Inside a transaction: this is its last statement (the repository's final flush). When it is
+   * also the first, it runs on its own, without BEGIN and COMMIT: a single statement is atomic by
+   * itself, and each of those two is a round trip (pg only; a serializable transaction always
+   * begins). A statement after the last one is refused, and the transaction's callback must
+   * return right after it: a last statement that ran alone is committed already.
+   */
+  last?: boolean;
 }
 
 export interface Queryable {

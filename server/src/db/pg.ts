@@ -151,15 +151,30 @@ export async function openPostgres(url: string, poolSize: number): Promise<Datab
       transaction: (fn, options) =>
         retryingTransaction(() =>
           withClient(async (client) => {
+            // BEGIN goes out with the first statement's turn, not before: a transaction whose
+            // only statement is its last (a single create and its AuditEvent, one INSERT) runs
+            // that statement alone and needs neither BEGIN nor COMMIT: two round trips of three.
+            const state = { begun: false, ended: false };
+            const begin = options?.serializable ? 'BEGIN ISOLATION LEVEL SERIALIZABLE' : 'BEGIN';
             try {
-              await client.query(options?.serializable ? 'BEGIN ISOLATION LEVEL SERIALIZABLE' : 'BEGIN');
-              const tx = wrap(client, signal);
+              const inner = wrap(client, signal);
+              const tx: Queryable = {
+                async query(sql, params, qo) {
+                  if (state.ended) throw new Error('a statement after the transaction\'s last one');
+                  if (qo?.last) state.ended = true;
+                  if (!state.begun && !(qo?.last && !options?.serializable)) {
+                    state.begun = true;
+                    await client.query(begin);
+                  }
+                  return inner.query(sql, params, qo);
+                },
+              };
               shareSecretBox(db, tx);
               const result = await fn(tx);
-              await client.query('COMMIT');
+              if (state.begun) await client.query('COMMIT');
               return result;
             } catch (err) {
-              await client.query('ROLLBACK').catch(() => undefined);
+              if (state.begun) await client.query('ROLLBACK').catch(() => undefined);
               throw err;
             }
           }, signal, timeoutMs, options?.lock)

@@ -141,7 +141,7 @@ export class Repository extends FhirRepository {
         committed = child.txWork.afterCommit;
         const value = await callback(child);
         for (const fn of child.txWork.beforeCommit.splice(0)) await fn(child);
-        await child.flush();
+        await child.flush({ last: true });
         return value;
       },
       { serializable: options?.serializable, lock: options?.lock }
@@ -269,12 +269,12 @@ export class Repository extends FhirRepository {
     return this.derive({ ...this.ctx, tenant, access, serverBuilt: work.serverBuilt, serverWork: work.reason });
   }
 
-  /** Writes buffered creates. Called before anything that reads and at commit. */
-  async flush(): Promise<void> {
+  /** Writes buffered creates. Called before anything that reads and at commit (`last`). */
+  async flush(options?: { last?: boolean }): Promise<void> {
     if (this.pending.length === 0) return;
     const batch = this.pending;
     this.pending = [];
-    await writeVersions(this.q, this.ctx.tenant, batch);
+    await writeVersions(this.q, this.ctx.tenant, batch, undefined, options);
   }
 
   /**

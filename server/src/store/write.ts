@@ -54,9 +54,10 @@ const COLUMNS: Record<(typeof INDEX_TABLES)[number], { cols: string[]; types: st
  * Writes the versions. With `expectVersion` (a single write of an existing resource) the write is
  * conditional: it happens only if the stored version is still `expectVersion`, checked atomically
  * by the UPDATE's row lock, so an update needs no explicit transaction or SELECT ... FOR UPDATE.
- * Returns false when the guard failed and nothing was written.
+ * Returns false when the guard failed and nothing was written. `last`: the transaction's final
+ * statement (QueryOptions.last).
  */
-export async function writeVersions(db: Queryable, tenant: string, writes: VersionWrite[], expectVersion?: number): Promise<boolean> {
+export async function writeVersions(db: Queryable, tenant: string, writes: VersionWrite[], expectVersion?: number, options: { last?: boolean } = {}): Promise<boolean> {
   if (writes.length === 0) return true;
   const guarded = expectVersion !== undefined;
   if (guarded && (writes.length !== 1 || !writes[0].exists)) throw new Error('a guarded write is one existing resource');
@@ -146,7 +147,7 @@ export async function writeVersions(db: Queryable, tenant: string, writes: Versi
     const { rows } = await db.query<{ n: number }>(
       `WITH ${ctes.join(',\n')} SELECT ${guarded ? '(SELECT count(*) FROM upd_r)::int' : '1'} AS n`,
       params,
-      { prepare: true }
+      { prepare: true, last: options.last }
     );
     noteWrites(params.length > 0 ? writes.length * 2 + indexRowCount : 0);
     return rows[0].n > 0;
