@@ -32,6 +32,7 @@ let strangerObs: string;
 let patientToken: string;
 let officerToken: string;
 let clinician: Browser;
+let officer: Browser;
 
 async function cli(...argv: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
   const out: string[] = [];
@@ -151,7 +152,8 @@ beforeAll(async () => {
   expect((await s.fhir(`Observation?subject=Patient/${people.patientA}`, { token: clin })).status).toBe(200);
 
   patientToken = await tokenIn(await signedIn(people.users.patient), 'openid fhirUser launch/patient patient/*.rs');
-  officerToken = await tokenIn(await signedIn('pia.privacy', people.totpSecret), 'openid fhirUser user/Patient.rs user/AuditEvent.rs');
+  officer = await signedIn('pia.privacy', people.totpSecret);
+  officerToken = await tokenIn(officer, 'openid fhirUser user/Patient.rs user/AuditEvent.rs');
 }, 120_000);
 
 afterAll(async () => {
@@ -191,8 +193,14 @@ describe('Patient/[id]/$disclosures', () => {
     expect(forB[0].entity?.some((x) => x.what?.reference === `Patient/${people.patientA}`)).toBe(false);
   });
 
-  test('the privacy officer reads the audit trail but no clinical record', async () => {
+  test('the privacy officer reads the audit trail but no clinical record, and writes nothing', async () => {
     expect((await s.fhir(`Observation/${obsA}`, { token: officerToken })).status).toBe(403);
+    expect((await s.fhir('Observation', { token: officerToken })).status).toBe(403);
+    const write = await s.fhir('Patient', { token: officerToken, method: 'POST', json: { resourceType: 'Patient', name: [{ family: 'New' }] } });
+    expect(write.status).toBe(403);
+    // Without AuditEvent in the token's scopes, no accounting either.
+    const narrow = await tokenIn(officer, 'openid fhirUser user/Patient.rs');
+    expect((await disclosures(people.patientA, narrow)).status).toBe(403);
     const found = await s.fhir(`AuditEvent?subtype=${SUBTYPE}|disclosure&patient=Patient/${people.patientA}`, { token: officerToken });
     expect(found.status).toBe(200);
     expect((((await found.json()) as Bundle).entry ?? []).length).toBe(3);
