@@ -18,8 +18,9 @@ import { AUDIT_EVENT } from './roles.ts';
  * are not disclosures (164.528(a)(1)(i) and (ii) exempt treatment, payment and health care
  * operations, and disclosures to the individual). Every external recipient is listed, whatever
  * its purpose: also payment or operations disclosures, which 164.528(a)(1)(i) exempts but HITECH
- * §13405(c) (42 U.S.C. 17935(c)) brings into the accounting for electronic health records, and
- * which a patient asking "who got my record" wants to see.
+ * §13405(c) (42 U.S.C. 17935(c)) brings into the accounting for electronic health records (its
+ * implementing rule, proposed in 2011, is not final), and which a patient asking "who got my
+ * record" wants to see.
  */
 export function isDisclosure(context: AccessContext): boolean {
   return isExternal(context) || context.purposeOfUse === EMERGENCY_TREATMENT;
