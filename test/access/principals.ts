@@ -91,6 +91,11 @@ export const PRINCIPALS: Principal[] = [
     person: { tenant: TENANT, fhirUser: 'Practitioner/prac-m-x', userId: 'u-m', roles: ['tenant-admin'], scope: 'user/*.rs' },
     visible: [...REFERENCE, 'audit-x'],
   },
+  {
+    name: 'privacy officer, user/*.rs (the audit trail and Patient resources, never clinical records)',
+    person: { tenant: TENANT, fhirUser: 'Practitioner/prac-m-x', userId: 'u-po', roles: ['privacy-officer'], scope: 'user/*.rs' },
+    visible: [...allPatients, 'audit-x'],
+  },
   { name: 'patient A1, patient/*.rs (v2)', person: { ...patientA1, scope: 'patient/*.rs' }, visible: patientA1Visible },
   { name: 'patient A1, patient/*.read (v1)', person: { ...patientA1, scope: 'patient/*.read' }, visible: patientA1Visible },
   { name: 'patient A1, user/*.rs (own compartment by role)', person: { ...patientA1, patient: undefined, scope: 'user/*.rs' }, visible: patientA1Visible },

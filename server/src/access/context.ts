@@ -6,7 +6,7 @@
  */
 
 /** Roles of people (issue 3): practitioners have one or more staff roles; patients and related persons have their own. */
-export const STAFF_ROLES = ['clinician', 'supervisor', 'care-manager', 'front-desk', 'tenant-admin'] as const;
+export const STAFF_ROLES = ['clinician', 'supervisor', 'care-manager', 'front-desk', 'tenant-admin', 'privacy-officer'] as const;
 export type StaffRole = (typeof STAFF_ROLES)[number];
 export type Role = StaffRole | 'patient' | 'related-person';
 

@@ -110,6 +110,12 @@ export function roleConstraint(role: Role, type: string, p: Permission, r: Perso
       if (!TENANT_ADMIN.has(type)) return DENY;
       if (type === AUDIT_EVENT && !READS.has(p)) return DENY;
       return unlabelled;
+    case 'privacy-officer':
+      // The audit trail, tenant-wide, and the Patient resources whose accounting of disclosures
+      // they answer (./accounting.ts); never clinical records (HIPAA 45 CFR 164.530(a): the
+      // privacy official; 164.528: the accounting they provide).
+      if (!READS.has(p)) return DENY;
+      return type === AUDIT_EVENT || type === 'Patient' ? unlabelled : DENY;
     case 'patient':
       if (!r.patient) return DENY;
       if (compartmentTypes().has(type)) return allOf([{ kind: 'compartment', patients: [r.patient] }, unlabelled]);

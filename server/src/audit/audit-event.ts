@@ -1,5 +1,6 @@
 import { generateId } from '@medplum/core';
 import type { AuditEvent, AuditEventAgent, AuditEventEntity, Coding } from '@medplum/fhirtypes';
+import { DISCLOSURE_SUBTYPE } from '../access/accounting.ts';
 import type { AccessContext } from '../access/context.ts';
 import {
   CLIENT_ID_SYSTEM,
@@ -17,6 +18,7 @@ import {
   V3_PARTICIPATION_TYPE,
   outcomeOf,
 } from './codes.ts';
+import { type DisclosedResource, patientDetails } from './disclosure.ts';
 
 /**
  * Builds R4 AuditEvents (https://hl7.org/fhir/R4/auditevent.html), following the shape of the
@@ -147,18 +149,37 @@ export interface RestEventInput extends Who {
   queryDescription?: string;
   /** Ids of the patients whose data was returned or written. */
   patients?: Iterable<string>;
+  /**
+   * A disclosure (access/accounting.ts `isDisclosure`): the resources that left, each with its
+   * patients (./disclosure.ts), and how many more were not named. Marks the event with subtype
+   * `disclosure`.
+   */
+  disclosed?: { resources: DisclosedResource[]; more: number };
   recorded?: string;
 }
 
 export function restAuditEvent(input: RestEventInput): AuditEvent {
-  const subtype: Coding = { system: RESTFUL_INTERACTION, code: input.interaction };
+  const subtype: Coding[] = [{ system: RESTFUL_INTERACTION, code: input.interaction }];
+  // A disclosed resource named by the request itself (a read's Type/id/_history/v) is one entity.
+  const disclosed = new Map((input.disclosed?.resources ?? []).map((d) => [d.reference, d.patients]));
   const entity: AuditEventEntity[] = (input.what ?? []).map((w, i) => {
     const e = resourceEntity(w);
     const lc = input.lifecycle?.[i];
-    return lc ? { ...e, lifecycle: { system: LIFECYCLE_SYSTEM, code: lc } } : e;
+    const patients = disclosed.get(w);
+    disclosed.delete(w);
+    return { ...e, ...(lc ? { lifecycle: { system: LIFECYCLE_SYSTEM, code: lc } } : {}), ...(patients?.length ? { detail: patientDetails(patients) } : {}) };
   });
   if (input.moreEntities) {
     entity.push({ type: { system: OBJECT_TYPE, code: '2', display: 'System Object' }, description: `${input.moreEntities} more resources written, not listed` });
+  }
+  if (input.disclosed) {
+    subtype.push({ ...DISCLOSURE_SUBTYPE });
+    for (const [reference, patients] of disclosed) {
+      entity.push({ ...resourceEntity(reference), ...(patients.length ? { detail: patientDetails(patients) } : {}) });
+    }
+    if (input.disclosed.more) {
+      entity.push({ type: { system: OBJECT_TYPE, code: '2', display: 'System Object' }, description: `${input.disclosed.more} more resources disclosed, not listed` });
+    }
   }
   if (input.query !== undefined) entity.push(queryEntity(input.query, input.queryDescription));
   for (const p of input.patients ?? []) entity.push(patientEntity(p));
@@ -169,7 +190,7 @@ export function restAuditEvent(input: RestEventInput): AuditEvent {
     id: generateId(),
     meta: { versionId: '1', lastUpdated: input.recorded ?? new Date().toISOString() },
     type: REST_TYPE,
-    subtype: [subtype],
+    subtype,
     action: INTERACTION_ACTION[input.interaction] ?? 'E',
     recorded: input.recorded ?? new Date().toISOString(),
     outcome,

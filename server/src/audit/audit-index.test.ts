@@ -17,6 +17,16 @@ const events: AuditEvent[] = [
   restAuditEvent({ tenant: 't', context: { tenant: 't', clientId: 'pt', scope: 'patient/*.rs', fhirUser: 'Patient/a', roles: ['patient'] }, interaction: 'vread', status: 200, what: ['Patient/a/_history/1'] }),
   otherAuditEvent({ tenant: 't', context: undefined, username: 'mallory', ip: '10.9.9.9', ...authCodes('login'), success: false }),
   otherAuditEvent({ tenant: 't', context: person, ...authCodes('token-issued'), success: true }),
+  // A disclosure to an external recipient: subtype disclosure, one entity per resource disclosed.
+  restAuditEvent({
+    tenant: 't',
+    context: { tenant: 't', clientId: 'payer', scope: 'system/*.rs', organization: 'Organization/payer', purposeOfUse: 'HPAYMT' },
+    interaction: 'search-type',
+    status: 200,
+    query: 'subject=Patient/a',
+    patients: ['a', 'b'],
+    disclosed: { resources: [{ reference: 'Observation/o1/_history/2', patients: ['a'] }, { reference: 'Observation/o2/_history/1', patients: ['b'] }], more: 3 },
+  }),
 ];
 
 // The hand-built rows must be exactly what the general (FHIRPath) indexer makes for those
@@ -30,6 +40,12 @@ test.each(events.map((e, i) => [i, e] as const))('event %i: direct index rows eq
     const g = (general[t] as { param: string }[]).filter((r) => wanted.has(r.param.split(/[#:]/)[0]));
     expect(sort(direct[t]), t).toEqual(sort(g));
   }
+});
+
+test('a disclosure is found by its subtype and by each resource disclosed', () => {
+  const rows = auditIndexRows(events[6]);
+  expect(rows.token.filter((r) => r.param === 'subtype').map((r) => r.code)).toEqual(['search-type', 'disclosure']);
+  expect(rows.reference.filter((r) => r.param === 'entity').map((r) => `${r.targetType}/${r.targetId}`)).toEqual(['Observation/o1', 'Observation/o2', 'Patient/a', 'Patient/b']);
 });
 
 test('patient rows name the patients of entities and of a patient agent, once each', () => {

@@ -3,7 +3,9 @@ import type { Resource } from '@medplum/fhirtypes';
 import type { Request, Response } from 'express';
 import type { AccessPolicy } from '../access/policy.ts';
 import { log } from '../log.ts';
-import { restAuditEvent } from './audit-event.ts';
+import { isDisclosure } from '../access/accounting.ts';
+import { type RestEventInput, restAuditEvent } from './audit-event.ts';
+import { disclosedResources } from './disclosure.ts';
 import type { AuditRequestScope, AuditTrail } from './audit-trail.ts';
 import { addPatientsOf } from './patients.ts';
 
@@ -95,6 +97,17 @@ function finish(state: FhirAudit, req: Request, status: number): void {
     const version = vid ?? (returnsVersion ? state.resource?.meta?.versionId : undefined);
     what.push(`${resourceType}/${id}${version ? `/_history/${version}` : ''}`);
   }
+  // A disclosure outside the treating clinic (or under break-glass) names every resource that
+  // left, for the accounting of disclosures (access/accounting.ts, ./disclosure.ts). Writes are
+  // not disclosures: what a client sends is its own.
+  let disclosed: RestEventInput['disclosed'];
+  if (ok && !WRITES.has(interaction) && interaction !== 'transaction' && isDisclosure(state.access.context)) {
+    // An operation on one patient (Patient/x/$mbc-summary) discloses that patient's data even
+    // when its answer (Parameters) carries no resource naming them.
+    if (resourceType === 'Patient' && id) patients.add(id);
+    const found = disclosedResources(state.resource);
+    if (patients.size > 0) disclosed = found;
+  }
   let query: string | undefined;
   let queryDescription: string | undefined;
   const qs = req.originalUrl.includes('?') ? req.originalUrl.slice(req.originalUrl.indexOf('?') + 1) : '';
@@ -123,6 +136,7 @@ function finish(state: FhirAudit, req: Request, status: number): void {
       query,
       queryDescription,
       patients,
+      disclosed,
     })
   );
 }

@@ -1,6 +1,7 @@
 import { type FhirRouteHandler, FhirRouter, type HttpMethod, type RestInteraction } from '@medplum/fhir-router';
 import { batchOrTransaction } from './interactions/batch.ts';
 import { compositionCountersign, compositionSign } from './interactions/composition-sign.ts';
+import { patientDisclosures } from './interactions/disclosures.ts';
 import { patientEverything } from './interactions/everything.ts';
 import { extractOperation } from './interactions/extract.ts';
 import { mbcCohort } from './interactions/mbc-cohort.ts';
@@ -36,6 +37,8 @@ const ROUTES: [HttpMethod, string, FhirRouteHandler, RestInteraction][] = [
   ['GET', ':resourceType/:id/$validate', validateOperation, 'operation'],
   ['GET', 'Patient/:id/$everything', patientEverything, 'operation'],
   ['POST', 'Patient/:id/$everything', patientEverything, 'operation'],
+  ['GET', 'Patient/:id/$disclosures', patientDisclosures, 'operation'],
+  ['POST', 'Patient/:id/$disclosures', patientDisclosures, 'operation'],
   ['POST', 'QuestionnaireResponse/$extract', extractOperation, 'operation'],
   ['POST', 'QuestionnaireResponse/:id/$extract', extractOperation, 'operation'],
   ['GET', 'QuestionnaireResponse/:id/$extract', extractOperation, 'operation'],

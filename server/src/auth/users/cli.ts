@@ -11,7 +11,7 @@ import { isTotpSecret, totpNow } from './totp.ts';
  * Usage errors are thrown as `fail('invalid', …)`, which the CLI reports with exit code 1.
  */
 export const USER_USAGE = `  user create --tenant T --username U --password P --role clinician[,supervisor] --fhir-user Practitioner/x [--totp-secret S] [--display-name N]
-      Creates a login. Roles: clinician, supervisor, care-manager, front-desk, tenant-admin
+      Creates a login. Roles: clinician, supervisor, care-manager, front-desk, tenant-admin, privacy-officer
       (with Practitioner/x), patient (Patient/y) or related-person (RelatedPerson/z).
       Practitioners without --totp-secret enrol a TOTP at their first login.
   user list --tenant T

@@ -2,6 +2,7 @@ import type { CapabilityStatement, CapabilityStatementRestResource } from '@medp
 import { subscriptionCapabilities } from '../../subscriptions/capabilities.ts';
 import { websocketUrl } from '../../subscriptions/channels/websocket.ts';
 import { resourceTypes, searchParamsFor } from '../../kernel/definitions.ts';
+import { DISCLOSURES_OPERATION } from './disclosures-operation.ts';
 
 /**
  * GET /metadata (https://hl7.org/fhir/R4/http.html#capabilities): generated from what the server
@@ -58,6 +59,8 @@ export function capabilityStatement(baseUrl: string, fhirBase: string, software:
       };
       if (type === 'Patient') {
         r.operation?.push({ name: 'everything', definition: 'http://hl7.org/fhir/OperationDefinition/Patient-everything' });
+        // Accounting of disclosures (./disclosures.ts); not a published operation: our own definition.
+        r.operation?.push({ name: 'disclosures', definition: DISCLOSURES_OPERATION.url as string, documentation: 'Accounting of disclosures (HIPAA 45 CFR 164.528): the patient and privacy officers' });
       }
       if (type === 'Subscription') {
         // Topics offered and the Backport IG operations (subscriptions/capabilities.ts).
