@@ -16,6 +16,12 @@ import { addPatientsOf } from './patients.ts';
  */
 export const DISCLOSED_ENTITY_CAP = 1000;
 
+/**
+ * object-role 23 "Routing Criteria" (http://terminology.hl7.org/CodeSystem/object-role): the
+ * Subscription a disclosed notification went out on (./notification-disclosure.ts).
+ */
+export const ROUTING_CRITERIA_ROLE = '23';
+
 /** detail.type of a disclosed resource's patient. */
 export const DISCLOSED_PATIENT_DETAIL = 'patient';
 
@@ -65,7 +71,8 @@ export function patientDetails(patients: readonly string[]): NonNullable<AuditEv
 /**
  * One disclosure as the accounting shows it to `patientId` (or a privacy officer asking for that
  * patient): the stored AuditEvent with only this patient's entities (their Patient entity and the
- * resources carrying their data; the count of resources not named, if any), without the query
+ * resources carrying their data; the count of resources not named, if any; the Subscription of a
+ * notification), without the query
  * (it may name other patients) and without internal details of the recipient (network address,
  * internal user id). When, who received it (organization, client, person), for what purpose, and
  * the outcome stay as recorded.
@@ -82,6 +89,7 @@ export function disclosureView(event: AuditEvent, patientId: string): AuditEvent
     }
     const mine = en.detail?.some((d) => d.type === DISCLOSED_PATIENT_DETAIL && d.valueString === patientId);
     if (mine) entity.push({ ...en, detail: patientDetails([patientId]) });
+    else if (en.role?.code === ROUTING_CRITERIA_ROLE) entity.push(en); // the Subscription a notification went out on: names no patient
     else if (!en.what && en.description) entity.push(en); // "N more resources disclosed, not listed"
   }
   const agent = (event.agent ?? []).map(({ network: _network, altId: _altId, ...a }) => a);

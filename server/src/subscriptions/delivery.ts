@@ -1,13 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import type { Bundle, Subscription } from '@medplum/fhirtypes';
+import { isDisclosure } from '../access/accounting.ts';
 import type { AccessPolicy } from '../access/policy.ts';
+import { auditTrailFor } from '../audit/audit-trail.ts';
+import { notificationDisclosureEvent } from '../audit/notification-disclosure.ts';
 import type { BackgroundDeps, Round } from '../background.ts';
 import { log } from '../log.ts';
 import { Repository } from '../store/repository.ts';
 import type { Channel, NotificationType } from './channel.ts';
 import { postToEndpoint, type RestHookOptions } from './channels/rest-hook.ts';
 import { type EventRecord, type Seen, eventsAsSeen, readEventsOf, seenBy, subscriberPolicy } from './events.ts';
-import { notificationBundle } from './notification.ts';
+import { type NotificationEvent, notificationBundle } from './notification.ts';
 import { type DeliveryRow, type RowRecord, toSubscriptionRow, txQuery } from './registry.ts';
 
 /**
@@ -287,6 +290,25 @@ export function createDelivery(deps: BackgroundDeps, channels: { restHook: Chann
       return failed(row, (err as Error).message, now);
     }
     rec.succeeded(row, last, true);
+    accountFor(row, row.topic ? events : events.slice(0, 1), seen);
+  }
+
+  /**
+   * A notification that reached a recipient outside the treating clinic is a disclosure
+   * (access/accounting.ts): recorded once the channel took it (rest-hook: the endpoint answered
+   * 2xx; websocket: sent), once per notification sent — a failed attempt disclosed nothing. What
+   * it named: the focus of each event shown (in full, or its id only); a classic subscription
+   * without a payload sends no body and discloses no record.
+   */
+  function accountFor(row: DeliveryRow, events: NotificationEvent[], seen: Seen | undefined): void {
+    if (row.payload === 'empty' || !seen || !isDisclosure(row.principal)) return;
+    if (!row.topic && row.payload !== 'full-resource') return;
+    const resources = events.flatMap((e) => {
+      const r = e.focus ? seen.get(`${e.focus.type}/${e.focus.id}`) : undefined;
+      return r ? [r] : [];
+    });
+    const event = notificationDisclosureEvent({ tenant: row.tenant, principal: row.principal, subscriptionId: row.id, channel: row.channelType, content: row.payload, resources });
+    if (event) auditTrailFor(db).record(row.tenant, event);
   }
 
   /** R4 criteria subscription: POST with no body, or the resource when a payload type was asked for. */
