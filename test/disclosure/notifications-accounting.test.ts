@@ -21,6 +21,7 @@ let s: TestServer;
 let rx: Receiver;
 let admin: string;
 let payerClient: string;
+let payer: string;
 let patientA: string;
 let patientB: string;
 const subs = { full: '', idOnly: '', internal: '' };
@@ -37,7 +38,7 @@ beforeAll(async () => {
   await create(s, admin, consentFor(patientA, { labels: [PART2, R] }) as Consent);
   const { register, token } = await backendClients(s);
   payerClient = await register('--organization', PAYER, '--purposes', 'HPAYMT');
-  const payer = await token(payerClient, 'system/*.rs system/Subscription.cruds purpose/HPAYMT');
+  payer = await token(payerClient, 'system/*.rs system/Subscription.cruds purpose/HPAYMT');
   const internal = await s.token('system/*.rs system/Subscription.cruds', TENANT);
   subs.full = (await create(s, payer, topicSubscription(TOPIC, `${rx.url}/full`, 'full-resource') as Subscription)).id;
   subs.idOnly = (await create(s, payer, topicSubscription(TOPIC, `${rx.url}/id-only`, 'id-only') as Subscription)).id;
@@ -139,5 +140,24 @@ describe('subscription notifications in the accounting of disclosures', () => {
     expect(after).toHaveLength(before + 2);
     const retried = after.filter((e) => disclosed(e).includes(`Observation/${obs.retried}/_history/1`));
     expect(retried.map(subscriptionOf).sort()).toEqual([`Subscription/${subs.full}`, `Subscription/${subs.idOnly}`].sort());
+  });
+
+  test("$events asked by the payer is a disclosure too: id-only names the records whose ids it sent", async () => {
+    const officer = await officerToken();
+    const before = (await listed(patientA, officer, 0)).length;
+    for (const content of ['id-only', 'full-resource']) {
+      const res = await s.fhir(`Subscription/${subs.idOnly}/$events?eventsSinceNumber=1&eventsUntilNumber=3&content=${content}`, { token: payer });
+      expect(res.status).toBe(200);
+      const entries = ((await res.json()) as Bundle).entry ?? [];
+      expect(entries.slice(1).map((e) => e.fullUrl?.split('/').slice(-2).join('/')).sort()).toEqual([`Observation/${obs.plain}`, `Observation/${obs.part2}`, `Observation/${obs.b}`].sort());
+      expect(entries.slice(1).every((e) => (content === 'id-only') === (e.resource === undefined))).toBe(true);
+    }
+    const events = (await listed(patientA, officer, before + 2)).slice(0, 2);
+    expect(events).toHaveLength(2);
+    for (const e of events) {
+      expect(e.subtype?.map((c) => c.code)).toEqual(['operation', 'disclosure']);
+      expect(e.agent?.find((a) => a.who?.reference === PAYER)?.type?.coding?.[0]?.code).toBe('IRCP');
+      expect(disclosed(e)).toEqual([`Observation/${obs.part2}/_history/1`, `Observation/${obs.plain}/_history/1`].sort());
+    }
   });
 });

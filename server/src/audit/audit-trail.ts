@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { AuditEvent } from '@medplum/fhirtypes';
+import type { AuditEvent, Resource } from '@medplum/fhirtypes';
 import type { Database } from '../db/database.ts';
 import { log } from '../log.ts';
 import { insertAuditEvents } from './audit-store.ts';
@@ -180,6 +180,11 @@ export interface AuditRequestScope {
   /** The route's interaction and parsed body (set by ./fhir-audit.ts): tells a transaction bundle. */
   interaction?: string;
   body?: unknown;
+  /**
+   * Resources the answer named by id only (an id-only `$events` notification): they left as far as
+   * their existence and id go, so a disclosure names them though the answer does not carry them.
+   */
+  disclosedByIdOnly?: Resource[];
 }
 
 export const auditRequestScope = new AsyncLocalStorage<AuditRequestScope>();

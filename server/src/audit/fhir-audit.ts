@@ -105,7 +105,9 @@ function finish(state: FhirAudit, req: Request, status: number): void {
     // An operation on one patient (Patient/x/$mbc-summary) discloses that patient's data even
     // when its answer (Parameters) carries no resource naming them.
     if (resourceType === 'Patient' && id) patients.add(id);
-    const found = disclosedResources(state.resource);
+    const byId = state.disclosedByIdOnly ?? [];
+    for (const r of byId) addPatientsOf(r, patients);
+    const found = disclosedResources(byId.length ? { resourceType: 'Bundle', type: 'collection', entry: [state.resource, ...byId].map((resource) => ({ resource })) } : state.resource);
     if (patients.size > 0) disclosed = found;
   }
   let query: string | undefined;

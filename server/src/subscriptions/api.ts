@@ -1,4 +1,5 @@
 import type { Bundle } from '@medplum/fhirtypes';
+import { auditRequestScope } from '../audit/audit-trail.ts';
 import { fail } from '../kernel/outcome.ts';
 import type { Repository } from '../store/repository.ts';
 import type { PayloadContent } from './channel.ts';
@@ -35,6 +36,10 @@ export async function queryEvents(repo: Repository, id: string, since: number | 
   const records = last >= first ? await readEvents(repo, id, first, last, MAX_EVENTS) : [];
   const subscriber = repositoryFor(repo, await subscriberPolicy(row.principal, queryableOf(repo)));
   const level = content ?? row.payload;
-  const events = await visibleEvents([repo, subscriber], records, level);
+  // id-only: read as full-resource, sent as ids (notificationBundle leaves the resources out), so
+  // that the REST audit of a disclosure names what the ids disclosed (audit/fhir-audit.ts).
+  const events = await visibleEvents([repo, subscriber], records, level === 'id-only' ? 'full-resource' : level);
+  const scope = auditRequestScope.getStore();
+  if (level === 'id-only' && scope) scope.disclosedByIdOnly = events.flatMap((e) => (e.focus?.resource ? [e.focus.resource] : []));
   return notificationBundle(repo.ctx.fhirBase, row, 'query-event', { eventsSinceStart: row.eventsSinceStart, content: level }, events);
 }
