@@ -1,8 +1,9 @@
-import type { AuditEvent, Bundle, Consent, Resource, Subscription } from '@medplum/fhirtypes';
+import type { AuditEvent, Bundle, Consent, Parameters, Resource, Subscription } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type TestServer, startTestServer } from '../support/server.ts';
 import { type Receiver, startReceiver } from '../subscriptions/receiver.ts';
 import { topicSubscription } from '../subscriptions/subscription-fixtures.ts';
+import { type WsClient, connect, isNotification } from '../subscriptions/websocket-client.ts';
 import { PAYER, PART2, R, TENANT, backendClients, consentFor, create, resourcesIn } from './fixture.ts';
 
 /**
@@ -55,7 +56,10 @@ beforeAll(async () => {
   expect(rx.received.length).toBe(6);
 }, 120_000);
 
+let socket: WsClient | undefined;
+
 afterAll(async () => {
+  socket?.close();
   await rx?.close();
   await s?.close();
 });
@@ -159,5 +163,32 @@ describe('subscription notifications in the accounting of disclosures', () => {
       expect(e.agent?.find((a) => a.who?.reference === PAYER)?.type?.coding?.[0]?.code).toBe('IRCP');
       expect(disclosed(e)).toEqual([`Observation/${obs.part2}/_history/1`, `Observation/${obs.plain}/_history/1`].sort());
     }
+  });
+});
+
+describe('over a websocket', () => {
+  test('a notification sent on the payer\'s bound socket is recorded once sent, with the websocket channel named', async () => {
+    const ws = topicSubscription(TOPIC, 'https://unused.example.org', 'full-resource', { filters: [`Observation?patient=Patient/${patientB}`] });
+    delete ws.channel.endpoint;
+    ws.channel.type = 'websocket';
+    const sub = await create(s, payer, ws);
+    const res = await s.fhir(`Subscription/${sub.id}/$get-ws-binding-token`, { token: payer, method: 'POST' });
+    expect(res.status).toBe(200);
+    const binding = (await res.json()) as Parameters;
+    const param = (name: string) => binding.parameter?.find((p) => p.name === name);
+    socket = await connect(param('websocket-url')?.valueUrl as string);
+    socket.bind(param('token')?.valueString as string);
+    await socket.until(isNotification('handshake', sub.id));
+    const officer = await officerToken();
+    const before = (await listed(patientB, officer, 0)).length;
+    const o = (await create(s, admin, { resourceType: 'Observation', status: 'final', subject: { reference: `Patient/${patientB}` }, code: { text: 'socket' } } as Resource)).id;
+    await deliverAll();
+    await socket.until(isNotification('event-notification', sub.id));
+    const events = await listed(patientB, officer, before + 3); // the two rest-hook subscriptions and the socket
+    const mine = events.filter((e) => subscriptionOf(e) === `Subscription/${sub.id}`);
+    expect(mine).toHaveLength(1);
+    expect(disclosed(mine[0])).toEqual([`Observation/${o}/_history/1`]);
+    expect(mine[0].entity?.find((x) => x.role?.code === '23')?.description).toBe('websocket notification, full-resource payload');
+    expect(mine[0].agent?.find((a) => a.who?.reference === PAYER)?.type?.coding?.[0]?.code).toBe('IRCP');
   });
 });
