@@ -10,6 +10,9 @@ import { resourceTypes, searchParamsFor } from '../../kernel/definitions.ts';
 export const TYPE_INTERACTIONS = ['read', 'vread', 'update', 'patch', 'delete', 'history-instance', 'history-type', 'create', 'search-type'] as const;
 export const SYSTEM_INTERACTIONS = ['transaction', 'batch', 'search-system', 'history-system'] as const;
 
+/** FHIR Bulk Data Access 2.0 (https://hl7.org/fhir/uv/bulkdata/): $export at system, Patient and Group level (server/src/bulk). */
+const BULK_DATA = 'http://hl7.org/fhir/uv/bulkdata';
+
 let cached: { key: string; statement: CapabilityStatement } | undefined;
 
 /** For each type, the `Source:param` reference parameters that can point at it. */
@@ -58,7 +61,9 @@ export function capabilityStatement(baseUrl: string, fhirBase: string, software:
       };
       if (type === 'Patient') {
         r.operation?.push({ name: 'everything', definition: 'http://hl7.org/fhir/OperationDefinition/Patient-everything' });
+        r.operation?.push({ name: 'export', definition: `${BULK_DATA}/OperationDefinition/patient-export` });
       }
+      if (type === 'Group') r.operation?.push({ name: 'export', definition: `${BULK_DATA}/OperationDefinition/group-export` });
       if (type === 'Subscription') {
         // Topics offered and the Backport IG operations (subscriptions/capabilities.ts).
         const caps = subscriptionCapabilities();
@@ -73,6 +78,7 @@ export function capabilityStatement(baseUrl: string, fhirBase: string, software:
     status: 'active',
     date: new Date().toISOString(),
     kind: 'instance',
+    instantiates: [`${BULK_DATA}/CapabilityStatement/bulk-data`],
     fhirVersion: '4.0.1',
     format: ['application/fhir+json', 'json'],
     patchFormat: ['application/json-patch+json', 'application/fhir+json'],
@@ -97,6 +103,7 @@ export function capabilityStatement(baseUrl: string, fhirBase: string, software:
         },
         resource,
         interaction: SYSTEM_INTERACTIONS.map((code) => ({ code })),
+        operation: [{ name: 'export', definition: `${BULK_DATA}/OperationDefinition/export` }],
         searchParam: [
           { name: '_type', type: 'token' },
           { name: '_id', type: 'token' },
