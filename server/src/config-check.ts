@@ -103,6 +103,7 @@ const RULES: Record<string, Rule> = {
   BREAK_GLASS_MINUTES: integer(1, 1440),
   EXPORT_CONCURRENCY: integer(1, 64),
   EXPORT_RETENTION_MINUTES: integer(1),
+  EXPORT_PAGE_SIZE: integer(1, 100000),
 };
 
 /**

@@ -114,6 +114,8 @@ export interface Config {
   exportDir: string;
   /** $export jobs one process runs at a time. */
   exportConcurrency: number;
+  /** Resources an $export reads a page (one statement, one progress save: the resume granularity). */
+  exportPageSize: number;
   /** Minutes a finished $export's files are kept (from its completion) before the sweeper deletes them. */
   exportRetentionMinutes: number;
 }
@@ -168,6 +170,7 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv = process.env): Config {
     exportDir: env.EXPORT_DIR ?? defaultExportDir(env),
     exportConcurrency: Number(env.EXPORT_CONCURRENCY ?? 1),
     exportRetentionMinutes: Number(env.EXPORT_RETENTION_MINUTES ?? 60),
+    exportPageSize: Number(env.EXPORT_PAGE_SIZE ?? 1000),
   };
 }
 

@@ -12,7 +12,8 @@ export function jobDir(exportDir: string, tenant: string, id: string): string {
 }
 
 export const fileName = (type: string): string => `${type}.ndjson`;
-export const ERROR_FILE = 'OperationOutcome.ndjson';
+/** OperationOutcomes of the manifest's `error` list (no resource type is called Errors). */
+export const ERROR_FILE = 'Errors.ndjson';
 
 /** A file opened for appending at `bytes`: whatever a stopped worker wrote past its last saved page is cut off. */
 export async function openAt(dir: string, file: string, bytes: number): Promise<{ write(text: string): Promise<void>; close(): Promise<void> }> {
@@ -32,10 +33,6 @@ export async function openAt(dir: string, file: string, bytes: number): Promise<
 
 export async function removeJobFiles(exportDir: string, tenant: string, id: string): Promise<void> {
   await rm(jobDir(exportDir, tenant, id), { recursive: true, force: true });
-}
-
-export async function removeFile(dir: string, file: string): Promise<void> {
-  await rm(join(dir, file), { force: true });
 }
 
 /** A finished file for download, or undefined when it is not there (deleted, never written). */

@@ -5,9 +5,12 @@ import { policyFor } from '../access/policy.ts';
 import type { BackgroundDeps } from '../background.ts';
 import { isPart2, withRedisclosureNotice } from '../clinical/part2/notice.ts';
 import { parseJson, stringifyJson } from '../kernel/json.ts';
-import { type ExportEnv, exportPage } from '../store/search/export.ts';
-import { ERROR_FILE, fileName, jobDir, openAt, removeFile, removeJobFiles } from './files.ts';
+import { type ExportEnv, type ExportSelection, exportPage } from '../store/search/export.ts';
+import { ERROR_FILE, fileName, jobDir, openAt, removeJobFiles } from './files.ts';
 import { type Job, type OutputFile, type Progress, finishJob, saveProgress } from './jobs.ts';
+
+/** How often the resume point is saved and the lease renewed (well within jobs.ts LEASE_SECONDS). */
+const SAVE_EVERY_MS = 1000;
 
 /**
  * Runs one claimed job: for each type, keyset pages of (id, content) straight from the database
@@ -20,21 +23,22 @@ import { type Job, type OutputFile, type Progress, finishJob, saveProgress } fro
  * The requester's policy is built from its stored context with its account as it is now
  * (access/person.ts), so a user disabled mid-export stops getting data.
  */
-export const DEFAULT_PAGE_SIZE = 1000;
-
 export type RunResult = 'completed' | 'cancelled' | 'stopped' | 'failed';
 
-export async function runJob(deps: BackgroundDeps & { pageSize?: number }, job: Job, signal: AbortSignal): Promise<RunResult> {
+export async function runJob(deps: BackgroundDeps, job: Job, signal: AbortSignal): Promise<RunResult> {
   const { db, config } = deps;
   const dir = jobDir(config.exportDir, job.tenant, job.id);
-  const pageSize = deps.pageSize ?? DEFAULT_PAGE_SIZE;
+  const pageSize = config.exportPageSize;
   const access = await policyFor(await currentPrincipal(db, job.requester), db);
   const env: ExportEnv = { tenant: job.tenant, access, fhirBase: deps.fhirBase, lenient: job.request.lenient };
   // §2.32: Part 2 records that leave the treating clinic carry the redisclosure notice.
   const external = isExternal(job.requester);
-  const output = job.output.slice();
-  let progress: Progress = { ...job.progress };
   const req = job.request;
+  let progress: Progress = { ...job.progress };
+  // The saved output lists the type being written with its count so far (for X-Progress); a
+  // resumed job writes that entry anew when the type is done.
+  let savedAt = Date.now();
+  const output = job.output.filter((o) => o.file === ERROR_FILE || o.type !== req.types[progress.typeIndex]);
 
   if (progress.typeIndex === 0 && progress.count === 0 && req.warnings.length && !output.some((o) => o.file === ERROR_FILE)) {
     const f = await openAt(dir, ERROR_FILE, 0);
@@ -48,48 +52,49 @@ export async function runJob(deps: BackgroundDeps & { pageSize?: number }, job: 
     // A type the policy now denies (scopes are fixed by the token; an account may have lost its roles) is skipped.
     if (!access.can(type, 'r')) continue;
     const file = fileName(type);
-    const out = await openAt(dir, file, progress.bytes);
+    const selection: ExportSelection = { type, typeFilters: req.typeFilters[type] ?? [], since: req.since, until: job.transactionTime, patients: req.level === 'system' ? undefined : (req.patients ?? 'any') };
+    type Row = { id: string; content: string };
+    const page = (after: string | undefined): Promise<Row[]> => {
+      const { sql, params } = exportPage(env, selection, after, pageSize);
+      return db.query<Row>(sql, params).then((r) => r.rows);
+    };
+    // Opened with the first row: most types of a tenant are empty, and leave no file.
+    let out: Awaited<ReturnType<typeof openAt>> | undefined;
+    let next: Promise<Row[]> | undefined = page(progress.after);
     try {
-      for (;;) {
+      while (next) {
+        const rows: Row[] = await next;
         if (signal.aborted) return 'stopped';
-        const { sql, params } = exportPage(
-          env,
-          { type, typeFilters: req.typeFilters[type] ?? [], since: req.since, until: job.transactionTime, patients: req.level === 'system' ? undefined : (req.patients ?? 'any') },
-          progress.after,
-          pageSize
-        );
-        const { rows } = await db.query<{ id: string; content: string }>(sql, params);
         if (rows.length === 0) break;
-        let text = '';
-        let noticed = 0;
-        for (const row of rows) {
-          let line = row.content;
-          // Cheap test first: only a row that mentions the label is parsed.
-          if (external && line.includes('42CFRPart2')) {
-            const resource = parseJson(line) as Resource;
-            if (isPart2(resource)) {
-              line = stringifyJson(withRedisclosureNotice(resource));
-              noticed++;
-            }
-          }
-          text += line + '\n';
-        }
+        // The next page is read while this one is written.
+        next = rows.length === pageSize ? page(rows[rows.length - 1].id) : undefined;
+        next?.catch(() => undefined);
+        out ??= await openAt(dir, file, progress.bytes);
+        const { text, noticed } = ndjson(rows, external);
         await out.write(text);
         progress = { ...progress, after: rows[rows.length - 1].id, bytes: progress.bytes + Buffer.byteLength(text), count: progress.count + rows.length, noticed: progress.noticed + noticed };
-        const current = progress.count > 0 ? [...output, { type, file, count: progress.count, noticed: progress.noticed }] : output;
-        if (!(await saveProgress(db, job, progress, current))) {
-          await out.close();
-          await removeJobFiles(config.exportDir, job.tenant, job.id);
-          return 'cancelled';
+        // The resume point is saved (and the lease renewed) about once a second, not every page.
+        if (Date.now() - savedAt >= SAVE_EVERY_MS) {
+          savedAt = Date.now();
+          if (!(await saveProgress(db, job, progress, [...output, { type, file, count: progress.count, noticed: progress.noticed }]))) {
+            await out.close();
+            await next?.catch(() => undefined);
+            await removeJobFiles(config.exportDir, job.tenant, job.id);
+            return 'cancelled';
+          }
         }
-        if (rows.length < pageSize) break;
       }
     } finally {
-      await out.close().catch(() => undefined);
+      await out?.close().catch(() => undefined);
     }
-    if (progress.count > 0) output.push({ type, file, count: progress.count, noticed: progress.noticed } satisfies OutputFile);
-    // A type with nothing to export leaves no file (the manifest lists files with content).
-    else await removeFile(dir, file);
+    if (progress.count === 0) continue;
+    output.push({ type, file, count: progress.count, noticed: progress.noticed } satisfies OutputFile);
+    // A finished file is saved at once: a resumed job never writes it again.
+    savedAt = Date.now();
+    if (!(await saveProgress(db, job, { typeIndex: progress.typeIndex + 1, bytes: 0, count: 0, noticed: 0 }, output))) {
+      await removeJobFiles(config.exportDir, job.tenant, job.id);
+      return 'cancelled';
+    }
   }
   const done = await finishJob(db, job, 'completed', output, deps.clock.now().toISOString());
   if (!done) {
@@ -97,4 +102,18 @@ export async function runJob(deps: BackgroundDeps & { pageSize?: number }, job: 
     return 'cancelled';
   }
   return 'completed';
+}
+
+/** One page as NDJSON; for an external requester, Part 2-labelled rows with the §2.32 notice. */
+function ndjson(rows: { content: string }[], external: boolean): { text: string; noticed: number } {
+  let noticed = 0;
+  const lines = rows.map((row) => {
+    // Cheap test first: only a row that mentions the label is parsed.
+    if (!external || !row.content.includes('42CFRPart2')) return row.content;
+    const resource = parseJson(row.content) as Resource;
+    if (!isPart2(resource)) return row.content;
+    noticed++;
+    return stringifyJson(withRedisclosureNotice(resource));
+  });
+  return { text: lines.join('\n') + '\n', noticed };
 }
