@@ -15,8 +15,8 @@ export const fileName = (type: string): string => `${type}.ndjson`;
 /** OperationOutcomes of the manifest's `error` list (no resource type is called Errors). */
 export const ERROR_FILE = 'Errors.ndjson';
 
-/** A file opened for appending at `bytes`: whatever a stopped worker wrote past its last saved page is cut off. */
-export async function openAt(dir: string, file: string, bytes: number): Promise<{ write(text: string): Promise<void>; close(): Promise<void> }> {
+/** A file opened for appending at `bytes` (`write` answers the bytes written): whatever a stopped worker wrote past its last saved page is cut off. */
+export async function openAt(dir: string, file: string, bytes: number): Promise<{ write(text: string): Promise<number>; close(): Promise<void> }> {
   await mkdir(dir, { recursive: true });
   const fh = await open(join(dir, file), bytes === 0 ? 'w' : 'r+');
   await fh.truncate(bytes);
@@ -26,6 +26,7 @@ export async function openAt(dir: string, file: string, bytes: number): Promise<
       const buf = Buffer.from(text, 'utf8');
       await fh.write(buf, 0, buf.length, position);
       position += buf.length;
+      return buf.length;
     },
     close: () => fh.close(),
   };

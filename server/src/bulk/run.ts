@@ -5,7 +5,7 @@ import { policyFor } from '../access/policy.ts';
 import type { BackgroundDeps } from '../background.ts';
 import { isPart2, withRedisclosureNotice } from '../clinical/part2/notice.ts';
 import { parseJson, stringifyJson } from '../kernel/json.ts';
-import { type ExportEnv, type ExportSelection, exportPage } from '../store/search/export.ts';
+import { type ExportEnv, type ExportSelection, exportPage, typesPresent } from '../store/search/export.ts';
 import { ERROR_FILE, fileName, jobDir, openAt, removeJobFiles } from './files.ts';
 import { type Job, type OutputFile, type Progress, finishJob, saveProgress } from './jobs.ts';
 
@@ -47,32 +47,33 @@ export async function runJob(deps: BackgroundDeps, job: Job, signal: AbortSignal
     output.push({ type: 'OperationOutcome', file: ERROR_FILE, count: 1, noticed: 0 });
   }
 
+  const present = await typesPresent(db, job.tenant);
   for (; progress.typeIndex < req.types.length; progress = { typeIndex: progress.typeIndex + 1, bytes: 0, count: 0, noticed: 0 }) {
     const type = req.types[progress.typeIndex];
     // A type the policy now denies (scopes are fixed by the token; an account may have lost its roles) is skipped.
-    if (!access.can(type, 'r')) continue;
+    if (!access.can(type, 'r') || !present.has(type)) continue;
     const file = fileName(type);
     const selection: ExportSelection = { type, typeFilters: req.typeFilters[type] ?? [], since: req.since, until: job.transactionTime, patients: req.level === 'system' ? undefined : (req.patients ?? 'any') };
-    type Row = { id: string; content: string };
-    const page = (after: string | undefined): Promise<Row[]> => {
+    type Page = { text: string | null; n: number; last: string | null };
+    const page = (after: string | undefined): Promise<Page> => {
       const { sql, params } = exportPage(env, selection, after, pageSize);
-      return db.query<Row>(sql, params).then((r) => r.rows);
+      return db.query<Page>(sql, params).then((r) => r.rows[0]);
     };
     // Opened with the first row: most types of a tenant are empty, and leave no file.
     let out: Awaited<ReturnType<typeof openAt>> | undefined;
-    let next: Promise<Row[]> | undefined = page(progress.after);
+    let next: Promise<Page> | undefined = page(progress.after);
     try {
       while (next) {
-        const rows: Row[] = await next;
+        const p: Page = await next;
         if (signal.aborted) return 'stopped';
-        if (rows.length === 0) break;
+        if (p.n === 0 || p.text === null || p.last === null) break;
         // The next page is read while this one is written.
-        next = rows.length === pageSize ? page(rows[rows.length - 1].id) : undefined;
+        next = p.n === pageSize ? page(p.last) : undefined;
         next?.catch(() => undefined);
         out ??= await openAt(dir, file, progress.bytes);
-        const { text, noticed } = ndjson(rows, external);
-        await out.write(text);
-        progress = { ...progress, after: rows[rows.length - 1].id, bytes: progress.bytes + Buffer.byteLength(text), count: progress.count + rows.length, noticed: progress.noticed + noticed };
+        const { text, noticed } = withNotices(p.text + '\n', external);
+        const written = await out.write(text);
+        progress = { ...progress, after: p.last, bytes: progress.bytes + written, count: progress.count + p.n, noticed: progress.noticed + noticed };
         // The resume point is saved (and the lease renewed) about once a second, not every page.
         if (Date.now() - savedAt >= SAVE_EVERY_MS) {
           savedAt = Date.now();
@@ -104,16 +105,17 @@ export async function runJob(deps: BackgroundDeps, job: Job, signal: AbortSignal
   return 'completed';
 }
 
-/** One page as NDJSON; for an external requester, Part 2-labelled rows with the §2.32 notice. */
-function ndjson(rows: { content: string }[], external: boolean): { text: string; noticed: number } {
+/** A page of NDJSON; for an external requester, Part 2-labelled lines get the §2.32 notice. */
+function withNotices(text: string, external: boolean): { text: string; noticed: number } {
+  // Cheap test first: only a page, then a line, that mentions the label is parsed.
+  if (!external || !text.includes('42CFRPart2')) return { text, noticed: 0 };
   let noticed = 0;
-  const lines = rows.map((row) => {
-    // Cheap test first: only a row that mentions the label is parsed.
-    if (!external || !row.content.includes('42CFRPart2')) return row.content;
-    const resource = parseJson(row.content) as Resource;
-    if (!isPart2(resource)) return row.content;
+  const lines = text.split('\n').map((line) => {
+    if (!line.includes('42CFRPart2')) return line;
+    const resource = parseJson(line) as Resource;
+    if (!isPart2(resource)) return line;
     noticed++;
     return stringifyJson(withRedisclosureNotice(resource));
   });
-  return { text: lines.join('\n') + '\n', noticed };
+  return { text: lines.join('\n'), noticed };
 }
