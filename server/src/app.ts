@@ -33,6 +33,7 @@ import type { Sample } from './http/metrics.ts';
 import { guardBodies } from './ingress/body-guard.ts';
 import { securityHeaders } from './http/security-headers.ts';
 import { forgetSubscriberPolicies } from './subscriptions/events.ts';
+import { startBulkExport } from './bulk/worker.ts';
 import { startSubscriptions } from './subscriptions/index.ts';
 import { writeHooks } from './write-hooks.ts';
 
@@ -47,7 +48,7 @@ export interface Server {
   /** The time durable timers compare with (tests move it: test/support/server.ts). */
   clock: Clock;
   /** Background loops (each also runs on its own interval; tests call runOnce()). */
-  loops: { risk: Loop; subscriptions: Loop };
+  loops: { risk: Loop; subscriptions: Loop; bulkExport: Loop; bulkExportSweep: Loop };
   /** Shutdown state and requests in flight (http/shutdown.ts drives it; /readyz reads it). */
   lifecycle: Lifecycle;
   /** This process's metrics samples (main.ts serves them on METRICS_PORT). */
@@ -104,6 +105,9 @@ export async function createServer(config: Config, db?: Database, options: Serve
   // The paths the routers below are mounted at (auth/index.ts: /auth/token, /auth/introspect, /auth/revoke).
   app.use(corsForApps(database, clock, { fhirBase: '/fhir/R4', backChannel: ['/auth/token', '/auth/introspect', '/auth/revoke'] }));
   app.use(authRouter(deps));
+  // Durable $export jobs run in the background (bulk/); a kick-off wakes the worker.
+  const background = { db: database, config, clock, fhirBase: `${config.baseUrl}/fhir/R4` };
+  const bulkExport = startBulkExport(background);
   app.use(
     '/fhir/R4',
     fhirHttp({
@@ -112,6 +116,7 @@ export async function createServer(config: Config, db?: Database, options: Serve
       router: createFhirRouter(),
       authenticate: (header) => authenticate(deps, header),
       software: { name: pkg.name, version: pkg.version },
+      wakeExport: bulkExport.wake,
     })
   );
   app.use(appsRouter(config.appsDir));
@@ -128,7 +133,6 @@ export async function createServer(config: Config, db?: Database, options: Serve
   auditTrailFor(database).scheduleSeal();
   const stopStatistics = config.statisticsIntervalMs > 0 ? keepStatistics(database, config.statisticsIntervalMs) : () => undefined;
   // Durable timers and the subscription outbox live in the database: any process may run them.
-  const background = { db: database, config, clock, fhirBase: `${config.baseUrl}/fhir/R4` };
   const risk = startRiskEscalation(background, writeHooks);
   const subscriptions = startSubscriptions(background);
   // A revoked grant (an account disabled or re-roled) is judged again at the next delivery, not
@@ -139,7 +143,7 @@ export async function createServer(config: Config, db?: Database, options: Serve
     db: database,
     config,
     clock,
-    loops: { risk, subscriptions: subscriptions.loop },
+    loops: { risk, subscriptions: subscriptions.loop, bulkExport: bulkExport.loop, bulkExportSweep: bulkExport.sweeper },
     lifecycle,
     metrics: metrics.local,
     upgrade(req, socket, head) {
@@ -150,6 +154,8 @@ export async function createServer(config: Config, db?: Database, options: Serve
       stopForgetting();
       await risk.stop();
       await subscriptions.close();
+      // Running exports hand their jobs back (progress kept) for the next start to resume.
+      await bulkExport.close();
       // Buffered AuditEvents are stored and the chain sealed before the database goes.
       await auditTrailFor(database).close();
       await database.close();

@@ -101,6 +101,9 @@ const RULES: Record<string, Rule> = {
   REACH_ENCOUNTER_DAYS: integer(0, 36500),
   REACH_EPISODE_DAYS: integer(0, 36500),
   BREAK_GLASS_MINUTES: integer(1, 1440),
+  EXPORT_CONCURRENCY: integer(1, 64),
+  EXPORT_RETENTION_MINUTES: integer(1),
+  EXPORT_PAGE_SIZE: integer(1, 100000),
 };
 
 /**

@@ -2,7 +2,8 @@
  * Every setting the server reads, with its default, in one typed place. All come from the
  * environment so a container or a CI job configures the server without files.
  */
-import { availableParallelism } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { checkEnv } from './config-check.ts';
 
 export interface Config {
@@ -106,6 +107,17 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** On SIGTERM, how long /readyz answers 503 before the listener closes (ms), for balancers to notice. */
   shutdownDelayMs: number;
+  /**
+   * Where Bulk Data $export files are written (bulk/): beside the embedded database's data
+   * directory (`<DATA_DIR>-exports`), else under the system's temporary directory.
+   */
+  exportDir: string;
+  /** $export jobs one process runs at a time. */
+  exportConcurrency: number;
+  /** Resources an $export reads a page (one statement, one progress save: the resume granularity). */
+  exportPageSize: number;
+  /** Minutes a finished $export's files are kept (from its completion) before the sweeper deletes them. */
+  exportRetentionMinutes: number;
 }
 
 /** Throws ConfigError (config-check.ts), naming the variable, when a setting is malformed. */
@@ -155,7 +167,16 @@ export function loadConfig(rawEnv: NodeJS.ProcessEnv = process.env): Config {
     metricsPort: env.METRICS_PORT ? Number(env.METRICS_PORT) : undefined,
     shutdownTimeoutMs: Math.max(0, Number(env.SHUTDOWN_TIMEOUT_MS ?? 10_000)),
     shutdownDelayMs: Math.max(0, Number(env.SHUTDOWN_DELAY_MS ?? 0)),
+    exportDir: env.EXPORT_DIR ?? defaultExportDir(env),
+    exportConcurrency: Number(env.EXPORT_CONCURRENCY ?? 1),
+    exportRetentionMinutes: Number(env.EXPORT_RETENTION_MINUTES ?? 60),
+    exportPageSize: Number(env.EXPORT_PAGE_SIZE ?? 1000),
   };
+}
+
+function defaultExportDir(env: NodeJS.ProcessEnv): string {
+  const dataDir = env.DATA_DIR ?? './data';
+  return !env.DATABASE_URL && dataDir !== 'memory' ? `${dataDir.replace(/\/+$/, '')}-exports` : join(tmpdir(), 'bh-fhir-exports');
 }
 
 function hostList(value: string | undefined): string[] {

@@ -23,7 +23,7 @@ const LAYERS: string[][] = [
   ['store'], // the repository, history, indexer, search → SQL
   ['audit'], // AuditEvents, hash chain
   ['clinical', 'subscriptions'], // instruments, scoring, notes, risk; topics, outbox, delivery
-  ['tenant', 'write-hooks.ts'], // tenant creation (installs clinical content); the write hooks assembled
+  ['tenant', 'write-hooks.ts', 'bulk'], // tenant creation (installs clinical content); the write hooks assembled; Bulk Data $export jobs
   ['ingress'], // request bodies: limits and timeouts, before any parser reads them
   ['fhir', 'auth'], // the REST binding; the SMART authorization server
   ['cli'], // admin commands

@@ -15,6 +15,7 @@ import { type Logger, log } from '../log.ts';
 import { Repository } from '../store/repository.ts';
 import { writeHooks } from '../write-hooks.ts';
 import { applySubset } from '../kernel/subset.ts';
+import { bulkExportRoutes } from './bulk-export.ts';
 import { capabilityStatement } from './interactions/metadata.ts';
 import { fail, informational, outcome, statusOf } from '../kernel/outcome.ts';
 import { jsonDepthExceeds } from './json-depth.ts';
@@ -33,6 +34,8 @@ export interface FhirHttpDeps {
   router: FhirRouter;
   authenticate: (authorization: string | undefined) => Promise<AccessPolicy>;
   software: { name: string; version: string };
+  /** Bulk Data $export (./bulk-export.ts): wakes the export worker after a kick-off. */
+  wakeExport?: () => void;
 }
 
 const FHIR_JSON = 'application/fhir+json; charset=utf-8';
@@ -52,6 +55,8 @@ export function fhirHttp(deps: FhirHttpDeps): express.Router {
   });
 
   r.use(bodyLimit(config.maxBodyBytes, express.raw({ type: () => true, limit: config.maxBodyBytes })));
+  // $export and its status and file URLs answer in HTTP terms of their own (202, NDJSON).
+  r.use(bulkExportRoutes({ db: deps.db, config, router: deps.router, trail, authenticate: deps.authenticate, wake: deps.wakeExport ?? (() => undefined), sendError }));
 
   r.use(async (req: Request, res: Response, next: NextFunction) => {
     // Every request is audited when its response is sent, whatever the outcome (audit/fhir-audit.ts).

@@ -11,6 +11,9 @@ import { DISCLOSURES_OPERATION } from './disclosures-operation.ts';
 export const TYPE_INTERACTIONS = ['read', 'vread', 'update', 'patch', 'delete', 'history-instance', 'history-type', 'create', 'search-type'] as const;
 export const SYSTEM_INTERACTIONS = ['transaction', 'batch', 'search-system', 'history-system'] as const;
 
+/** FHIR Bulk Data Access 2.0 (https://hl7.org/fhir/uv/bulkdata/): $export at system, Patient and Group level (server/src/bulk). */
+const BULK_DATA = 'http://hl7.org/fhir/uv/bulkdata';
+
 let cached: { key: string; statement: CapabilityStatement } | undefined;
 
 /** For each type, the `Source:param` reference parameters that can point at it. */
@@ -61,7 +64,9 @@ export function capabilityStatement(baseUrl: string, fhirBase: string, software:
         r.operation?.push({ name: 'everything', definition: 'http://hl7.org/fhir/OperationDefinition/Patient-everything' });
         // Accounting of disclosures (./disclosures.ts); not a published operation: our own definition.
         r.operation?.push({ name: 'disclosures', definition: DISCLOSURES_OPERATION.url as string, documentation: 'Accounting of disclosures (HIPAA 45 CFR 164.528): the patient and privacy officers' });
+        r.operation?.push({ name: 'export', definition: `${BULK_DATA}/OperationDefinition/patient-export` });
       }
+      if (type === 'Group') r.operation?.push({ name: 'export', definition: `${BULK_DATA}/OperationDefinition/group-export` });
       if (type === 'Subscription') {
         // Topics offered and the Backport IG operations (subscriptions/capabilities.ts).
         const caps = subscriptionCapabilities();
@@ -76,6 +81,7 @@ export function capabilityStatement(baseUrl: string, fhirBase: string, software:
     status: 'active',
     date: new Date().toISOString(),
     kind: 'instance',
+    instantiates: [`${BULK_DATA}/CapabilityStatement/bulk-data`],
     fhirVersion: '4.0.1',
     format: ['application/fhir+json', 'json'],
     patchFormat: ['application/json-patch+json', 'application/fhir+json'],
@@ -100,6 +106,7 @@ export function capabilityStatement(baseUrl: string, fhirBase: string, software:
         },
         resource,
         interaction: SYSTEM_INTERACTIONS.map((code) => ({ code })),
+        operation: [{ name: 'export', definition: `${BULK_DATA}/OperationDefinition/export` }],
         searchParam: [
           { name: '_type', type: 'token' },
           { name: '_id', type: 'token' },
