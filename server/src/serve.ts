@@ -6,7 +6,6 @@ import { collectFromWorkers, serveWorkersMetrics } from './http/metrics-cluster.
 import { listenForMetrics } from './http/metrics-endpoint.ts';
 import { shutdown } from './http/shutdown.ts';
 import { log } from './log.ts';
-import { demoSeedRefusal, seedDemo } from './seed/demo.ts';
 
 /**
  * `npm start` (through main.ts): the server, on PGlite in ./data unless DATABASE_URL is set.
@@ -19,7 +18,10 @@ const started = performance.now();
 const CLOSE_MS = 5000;
 const config = loadConfigOrExit();
 const workers = config.databaseUrl ? config.workers : 1;
-const refusal = config.seedDemo ? demoSeedRefusal(config) : undefined;
+// Only when asked for: the demo clinic's seeding reaches most of the server's modules, which a
+// cluster's primary otherwise never loads.
+const demo = config.seedDemo ? await import('./seed/demo.ts') : undefined;
+const refusal = demo?.demoSeedRefusal(config);
 if (refusal) {
   // Before anything opens: a clear line and a failing exit, not a stack trace.
   log.error(refusal);
@@ -29,7 +31,7 @@ if (refusal) {
 if (workers > 1 && cluster.isPrimary) {
   // Migrate and seed once, before any worker starts.
   const db = await openDatabase(config);
-  if (config.seedDemo) await seedDemo(db, config);
+  if (demo) await demo.seedDemo(db, config);
   await db.close();
   // One scrape for all workers (http/metrics-cluster.ts): on METRICS_PORT here, or on the public
   // port (METRICS_TOKEN) through whichever worker is asked.
@@ -71,7 +73,7 @@ if (workers > 1 && cluster.isPrimary) {
   // need not hold the whole server (its modules and the FHIR definitions) in memory.
   const { configureHttpServer, createServer } = await import('./app.ts');
   const server = await createServer(config);
-  if (config.seedDemo && workers === 1) await seedDemo(server.db, config);
+  if (demo && workers === 1) await demo.seedDemo(server.db, config);
   const http = server.app.listen(config.port, () => {
     log.info('listening', {
       baseUrl: config.baseUrl,

@@ -6,7 +6,9 @@
  * seeded with the tenant, a backend client, the 8 Synthea bundles of test/fixtures and everything
  * the server installs at its first start — each run spawns `node server/src/main.ts` and measures:
  *  - ms from spawn to the first 200 of `GET /fhir/R4/metadata`, and of a real FHIR read
- *    (a backend-services token from its /auth/token, then `GET /fhir/R4/Patient/<id>` with it);
+ *    (a backend-services token from its /auth/token, then `GET /fhir/R4/Patient/<id>` with it),
+ *    and the CPU time each server process had used by the first (on a machine shared with other
+ *    work the wall time swings with the neighbours' load; the CPU a start costs does not);
  *  - the resident memory (VmRSS, /proc/<pid>/status) of each server process (primary and
  *    workers) once started and idle, and after `--load-seconds` of a mixed load (reads, the search
  *    mix, creates, PHQ-9 QuestionnaireResponse submissions) from 8 clients.
@@ -53,6 +55,16 @@ const median = (xs: number[]) => {
 function rssMb(pid: number): number {
   try {
     return Math.round(Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024);
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU time (user + system, ms) one process has used so far (USER_HZ = 100 on Linux). */
+function cpuMs(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
   } catch {
     return 0;
   }
@@ -160,6 +172,8 @@ async function mixedLoad(client: BenchClient, samples: Samples): Promise<{ opera
 
 interface Run {
   metadataMs: number;
+  /** CPU each server process had used when metadata first answered 200: on a busy machine, what the start costs. */
+  cpuMs: number[];
   readMs: number;
   idleRssMb: number[];
   loadedRssMb: number[];
@@ -170,7 +184,7 @@ interface Run {
 async function run(c: Config, tenancy: Tenancy, samples: Samples, patientId: string): Promise<Run> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const result: Run = { metadataMs: 0, readMs: 0, idleRssMb: [], loadedRssMb: [], operations: 0, errors: 0 };
+  const result: Run = { metadataMs: 0, cpuMs: [], readMs: 0, idleRssMb: [], loadedRssMb: [], operations: 0, errors: 0 };
   const t0 = performance.now();
   const proc = spawn(process.execPath, [join(ROOT, 'server/src/main.ts')], {
     env: {
@@ -188,7 +202,10 @@ async function run(c: Config, tenancy: Tenancy, samples: Samples, patientId: str
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   try {
     [result.metadataMs, result.readMs] = await Promise.all([
-      firstOk(`${url}/fhir/R4/metadata`, t0, proc),
+      firstOk(`${url}/fhir/R4/metadata`, t0, proc).then((ms) => {
+        result.cpuMs = serverPids(proc.pid as number).map(cpuMs);
+        return ms;
+      }),
       firstRead(url, tenancy, patientId, t0, proc),
     ]);
     const client = await benchClient(url, tenancy);
@@ -223,7 +240,7 @@ for (const cfg of configs) {
       const runs: Run[] = [];
       for (let k = 0; k < RUNS; k++) {
         const r = await run({ name: cfg.name, shared, workers }, tenancy, samples, patientId);
-        log(`${cfg.name} WORKERS=${workers} run ${k + 1}: metadata ${Math.round(r.metadataMs)} ms, read ${Math.round(r.readMs)} ms, RSS idle ${r.idleRssMb.join(' / ')} MB, after ${r.operations} operations (${r.errors} errors) ${r.loadedRssMb.join(' / ')} MB`);
+        log(`${cfg.name} WORKERS=${workers} run ${k + 1}: metadata ${Math.round(r.metadataMs)} ms, read ${Math.round(r.readMs)} ms, CPU at first answer ${r.cpuMs.join(' / ')} ms, RSS idle ${r.idleRssMb.join(' / ')} MB, after ${r.operations} operations (${r.errors} errors) ${r.loadedRssMb.join(' / ')} MB`);
         runs.push(r);
       }
       const col = (f: (r: Run) => number[]) => Array.from({ length: Math.max(...runs.map((r) => f(r).length)) }, (_, i) => median(runs.map((r) => f(r)[i] ?? 0)));
@@ -233,6 +250,7 @@ for (const cfg of configs) {
         runs: RUNS,
         metadataMs: Math.round(median(runs.map((r) => r.metadataMs))),
         readMs: Math.round(median(runs.map((r) => r.readMs))),
+        cpuMs: col((r) => r.cpuMs),
         idleRssMb: col((r) => r.idleRssMb),
         loadedRssMb: col((r) => r.loadedRssMb),
         raw: runs,
@@ -243,9 +261,9 @@ for (const cfg of configs) {
   }
 }
 
-console.log('\n| database | WORKERS | first 200 metadata ms | first 200 read ms | RSS idle MB (primary / workers) | RSS after load MB |');
-console.log('|---|---:|---:|---:|---|---|');
-for (const s of summaries) console.log(`| ${s.database} | ${s.workers} | ${s.metadataMs} | ${s.readMs} | ${(s.idleRssMb as number[]).join(' / ')} | ${(s.loadedRssMb as number[]).join(' / ')} |`);
+console.log('\n| database | WORKERS | first 200 metadata ms | first 200 read ms | CPU ms by then (primary / workers) | RSS idle MB (primary / workers) | RSS after load MB |');
+console.log('|---|---:|---:|---:|---|---|---|');
+for (const s of summaries) console.log(`| ${s.database} | ${s.workers} | ${s.metadataMs} | ${s.readMs} | ${(s.cpuMs as number[]).join(' / ')} | ${(s.idleRssMb as number[]).join(' / ')} | ${(s.loadedRssMb as number[]).join(' / ')} |`);
 console.log(`(medians of ${RUNS} runs)`);
 const out = { when: new Date().toISOString(), runs: RUNS, loadSeconds: LOAD_SECONDS, results: summaries };
 mkdirSync(join(ROOT, '.bench'), { recursive: true });

@@ -13,19 +13,20 @@ import { cachedJson } from '../../kernel/derived-cache.ts';
  * at start, so a typo in a profile cannot silently weaken it.
  */
 /**
- * The R4 resources' StructureDefinitions our profiles are built on, whole (their documentation is
- * part of the snapshots tenants receive). Only these are kept, and they are cached as a small file
+ * The snapshots of the R4 resources our profiles are built on, whole (their documentation is part
+ * of the snapshots tenants receive). Only these are kept, and they are cached as a small file
  * (kernel/derived-cache.ts) so that a start does not parse the 35 MB bundle again.
  */
-const baseByUrl = new Map<string, StructureDefinition>();
+const baseByUrl = new Map<string, Pick<StructureDefinition, 'url' | 'snapshot'>>();
 
 /** Reads the bases of `profiles` (once per process; from the cache file after the first start). */
 export function loadBases(profiles: StructureDefinition[]): void {
   const wanted = [...new Set(profiles.flatMap((p) => (p.baseDefinition && !baseByUrl.has(p.baseDefinition) ? [p.baseDefinition] : [])))].sort();
   if (!wanted.length) return;
-  const found = cachedJson('r4-profile-bases', 1, wanted, () => {
+  // Only the snapshot is laid under a differential: not the narrative (hundreds of KB of XHTML each).
+  const found = cachedJson('r4-profile-bases', 2, wanted, () => {
     const bundle = readJson('fhir/r4/profiles-resources.json') as Bundle<StructureDefinition>;
-    return (bundle.entry ?? []).flatMap((e) => (e.resource?.url && wanted.includes(e.resource.url) ? [e.resource] : []));
+    return (bundle.entry ?? []).flatMap((e) => (e.resource?.url && wanted.includes(e.resource.url) ? [{ url: e.resource.url, snapshot: e.resource.snapshot }] : []));
   });
   for (const sd of found) baseByUrl.set(sd.url, sd);
 }
