@@ -36,12 +36,16 @@ if (workers > 1 && cluster.isPrimary) {
   // One scrape for all workers (http/metrics-cluster.ts): on METRICS_PORT here, or on the public
   // port (METRICS_TOKEN) through whichever worker is asked.
   serveWorkersMetrics();
-  for (let i = 0; i < workers; i++) cluster.fork();
+  // Workers get the compile cache (main.ts) from their first line: even main.ts is then read
+  // from it, and Node never loads its TypeScript stripper in a worker.
+  const cacheDir = module.getCompileCacheDir?.();
+  const workerEnv = cacheDir ? { NODE_COMPILE_CACHE: cacheDir } : undefined;
+  for (let i = 0; i < workers; i++) cluster.fork(workerEnv);
   let stopping = false;
   cluster.on('exit', (worker, code, signal) => {
     if (!stopping) {
       log.error('worker exited; starting another', { pid: worker.process.pid, code, signal });
-      cluster.fork();
+      cluster.fork(workerEnv);
     }
   });
   const metricsServer = config.metricsPort ? listenForMetrics(config.metricsPort, collectFromWorkers) : undefined;
