@@ -37,7 +37,8 @@ export function loadDefinitions(): void {
  * (parseStructureDefinition) never reads: prose and mappings to other standards, most of the 37 MB.
  * What the schema is built from (paths, cardinality, types, constraints, bindings, slicing,
  * fixed/pattern values, `definition`, which becomes the element's description) is kept, so the
- * schema is the same (kernel/definitions.test.ts compares the two for every type).
+ * schema is the same (kernel/definitions.test.ts compares the two for every type). A change to
+ * these lists must bump the format number in baseDefinitions, so that cached files are rebuilt.
  */
 const DOC_ELEMENT_FIELDS = ['short', 'comment', 'requirements', 'alias', 'mapping', 'example', 'meaningWhenMissing', 'orderMeaning', 'isModifierReason'] as const;
 const DOC_DEFINITION_FIELDS = ['text', 'differential', 'mapping', 'contact', 'jurisdiction', 'purpose', 'copyright', 'keyword'] as const;
