@@ -30,7 +30,8 @@ const LAYERS: string[][] = [
   ['seed'], // the demo clinic (uses cli's helpers)
   ['http'], // home page, CORS, apps (seeds the demo on request)
   ['app.ts'],
-  ['main.ts'],
+  ['serve.ts'], // the server process: one, or a cluster's primary and its workers
+  ['main.ts'], // the entry: the compile cache, then serve.ts
 ];
 
 const SRC = dirname(fileURLToPath(import.meta.url));

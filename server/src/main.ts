@@ -1,99 +1,17 @@
-import cluster from 'node:cluster';
-import { configureHttpServer, createServer } from './app.ts';
-import { loadConfigOrExit } from './config-exit.ts';
-import { openDatabase } from './db/open.ts';
-import { collectFromWorkers, serveWorkersMetrics } from './http/metrics-cluster.ts';
-import { listenForMetrics } from './http/metrics-endpoint.ts';
-import { shutdown } from './http/shutdown.ts';
-import { log } from './log.ts';
-import { demoSeedRefusal, seedDemo } from './seed/demo.ts';
+import module from 'node:module';
+import { join } from 'node:path';
 
 /**
- * `npm start`: the server, on PGlite in ./data unless DATABASE_URL is set.
- * With PostgreSQL the server runs WORKERS processes (default: one per CPU) sharing the port:
- * nodes are stateless, so this is the same scale-out a load balancer gives across machines.
- * PGlite lives inside one process, so it always runs one.
+ * `npm start` / `node server/src/main.ts`: the server (./serve.ts). This entry only turns on
+ * Node's compile cache first, in `.cache/node-compile-cache` at the repository root (not
+ * committed): Node strips the types of every one of our modules and compiles them at each start,
+ * about a third of the modules' load time, and the cache keeps the result for the next start
+ * (issue 12, start time). Loaded with a dynamic import because static imports are all compiled
+ * before any line of this file runs. A cache that cannot be written only costs that time.
  */
-const started = performance.now();
-/** Beyond the drain: storing the audit buffer, sealing, closing the database. */
-const CLOSE_MS = 5000;
-const config = loadConfigOrExit();
-const workers = config.databaseUrl ? config.workers : 1;
-const refusal = config.seedDemo ? demoSeedRefusal(config) : undefined;
-if (refusal) {
-  // Before anything opens: a clear line and a failing exit, not a stack trace.
-  log.error(refusal);
-  process.exit(1);
+try {
+  module.enableCompileCache?.(join(import.meta.dirname, '../../.cache/node-compile-cache'));
+} catch {
+  // No cache: the same start, slower.
 }
-
-if (workers > 1 && cluster.isPrimary) {
-  // Migrate and seed once, before any worker starts.
-  const db = await openDatabase(config);
-  if (config.seedDemo) await seedDemo(db, config);
-  await db.close();
-  // One scrape for all workers (http/metrics-cluster.ts): on METRICS_PORT here, or on the public
-  // port (METRICS_TOKEN) through whichever worker is asked.
-  serveWorkersMetrics();
-  for (let i = 0; i < workers; i++) cluster.fork();
-  let stopping = false;
-  cluster.on('exit', (worker, code, signal) => {
-    if (!stopping) {
-      log.error('worker exited; starting another', { pid: worker.process.pid, code, signal });
-      cluster.fork();
-    }
-  });
-  const metricsServer = config.metricsPort ? listenForMetrics(config.metricsPort, collectFromWorkers) : undefined;
-  // Each worker drains itself (http/shutdown.ts); the primary waits for them, bounded, and never
-  // replaces a worker that is stopping. A worker still running past the bound is killed.
-  const stop = async () => {
-    if (stopping) return;
-    stopping = true;
-    metricsServer?.close();
-    const running = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined);
-    const exits = running.map((w) => new Promise<number | null>((resolve) => w.process.once('exit', (code) => resolve(code))));
-    for (const w of running) w.process.kill('SIGTERM');
-    const bound = config.shutdownDelayMs + config.shutdownTimeoutMs + CLOSE_MS;
-    const timer = setTimeout(() => {
-      log.error('workers still running after the shutdown bound; killing them', { boundMs: bound });
-      for (const w of running) w.process.kill('SIGKILL');
-    }, bound);
-    const codes = await Promise.all(exits);
-    clearTimeout(timer);
-    const clean = codes.every((c) => c === 0);
-    log.info('stopped workers', { workers: running.length, clean });
-    process.exit(clean ? 0 : 1);
-  };
-  process.on('SIGINT', () => void stop());
-  process.on('SIGTERM', () => void stop());
-  log.info('started workers', { workers });
-} else {
-  const server = await createServer(config);
-  if (config.seedDemo && workers === 1) await seedDemo(server.db, config);
-  const http = server.app.listen(config.port, () => {
-    log.info('listening', {
-      baseUrl: config.baseUrl,
-      fhir: `${config.baseUrl}/fhir/R4`,
-      database: server.db.kind,
-      startMs: Math.round(performance.now() - started),
-    });
-  });
-  configureHttpServer(http, config);
-  http.on('upgrade', server.upgrade);
-  // In a cluster the primary serves METRICS_PORT for all workers.
-  const metricsServer = config.metricsPort && !cluster.isWorker ? listenForMetrics(config.metricsPort, server.metrics) : undefined;
-  let stopping = false;
-  const stop = async (): Promise<void> => {
-    if (stopping) return;
-    stopping = true;
-    metricsServer?.close();
-    try {
-      await shutdown(http, server.lifecycle, () => server.close(), { timeoutMs: config.shutdownTimeoutMs, delayMs: config.shutdownDelayMs });
-      process.exit(0);
-    } catch (err) {
-      log.error('shutdown failed', { name: (err as Error)?.name, code: (err as { code?: string }).code });
-      process.exit(1);
-    }
-  };
-  process.on('SIGINT', () => void stop());
-  process.on('SIGTERM', () => void stop());
-}
+await import('./serve.ts');

@@ -1,4 +1,4 @@
-import { PGlite } from '@electric-sql/pglite';
+import type { PGlite } from '@electric-sql/pglite';
 import { type Database, type Queryable, type QueryResult, retryingTransaction } from './database.ts';
 import { checkSignal } from './request-scope.ts';
 import { shareSecretBox } from './secret-box.ts';
@@ -8,6 +8,8 @@ import { shareSecretBox } from './secret-box.ts';
  * query issued while a transaction is open waits for it, so concurrent requests stay correct.
  */
 export async function openPglite(dataDir: string | undefined): Promise<Database> {
+  // Imported when used: a server on PostgreSQL never loads the embedded database's code.
+  const { PGlite } = await import('@electric-sql/pglite');
   const db = dataDir ? new PGlite(dataDir) : new PGlite();
   await db.waitReady;
   // Idempotent: a test's teardown and Server.close may both close it.

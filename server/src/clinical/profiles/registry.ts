@@ -2,7 +2,7 @@ import type { StructureDefinition } from '@medplum/fhirtypes';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { CANONICAL_BASE } from '../codes.ts';
-import { withSnapshot } from './snapshot.ts';
+import { loadBases, withSnapshot } from './snapshot.ts';
 
 /**
  * The platform's profiles (repository folder `profiles/`), with snapshots, keyed by canonical URL.
@@ -16,12 +16,16 @@ let byUrl: Map<string, StructureDefinition> | undefined;
 export function platformProfiles(): Map<string, StructureDefinition> {
   if (!byUrl) {
     const map = new Map<string, StructureDefinition>();
+    const profiles: StructureDefinition[] = [];
     for (const file of readdirSync(PROFILES_DIR).filter((f) => f.endsWith('.json')).sort()) {
       const sd = JSON.parse(readFileSync(join(PROFILES_DIR, file), 'utf8')) as StructureDefinition;
       if (sd.resourceType !== 'StructureDefinition') continue;
       if (!sd.url?.startsWith(`${CANONICAL_BASE}/StructureDefinition/`)) throw new Error(`profiles/${file}: url must start with ${CANONICAL_BASE}`);
-      map.set(sd.url, withSnapshot(sd));
+      profiles.push(sd);
     }
+    // All bases at once: one cache file (or one read of the R4 bundle) for the whole set.
+    loadBases(profiles);
+    for (const sd of profiles) map.set(sd.url, withSnapshot(sd));
     byUrl = map;
   }
   return byUrl;

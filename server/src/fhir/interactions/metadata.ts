@@ -34,6 +34,8 @@ function revIncludes(): Map<string, string[]> {
 
 export function capabilityStatement(baseUrl: string, fhirBase: string, software: { name: string; version: string }): CapabilityStatement {
   if (cached?.key === fhirBase) return cached.statement;
+  // Once for all types (not once per type: that was most of the first /metadata's time).
+  const revIncludesByTarget = revIncludes();
   const resource: CapabilityStatementRestResource[] = resourceTypes()
     .filter((t) => t !== 'Binary' && t !== 'Parameters')
     .map((type) => {
@@ -51,7 +53,7 @@ export function capabilityStatement(baseUrl: string, fhirBase: string, software:
         conditionalDelete: 'single',
         referencePolicy: ['literal', 'logical', 'local'],
         searchInclude: params.filter((p) => p.type === 'reference').map((p) => `${type}:${p.code}`),
-        searchRevInclude: revIncludes().get(type) ?? [],
+        searchRevInclude: revIncludesByTarget.get(type) ?? [],
         searchParam: params.map((p) => ({
           name: p.code,
           definition: p.definition.url,
