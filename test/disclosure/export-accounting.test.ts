@@ -1,4 +1,7 @@
 import type { AuditEvent, Bundle, Consent, Resource } from '@medplum/fhirtypes';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { type Manifest, kickoff, poll } from '../bulk/support.ts';
 import { type TestServer, startTestServer } from '../support/server.ts';
@@ -27,6 +30,7 @@ let manifest: Manifest;
 /** Each downloaded file of the payer's export: its resources as NDJSON lines parsed. */
 const files = new Map<string, Resource[]>();
 let internalJob: string;
+let exportDir: string;
 
 const jobOf = (statusUrl: string) => statusUrl.split('/').pop() as string;
 const fileName = (url: string) => url.split('/').pop() as string;
@@ -38,7 +42,8 @@ async function downloadFile(url: string, token: string): Promise<{ status: numbe
 }
 
 beforeAll(async () => {
-  s = await startTestServer();
+  exportDir = mkdtempSync(join(tmpdir(), 'export-accounting-'));
+  s = await startTestServer({ EXPORT_DIR: exportDir });
   await s.ensureTenant(TENANT);
   const admin = await s.token('system/*.cruds', TENANT);
   await create(s, admin, { resourceType: 'Organization', id: 'payer', name: 'Payer' });
@@ -76,6 +81,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await s?.close();
+  rmSync(exportDir, { recursive: true, force: true });
 });
 
 const patientToken = (p: string) => s.personToken({ tenant: TENANT, scope: 'patient/*.rs', fhirUser: `Patient/${p}`, roles: ['patient'], patient: p });
