@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { REDISCLOSURE_NOTICE, REDISCLOSURE_NOTICE_URL } from '../../server/src/clinical/part2/notice.ts';
+import { consentFor } from '../disclosure/fixture.ts';
 import { type TestServer, startTestServer } from '../support/server.ts';
 import { type Loaded, type Res, download, exportAll, ids, kickoff, newClient, poll, postBundle, readBundles } from './support.ts';
 
@@ -204,8 +205,9 @@ describe('the protocol', () => {
 
 describe('access', () => {
   let labelled: string;
+  let patient: string;
   beforeAll(async () => {
-    const patient = loaded.find((l) => l.resource.resourceType === 'Patient')!.id;
+    patient = loaded.find((l) => l.resource.resourceType === 'Patient')!.id;
     const writer = await s.token('system/Condition.cruds', TENANT);
     const res = await s.fhir('Condition', {
       token: writer,
@@ -234,7 +236,11 @@ describe('access', () => {
   });
 
   test('exported to an external organization, a Part 2 record carries the §2.32 notice and the manifest says so', async () => {
-    const payer = await (await newClient(s.db, s.baseUrl, TENANT, NAMED, 'Organization/payer-1')).token();
+    // Part 2 records reach a recipient outside the clinic only under the patient's Consent (issue 13 item 2).
+    const admin = await s.token('system/*.cruds', TENANT);
+    const consent = await s.fhir('Consent', { token: admin, method: 'POST', json: consentFor(patient, { actor: 'Organization/payer-1' }) });
+    expect(consent.status, await consent.text()).toBe(201);
+    const payer = await (await newClient(s.db, s.baseUrl, TENANT, NAMED, 'Organization/payer-1', 'HPAYMT')).token();
     const { files, manifest } = await exportAll(s.fhirBase, payer, '$export?_type=Condition,Patient');
     const c = files.get('Condition')!.find((r) => r.id === labelled)!;
     expect(c.meta.extension).toContainEqual({ url: REDISCLOSURE_NOTICE_URL, valueString: REDISCLOSURE_NOTICE });

@@ -43,16 +43,19 @@ export async function postBundle(fhirBase: string, token: string, bundle: Res): 
   return out.entry.map((e: Res) => e.resource.id as string);
 }
 
-/** A new backend client of `tenant` (registered as the CLI does) and a token for it. */
-export async function newClient(db: Queryable, baseUrl: string, tenant: string, scope: string, organization?: string): Promise<{ clientId: string; token: () => Promise<string> }> {
+/**
+ * A new backend client of `tenant` (registered as the CLI does) and a token for it; with
+ * `purpose`, the client may ask for that purpose of use and its token does (purpose/<code>).
+ */
+export async function newClient(db: Queryable, baseUrl: string, tenant: string, scope: string, organization?: string, purpose?: string): Promise<{ clientId: string; token: () => Promise<string> }> {
   const { privateKey, publicKey } = await generateKeyPair('ES384', { extractable: true });
   const kid = randomUUID();
   const jwk = { ...(await exportJWK(publicKey)), kid, alg: 'ES384' };
-  const { clientId } = await registerBackendClient(db, { tenant, name: `bulk-${kid.slice(0, 8)}`, jwks: { keys: [jwk] }, scope, organization });
+  const { clientId } = await registerBackendClient(db, { tenant, name: `bulk-${kid.slice(0, 8)}`, jwks: { keys: [jwk] }, scope, organization, ...(purpose ? { purposes: [purpose] } : {}) });
   return {
     clientId,
     async token() {
-      const res = await requestToken({ baseUrl, clientId, key: { key: privateKey, kid, alg: 'ES384' }, scope });
+      const res = await requestToken({ baseUrl, clientId, key: { key: privateKey, kid, alg: 'ES384' }, scope: purpose ? `${scope} purpose/${purpose}` : scope });
       expect(res.status, JSON.stringify(res.body)).toBe(200);
       return res.body.access_token as string;
     },

@@ -52,6 +52,8 @@ export interface Recipient {
   name: string;
   token: string;
   external: boolean;
+  /** A backend client with system scopes (the matrix runs $export for these). */
+  system?: boolean;
   /** Whether the record of `state`, `kind` may be given to this recipient. */
   sees(state: State, kind: Kind): boolean;
 }

@@ -1,9 +1,14 @@
 import type { Bundle, Resource } from '@medplum/fhirtypes';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { kickoff, poll } from '../bulk/support.ts';
 import { type TestServer, startTestServer } from '../support/server.ts';
 import {
   KINDS,
   LOCAL,
+  NOTICE_URL,
   OTHER,
   PAYER,
   type Kind,
@@ -32,13 +37,15 @@ import {
  * The expected visibility is written out in fixture.ts (`consented`), independently of the server.
  */
 let s: TestServer;
+let exportDir: string;
 let data: Seeded;
 const recipients: Recipient[] = [];
 /** Part 2 resources seen per recipient across all paths (the notice checks must not be vacuous). */
 const part2Seen = new Map<string, number>();
 
 beforeAll(async () => {
-  s = await startTestServer();
+  exportDir = mkdtempSync(join(tmpdir(), 'disclosure-matrix-'));
+  s = await startTestServer({ EXPORT_DIR: exportDir });
   await s.ensureTenant(TENANT);
   const admin = await s.token('system/*.cruds', TENANT);
   data = await seed(s, admin);
@@ -51,15 +58,16 @@ beforeAll(async () => {
   const other = await register('--organization', OTHER, '--purposes', 'HPAYMT');
   const all = () => true;
   recipients.push(
-    { name: 'payer, consented purpose HPAYMT', token: await token(payer, 'system/*.rs purpose/HPAYMT'), external: true, sees: consented },
-    { name: 'payer, other purpose HOPERAT', token: await token(payer, 'system/*.rs purpose/HOPERAT'), external: true, sees: (_s, k) => unlabelled(k) },
-    { name: 'payer, no purpose', token: await token(payer, 'system/*.rs'), external: true, sees: (_s, k) => unlabelled(k) },
-    { name: 'other organization, HPAYMT', token: await token(other, 'system/*.rs purpose/HPAYMT'), external: true, sees: (_s, k) => unlabelled(k) },
-    { name: 'internal system client, system/*.rs', token: await s.token('system/*.rs', TENANT), external: false, sees: (_s, k) => unlabelled(k) },
+    { name: 'payer, consented purpose HPAYMT', token: await token(payer, 'system/*.rs purpose/HPAYMT'), external: true, system: true, sees: consented },
+    { name: 'payer, other purpose HOPERAT', token: await token(payer, 'system/*.rs purpose/HOPERAT'), external: true, system: true, sees: (_s, k) => unlabelled(k) },
+    { name: 'payer, no purpose', token: await token(payer, 'system/*.rs'), external: true, system: true, sees: (_s, k) => unlabelled(k) },
+    { name: 'other organization, HPAYMT', token: await token(other, 'system/*.rs purpose/HPAYMT'), external: true, system: true, sees: (_s, k) => unlabelled(k) },
+    { name: 'internal system client, system/*.rs', token: await s.token('system/*.rs', TENANT), external: false, system: true, sees: (_s, k) => unlabelled(k) },
     {
       name: 'internal system client naming the types',
       token: await s.token('system/Observation.rs system/Condition.rs system/Encounter.rs system/Patient.rs', TENANT),
       external: false,
+      system: true,
       sees: all,
     },
     {
@@ -85,6 +93,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await s?.close();
+  rmSync(exportDir, { recursive: true, force: true });
 });
 
 /** Which seeded record a resource is, if any. */
@@ -125,6 +134,39 @@ const expected = (who: Recipient, kinds: Kind[], states: State[] = STATES) =>
   states.flatMap((state) => kinds.filter((kind) => who.sees(state, kind)).map((kind) => `${state}/${kind}`)).sort();
 
 describe('disclosure matrix', () => {
+  // First, while the recipients' tokens are fresh (the other paths take many requests).
+  test('$export, system and Patient level: every NDJSON line of every file holds only what the recipient may get, the notice exactly on Part 2 records given outside', async () => {
+    const exporters = recipients.filter((r) => r.system);
+    expect(exporters).toHaveLength(6);
+    const part2By = new Map<string, number>();
+    for (const who of exporters) {
+      for (const path of ['$export', 'Patient/$export']) {
+        const { manifest } = await poll(await kickoff(s.fhirBase, who.token, path), who.token);
+        const found: { state: State; kind: Kind }[] = [];
+        let part2 = 0;
+        for (const o of [...manifest.output, ...manifest.error]) {
+          const res = await fetch(o.url, { headers: { authorization: `Bearer ${who.token}`, accept: 'application/fhir+ndjson' } });
+          const text = await res.text();
+          expect(res.status, `${who.name}: ${path} ${o.type}`).toBe(200);
+          const lines = text.split('\n').filter(Boolean);
+          expect(lines.length).toBe(o.count);
+          for (const line of lines) {
+            found.push(...scan(who, `${path} ${o.type}.ndjson`, line));
+            if (isPart2(JSON.parse(line) as Resource)) part2++;
+            part2By.set(who.name, (part2By.get(who.name) ?? 0) + (isPart2(JSON.parse(line) as Resource) ? 1 : 0));
+          }
+        }
+        expect(found.map(key).sort(), `${who.name}: ${path}`).toEqual(expected(who, KINDS));
+        // The manifest names the notice exactly when Part 2 records left for an external recipient.
+        const notice = manifest.extension?.[NOTICE_URL] as { files: { count: number }[] } | undefined;
+        expect(notice?.files.reduce((n, f) => n + f.count, 0) ?? 0, `${who.name}: ${path} manifest notice`).toBe(who.external ? part2 : 0);
+      }
+    }
+    // Not vacuous: Part 2 records were exported, with the notice outside and without it inside.
+    expect(part2By.get('payer, consented purpose HPAYMT')).toBeGreaterThan(0);
+    expect(part2By.get('internal system client naming the types')).toBeGreaterThan(0);
+  });
+
   test('read and instance history: 200 exactly for what the recipient may get, else 404 as for nothing', async () => {
     for (const who of recipients) {
       for (const state of STATES) {

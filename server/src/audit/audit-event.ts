@@ -18,7 +18,7 @@ import {
   V3_PARTICIPATION_TYPE,
   outcomeOf,
 } from './codes.ts';
-import { type DisclosedResource, patientDetails } from './disclosure.ts';
+import { type DisclosedResource, EXPORT_JOB_SYSTEM, JOB_ROLE, patientDetails } from './disclosure.ts';
 
 /**
  * Builds R4 AuditEvents (https://hl7.org/fhir/R4/auditevent.html), following the shape of the
@@ -119,6 +119,16 @@ export function resourceEntity(reference: string): AuditEventEntity {
   };
 }
 
+/** The Bulk Data $export job a downloaded file came from (object-role 20 "Job"); names no patient. */
+export function exportJobEntity(job: string, file: string): AuditEventEntity {
+  return {
+    what: { identifier: { system: EXPORT_JOB_SYSTEM, value: job } },
+    type: { system: OBJECT_TYPE, code: '2', display: 'System Object' },
+    role: { system: OBJECT_ROLE, code: JOB_ROLE, display: 'Job' },
+    description: `$export file ${file}`,
+  };
+}
+
 /** entity.query is base64Binary: the query string as sent. It may hold PHI (names): never logged. */
 export function queryEntity(query: string, description?: string): AuditEventEntity {
   return {
@@ -155,6 +165,8 @@ export interface RestEventInput extends Who {
    * `disclosure`.
    */
   disclosed?: { resources: DisclosedResource[]; more: number };
+  /** Further entities (the $export job of a downloaded file), before the patients. */
+  entities?: AuditEventEntity[];
   recorded?: string;
 }
 
@@ -182,6 +194,7 @@ export function restAuditEvent(input: RestEventInput): AuditEvent {
     }
   }
   if (input.query !== undefined) entity.push(queryEntity(input.query, input.queryDescription));
+  entity.push(...(input.entities ?? []));
   for (const p of input.patients ?? []) entity.push(patientEntity(p));
   const outcome = outcomeOf(input.status);
   const purpose = input.context?.purposeOfUse;

@@ -22,6 +22,13 @@ export const DISCLOSED_ENTITY_CAP = 1000;
  */
 export const ROUTING_CRITERIA_ROLE = '23';
 
+/**
+ * object-role 20 "Job": the Bulk Data $export job a downloaded file came from
+ * (fhir/bulk-export.ts), identified by EXPORT_JOB_SYSTEM|job id.
+ */
+export const JOB_ROLE = '20';
+export const EXPORT_JOB_SYSTEM = 'http://bh-fhir.org/fhir/sid/bulk-export-job';
+
 /** detail.type of a disclosed resource's patient. */
 export const DISCLOSED_PATIENT_DETAIL = 'patient';
 
@@ -29,6 +36,17 @@ export interface DisclosedResource {
   /** Type/id/_history/v (or Type/id for a resource without a version). */
   reference: string;
   /** Ids of the patients whose data the resource carries. */
+  patients: string[];
+}
+
+/**
+ * What one $export file carries, tallied while the job writes it (bulk/file-disclosure.ts) and
+ * recorded each time an external requester downloads it: the resources up to the cap, how many
+ * more, and every patient whose data it holds.
+ */
+export interface DisclosedFile {
+  resources: DisclosedResource[];
+  more: number;
   patients: string[];
 }
 
@@ -72,7 +90,7 @@ export function patientDetails(patients: readonly string[]): NonNullable<AuditEv
  * One disclosure as the accounting shows it to `patientId` (or a privacy officer asking for that
  * patient): the stored AuditEvent with only this patient's entities (their Patient entity and the
  * resources carrying their data; the count of resources not named, if any; the Subscription of a
- * notification), without the query
+ * notification; the $export job of a downloaded file), without the query
  * (it may name other patients) and without internal details of the recipient (network address,
  * internal user id). When, who received it (organization, client, person), for what purpose, and
  * the outcome stay as recorded.
@@ -90,6 +108,7 @@ export function disclosureView(event: AuditEvent, patientId: string): AuditEvent
     const mine = en.detail?.some((d) => d.type === DISCLOSED_PATIENT_DETAIL && d.valueString === patientId);
     if (mine) entity.push({ ...en, detail: patientDetails([patientId]) });
     else if (en.role?.code === ROUTING_CRITERIA_ROLE) entity.push(en); // the Subscription a notification went out on: names no patient
+    else if (en.role?.code === JOB_ROLE) entity.push(en); // the $export job a downloaded file came from: names no patient
     else if (!en.what && en.description) entity.push(en); // "N more resources disclosed, not listed"
   }
   const agent = (event.agent ?? []).map(({ network: _network, altId: _altId, ...a }) => a);

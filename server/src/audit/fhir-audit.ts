@@ -4,8 +4,8 @@ import type { Request, Response } from 'express';
 import type { AccessPolicy } from '../access/policy.ts';
 import { log } from '../log.ts';
 import { isDisclosure } from '../access/accounting.ts';
-import { type RestEventInput, restAuditEvent } from './audit-event.ts';
-import { disclosedResources } from './disclosure.ts';
+import { type RestEventInput, exportJobEntity, restAuditEvent } from './audit-event.ts';
+import { type DisclosedFile, disclosedResources } from './disclosure.ts';
 import type { AuditRequestScope, AuditTrail } from './audit-trail.ts';
 import { addPatientsOf } from './patients.ts';
 
@@ -28,6 +28,11 @@ export interface FhirAudit extends AuditRequestScope {
   body?: unknown;
   /** The resource answered (read result, search Bundle, …). */
   resource?: Resource;
+  /**
+   * A Bulk Data file sent to a requester whose export is a disclosure (fhir/bulk-export.ts): what
+   * it carries, tallied when the job wrote it. Recorded as disclosed once the file was sent in full.
+   */
+  exported?: { job: string; file: string; disclosed: DisclosedFile };
 }
 
 const WRITES = new Set(['create', 'update', 'patch', 'delete']);
@@ -110,6 +115,14 @@ function finish(state: FhirAudit, req: Request, status: number): void {
     const found = disclosedResources(byId.length ? { resourceType: 'Bundle', type: 'collection', entry: [state.resource, ...byId].map((resource) => ({ resource })) } : state.resource);
     if (patients.size > 0) disclosed = found;
   }
+  // A downloaded $export file: the job tallied what it carries while writing it (bulk/run.ts).
+  // The job's requester decided (its access chose the rows); the downloader is the same client
+  // and user (bulk/manifest.ts isRequester).
+  const exported = ok && state.exported ? state.exported : undefined;
+  if (exported) {
+    for (const p of exported.disclosed.patients) patients.add(p);
+    if (patients.size > 0) disclosed = { resources: exported.disclosed.resources, more: exported.disclosed.more };
+  }
   let query: string | undefined;
   let queryDescription: string | undefined;
   const qs = req.originalUrl.includes('?') ? req.originalUrl.slice(req.originalUrl.indexOf('?') + 1) : '';
@@ -139,6 +152,7 @@ function finish(state: FhirAudit, req: Request, status: number): void {
       queryDescription,
       patients,
       disclosed,
+      entities: exported && disclosed ? [exportJobEntity(exported.job, exported.file)] : undefined,
     })
   );
 }

@@ -1,4 +1,5 @@
 import type { AccessContext } from '../access/context.ts';
+import type { DisclosedFile } from '../audit/disclosure.ts';
 import type { Queryable } from '../db/database.ts';
 import type { ExportRequest } from './request.ts';
 
@@ -17,6 +18,12 @@ export interface OutputFile {
   count: number;
   /** Part 2-labelled resources in it that carry the §2.32 notice (external requesters only). */
   noticed: number;
+  /**
+   * For a requester whose reads are disclosures (access/accounting.ts `isDisclosure`): the
+   * resources and patients the file carries (./file-disclosure.ts), recorded at each download.
+   * Never in the manifest.
+   */
+  disclosed?: DisclosedFile;
 }
 
 /** Where a job stands: the next type to write, and within it the last id and byte written. */

@@ -1,4 +1,5 @@
 import type { Resource } from '@medplum/fhirtypes';
+import { isDisclosure } from '../access/accounting.ts';
 import { isExternal } from '../access/disclosure.ts';
 import { currentPrincipal } from '../access/person.ts';
 import { policyFor } from '../access/policy.ts';
@@ -6,6 +7,7 @@ import type { BackgroundDeps } from '../background.ts';
 import { isPart2, withRedisclosureNotice } from '../clinical/part2/notice.ts';
 import { parseJson, stringifyJson } from '../kernel/json.ts';
 import { type ExportEnv, type ExportSelection, exportPage, typesPresent } from '../store/search/export.ts';
+import { FileTally } from './file-disclosure.ts';
 import { ERROR_FILE, fileName, jobDir, openAt, removeJobFiles } from './files.ts';
 import { type Job, type OutputFile, type Progress, finishJob, saveProgress } from './jobs.ts';
 
@@ -33,11 +35,15 @@ export async function runJob(deps: BackgroundDeps, job: Job, signal: AbortSignal
   const env: ExportEnv = { tenant: job.tenant, access, fhirBase: deps.fhirBase, lenient: job.request.lenient };
   // §2.32: Part 2 records that leave the treating clinic carry the redisclosure notice.
   const external = isExternal(job.requester);
+  // Accounting of disclosures: what each file carries, recorded when the requester downloads it.
+  const accounted = isDisclosure(job.requester);
   const req = job.request;
   let progress: Progress = { ...job.progress };
   // The saved output lists the type being written with its count so far (for X-Progress); a
   // resumed job writes that entry anew when the type is done.
   let savedAt = Date.now();
+  // A job resumed mid-type continues the tally saved with that resume point.
+  const resumedTally = progress.after === undefined ? undefined : job.output.find((o) => o.file !== ERROR_FILE && o.type === req.types[progress.typeIndex])?.disclosed;
   const output = job.output.filter((o) => o.file === ERROR_FILE || o.type !== req.types[progress.typeIndex]);
 
   if (progress.typeIndex === 0 && progress.count === 0 && req.warnings.length && !output.some((o) => o.file === ERROR_FILE)) {
@@ -62,6 +68,8 @@ export async function runJob(deps: BackgroundDeps, job: Job, signal: AbortSignal
     // Opened with the first row: most types of a tenant are empty, and leave no file.
     let out: Awaited<ReturnType<typeof openAt>> | undefined;
     let next: Promise<Page> | undefined = page(progress.after);
+    const tally = accounted ? new FileTally(progress.after === undefined ? undefined : resumedTally) : undefined;
+    const entry = (): OutputFile => ({ type, file, count: progress.count, noticed: progress.noticed, ...(tally ? { disclosed: tally.snapshot() } : {}) });
     try {
       while (next) {
         const p: Page = await next;
@@ -72,12 +80,13 @@ export async function runJob(deps: BackgroundDeps, job: Job, signal: AbortSignal
         next?.catch(() => undefined);
         out ??= await openAt(dir, file, progress.bytes);
         const { text, noticed } = withNotices(p.text + '\n', external);
+        tally?.addLines(p.text);
         const written = await out.write(text);
         progress = { ...progress, after: p.last, bytes: progress.bytes + written, count: progress.count + p.n, noticed: progress.noticed + noticed };
         // The resume point is saved (and the lease renewed) about once a second, not every page.
         if (Date.now() - savedAt >= SAVE_EVERY_MS) {
           savedAt = Date.now();
-          if (!(await saveProgress(db, job, progress, [...output, { type, file, count: progress.count, noticed: progress.noticed }]))) {
+          if (!(await saveProgress(db, job, progress, [...output, entry()]))) {
             await out.close();
             await next?.catch(() => undefined);
             await removeJobFiles(config.exportDir, job.tenant, job.id);
@@ -89,7 +98,7 @@ export async function runJob(deps: BackgroundDeps, job: Job, signal: AbortSignal
       await out?.close().catch(() => undefined);
     }
     if (progress.count === 0) continue;
-    output.push({ type, file, count: progress.count, noticed: progress.noticed } satisfies OutputFile);
+    output.push(entry());
     // A finished file is saved at once: a resumed job never writes it again.
     savedAt = Date.now();
     if (!(await saveProgress(db, job, { typeIndex: progress.typeIndex + 1, bytes: 0, count: 0, noticed: 0 }, output))) {

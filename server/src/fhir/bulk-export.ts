@@ -2,9 +2,10 @@ import type { FhirRouter } from '@medplum/fhir-router';
 import type { Group } from '@medplum/fhirtypes';
 import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
+import { isDisclosure } from '../access/accounting.ts';
 import type { AccessPolicy } from '../access/policy.ts';
 import type { AuditTrail } from '../audit/audit-trail.ts';
-import { beginFhirAudit } from '../audit/fhir-audit.ts';
+import { type FhirAudit, beginFhirAudit } from '../audit/fhir-audit.ts';
 import { readFile, removeJobFiles } from '../bulk/files.ts';
 import { deleteJob, getJob, insertJob } from '../bulk/jobs.ts';
 import { isRequester, manifestOf, progressText, statusUrl } from '../bulk/manifest.ts';
@@ -62,7 +63,7 @@ export function bulkExportRoutes(deps: BulkHttpDeps): express.RequestHandler {
       if (kick && (req.method === 'GET' || req.method === 'POST')) return await kickoff(req, res, access, kick[1] ? 'patient' : kick[2] ? 'group' : 'system', kick[2]);
       if (status && req.method === 'GET') return await poll(res, access, status[1]);
       if (status && req.method === 'DELETE') return await cancel(res, access, status[1]);
-      if (file && req.method === 'GET') return await download(res, access, file[1], file[2]);
+      if (file && req.method === 'GET') return await download(res, access, file[1], file[2], audit);
       res.setHeader('Allow', kick ? 'GET, POST' : status ? 'GET, DELETE' : 'GET');
       fail('method-not-allowed', `${req.method} is not supported here`);
     } catch (err) {
@@ -142,11 +143,15 @@ export function bulkExportRoutes(deps: BulkHttpDeps): express.RequestHandler {
     res.status(202).type('application/fhir+json; charset=utf-8').send(JSON.stringify(informational(`Export ${id} cancelled; its files are deleted`)));
   }
 
-  async function download(res: Response, access: AccessPolicy, id: string, name: string): Promise<void> {
+  async function download(res: Response, access: AccessPolicy, id: string, name: string, audit: FhirAudit): Promise<void> {
     const job = await ownJob(access, id);
-    const listed = job.status === 'completed' && job.output.some((o) => o.file === name);
-    const found = listed ? await readFile(deps.config.exportDir, job.tenant, job.id, name) : undefined;
+    const entry = job.status === 'completed' ? job.output.find((o) => o.file === name) : undefined;
+    const found = entry ? await readFile(deps.config.exportDir, job.tenant, job.id, name) : undefined;
     if (!found) fail('not-found', `File ${name} of export ${id} not found`);
+    // Accounting of disclosures (audit/README.md "Disclosures"): each download of a file by a
+    // requester outside the treating clinic (or under break-glass) is a disclosure of what the
+    // file carries; the REST audit of this request records it once the file was sent in full.
+    if (isDisclosure(job.requester) && entry?.disclosed) audit.exported = { job: job.id, file: name, disclosed: entry.disclosed };
     res.status(200).setHeader('Content-Type', 'application/fhir+ndjson');
     res.setHeader('Content-Length', String(found.size));
     await new Promise<void>((resolve, reject) => {
