@@ -26,6 +26,27 @@ export interface QueryOptions {
 
 export interface Queryable {
   query<R = Record<string, unknown>>(sql: string, params?: unknown[], options?: QueryOptions): Promise<QueryResult<R>>;
+  /**
+   * Several statements in one round trip, in order, each with its own snapshot (READ COMMITTED):
+   * a lock taken by one is held when the next starts. Where a round trip costs more than the
+   * statements (pg: a socket write and a wake-up of the backend each), reads that do not depend
+   * on each other go out together. Optional: `runBatch` falls back to one statement at a time.
+   */
+  batch?(statements: Statement[]): Promise<QueryResult<Record<string, unknown>>[]>;
+}
+
+export interface Statement {
+  sql: string;
+  params?: unknown[];
+}
+
+/** `q.batch(statements)`, or the statements one after another where `q` cannot batch. */
+export async function runBatch(q: Queryable, statements: Statement[]): Promise<QueryResult<Record<string, unknown>>[]> {
+  if (statements.length === 0) return [];
+  if (q.batch && statements.length > 1) return q.batch(statements);
+  const out: QueryResult<Record<string, unknown>>[] = [];
+  for (const s of statements) out.push(await q.query(s.sql, s.params));
+  return out;
 }
 
 export interface Database extends Queryable {

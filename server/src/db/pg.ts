@@ -2,7 +2,8 @@ import { OperationOutcomeError } from '@medplum/core';
 import pg from 'pg';
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type Database, type QueryOptions, type Queryable, type QueryResult, LOCK_WAIT_MS, retryingTransaction } from './database.ts';
+import { type Database, type QueryOptions, type Queryable, type QueryResult, type Statement, LOCK_WAIT_MS, retryingTransaction } from './database.ts';
+import { inlinable, inlineParams, smallParams } from './inline-params.ts';
 import { RequestGone, checkSignal, isQueryCanceled, statementTimedOut } from './request-scope.ts';
 import { shareSecretBox } from './secret-box.ts';
 
@@ -140,7 +141,24 @@ export async function openPostgres(url: string, poolSize: number): Promise<Datab
         throw translate(err, c, signal);
       }
     },
+    batch: (statements) => batchOn(c, statements, signal),
   });
+
+  /**
+   * Statements in one simple-protocol query (one round trip; `prefix`, such as BEGIN, first).
+   * Outside a transaction PostgreSQL runs such a query as one implicit transaction.
+   */
+  const batchOn = async (c: pg.PoolClient, statements: Statement[], signal: AbortSignal | undefined, prefix?: string): Promise<QueryResult<Record<string, unknown>>[]> => {
+    checkSignal(signal);
+    const text = [...(prefix ? [prefix] : []), ...statements.map((s) => inlineParams(s.sql, s.params))].join(';\n');
+    try {
+      const r = (await c.query(text)) as unknown as pg.QueryResult | pg.QueryResult[];
+      const all = Array.isArray(r) ? r : [r];
+      return all.slice(prefix ? 1 : 0).map((x) => ({ rows: x.rows as Record<string, unknown>[], rowCount: x.rowCount ?? 0 }));
+    } catch (err) {
+      throw translate(err, c, signal);
+    }
+  };
 
   // Idempotent: a test's teardown and Server.close may both close it.
   const close = once(() => pool.end());
@@ -164,9 +182,18 @@ export async function openPostgres(url: string, poolSize: number): Promise<Datab
                   if (qo?.last) state.ended = true;
                   if (!state.begun && !(qo?.last && !options?.serializable)) {
                     state.begun = true;
+                    // BEGIN and a small first statement share a round trip (simple protocol).
+                    if (inlinable(sql) && smallParams(params)) return (await batchOn(client, [{ sql, params }], signal, begin))[0] as QueryResult<never>;
                     await client.query(begin);
                   }
                   return inner.query(sql, params, qo);
+                },
+                // The first statements of a transaction carry its BEGIN in the same round trip.
+                async batch(statements) {
+                  if (state.ended) throw new Error('a statement after the transaction\'s last one');
+                  const prefix = state.begun ? undefined : begin;
+                  state.begun = true;
+                  return batchOn(client, statements, signal, prefix);
                 },
               };
               shareSecretBox(db, tx);

@@ -1,5 +1,5 @@
 import { OperationOutcomeError } from '@medplum/core';
-import type { Queryable } from '../db/database.ts';
+import { type Queryable, runBatch } from '../db/database.ts';
 import { outcome } from '../kernel/outcome.ts';
 
 /**
@@ -43,6 +43,13 @@ class GuardedQueries implements Queryable {
   query: Queryable['query'] = async (sql, params, options) => {
     try {
       return await this.q.query(sql, params, options);
+    } catch (err) {
+      throw asOutcome(err);
+    }
+  };
+  batch: Queryable['batch'] = async (statements) => {
+    try {
+      return await runBatch(this.q, statements);
     } catch (err) {
       throw asOutcome(err);
     }

@@ -24,7 +24,7 @@ import type { Bundle, OperationOutcome, Parameters, Reference, Resource, Resourc
 import type { AccessContext } from '../access/context.ts';
 import { type AccessPolicy, tenantAdminPolicy } from '../access/policy.ts';
 import type { Permission } from '../access/scopes.ts';
-import type { Database, Queryable } from '../db/database.ts';
+import type { Database, Queryable, Statement } from '../db/database.ts';
 import { fail } from '../kernel/outcome.ts';
 import { carryDecimals, hasDecimalText, parseJson, stringifyJson } from '../kernel/json.ts';
 import { asOutcome, guardQueries } from './database-errors.ts';
@@ -35,6 +35,7 @@ import { emptyRows } from './index-rows.ts';
 import { indexResource } from './indexer.ts';
 import { explainedLeaves } from './search/access.ts';
 import { accessForTypes, accessPredicate, compileConstraint } from './search/compile.ts';
+import { type SearchRequest as BatchedSearch, searchBatch as runSearchBatch } from './search/batch.ts';
 import { search as runSearch } from './search/index.ts';
 import { Sql } from './search/sql.ts';
 import { validate } from './validate.ts';
@@ -99,6 +100,9 @@ export function wasCreatedByUpdate(resource: object): boolean {
   return createdByUpdate.has(resource);
 }
 
+/** Search parameters whose answer depends on rows of other types than the searched one. */
+const REACHING = ['_has', '_include', '_revinclude', '_type', '_list', '_filter', '_query'];
+
 /**
  * Our FhirRepository over PostgreSQL (or PGlite). One instance serves one request with its
  * tenant and access policy; `withTransaction` hands out a child bound to one connection.
@@ -111,7 +115,19 @@ export class Repository extends FhirRepository {
   private readonly db: Database;
   private readonly q: Queryable;
   private readonly inTransaction: boolean;
-  private pending: VersionWrite[] = [];
+  /**
+   * Buffered creates, shared with the repositories derived on this transaction for this tenant
+   * (`derive`): a derived repository's read then writes what the caller buffered only when it
+   * needs to, and everything left goes out in the transaction's final statement.
+   */
+  private buffer: { writes: VersionWrite[] } = { writes: [] };
+  private sharesBuffer = false;
+  private get pending(): VersionWrite[] {
+    return this.buffer.writes;
+  }
+  private set pending(w: VersionWrite[]) {
+    this.buffer.writes = w;
+  }
   /** The open transaction's commit work, shared with every repository derived on it. */
   private txWork: TransactionWork = { beforeCommit: [], afterCommit: [] };
 
@@ -240,6 +256,10 @@ export class Repository extends FhirRepository {
   private derive(ctx: RepositoryContext): Repository {
     const child = new Repository(this.db, ctx, this.inTransaction ? this.q : undefined);
     child.txWork = this.txWork;
+    if (this.inTransaction && ctx.tenant === this.ctx.tenant) {
+      child.buffer = this.buffer;
+      child.sharesBuffer = true;
+    }
     return child;
   }
 
@@ -251,11 +271,12 @@ export class Repository extends FhirRepository {
    * tenant, but keeps the caller's identity (`access.context`), connection, transaction and hooks:
    * its writes are audited like the caller's own, in the caller's AuditEvent, naming the caller.
    *
-   * This repository's buffered creates are written first, so that the server's reads see them.
-   * The returned repository buffers its own creates: `flush()` it before the transaction ends.
+   * In this tenant the returned repository shares this one's buffered creates (its reads write
+   * them first, as this one's would); acting in another tenant, this one's are written first.
+   * `flush()` it before the transaction ends.
    */
   async asServer(work: ServerWork): Promise<Repository> {
-    await this.flush();
+    if (!(this.inTransaction && (work.tenant === undefined || work.tenant === this.ctx.tenant))) await this.flush();
     let access: AccessPolicy;
     if (work.tenant === undefined || work.tenant === this.ctx.tenant) {
       // Tenant-wide decisions, but the caller's identity: the audit trail names who caused the write.
@@ -267,6 +288,14 @@ export class Repository extends FhirRepository {
     }
     const tenant = work.tenant ?? this.ctx.tenant;
     return this.derive({ ...this.ctx, tenant, access, serverBuilt: work.serverBuilt, serverWork: work.reason });
+  }
+
+  /**
+   * A derived repository's work is done: its buffered creates go out with the transaction's own
+   * final statement when it shares the caller's buffer (`derive`), else now.
+   */
+  async settle(): Promise<void> {
+    if (!this.sharesBuffer) await this.flush();
   }
 
   /** Writes buffered creates. Called before anything that reads and at commit (`last`). */
@@ -316,7 +345,8 @@ export class Repository extends FhirRepository {
   // --- read ---------------------------------------------------------------------------------
 
   async readResource<T extends Resource>(resourceType: string, id: string): Promise<WithId<T>> {
-    await this.flush();
+    // Only a buffered create of this type can be what is read.
+    await this.flushFor([[resourceType, []]]);
     this.ctx.access.assertCan(resourceType, 'r');
     const row = await this.currentRow(resourceType, id);
     if (!row) fail('not-found', `${resourceType}/${id} not found`);
@@ -336,7 +366,8 @@ export class Repository extends FhirRepository {
   }
 
   async readVersion<T extends Resource>(resourceType: string, id: string, vid: string): Promise<WithId<T>> {
-    await this.flush();
+    // Only a buffered create of this type can be what is read.
+    await this.flushFor([[resourceType, []]]);
     this.ctx.access.assertCan(resourceType, 'r');
     // One answer for a missing version, a missing resource and a resource outside the caller's
     // reach: the message must not tell which versions a hidden resource has, nor that it exists.
@@ -640,8 +671,31 @@ export class Repository extends FhirRepository {
 
   /** Search from raw query pairs: the HTTP layer's entry point (keeps composite and lenient handling intact). */
   async searchParams(resourceType: string | undefined, params: [string, string][]): Promise<Bundle> {
-    await this.flush();
+    await this.flushFor([[resourceType, params]]);
     return runSearch(this.q, this.ctx, resourceType, params);
+  }
+
+  /**
+   * Several searches in one round trip (store/search/batch.ts), after `before` (such as a lock):
+   * for server follow-up work that reads many independent things at once (a positive screen's
+   * rule set, open Task, rota, flag and crisis resources). Each answers as `searchParams` would.
+   */
+  async searchBatch(requests: BatchedSearch[], before: Statement[] = []): Promise<Bundle[]> {
+    await this.flushFor(requests);
+    return runSearchBatch(this.q, this.ctx, requests, before);
+  }
+
+  /**
+   * Buffered creates are written before a search that could find them: one of the searched type,
+   * or any when the search reaches other types (chains, `_has`, includes) or all types. A search
+   * of one type with its own parameters reads only that type's rows and index rows (the access
+   * predicate too: store/search/access.ts), so the follow-up writes of a hook are not split into
+   * one statement per read of unrelated configuration.
+   */
+  private async flushFor(requests: [string | undefined, [string, string][]][]): Promise<void> {
+    if (this.pending.length === 0) return;
+    const reaches = requests.some(([type, params]) => type === undefined || params.some(([k]) => k.includes('.') || REACHING.some((r) => k.startsWith(r))));
+    if (reaches || this.pending.some((w) => requests.some(([t]) => t === w.type))) await this.flush();
   }
 
   async searchByReference<T extends Resource>(

@@ -88,6 +88,6 @@ export const assignmentHook: WriteHook = {
     } else {
       await server.updateResource<Task>({ ...task, status: 'in-progress', lastModified: now });
     }
-    await server.flush();
+    await server.settle();
   },
 };

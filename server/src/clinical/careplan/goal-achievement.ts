@@ -56,7 +56,7 @@ export const goalAchievementHook: WriteHook = {
     if (todo.length === 0) return;
     const sys = await repo.asServer({ reason: 'goal achievement' });
     for (const { patient, code, goals } of todo) await refreshGoals(sys, patient, code, goals);
-    await sys.flush();
+    await sys.settle();
   },
 };
 

@@ -1,5 +1,6 @@
-import type { Communication, ContactPoint, HealthcareService } from '@medplum/fhirtypes';
+import type { Bundle, Communication, ContactPoint, HealthcareService } from '@medplum/fhirtypes';
 import type { Repository } from '../../store/repository.ts';
+import type { SearchRequest } from '../../store/search/batch.ts';
 import { COMMUNICATION_CATEGORY_SYSTEM, CRISIS_RESOURCE_SYSTEM } from '../codes.ts';
 
 /**
@@ -39,10 +40,21 @@ export const DEFAULT_CRISIS_RESOURCES: HealthcareService[] = [
 
 /** The tenant's active crisis resources (the defaults' words when it has none left: never an empty message). */
 export async function crisisResources(repo: Repository): Promise<HealthcareService[]> {
-  const bundle = await repo.searchParams('HealthcareService', [
+  const [type, params] = CRISIS_RESOURCES_SEARCH;
+  return crisisResourcesIn(await repo.searchParams(type, params));
+}
+
+/** The search for the tenant's crisis resources (so that it can join a batch: Repository.searchBatch). */
+export const CRISIS_RESOURCES_SEARCH: SearchRequest = [
+  'HealthcareService',
+  [
     ['service-category', `${CRISIS_RESOURCE_SYSTEM}|crisis-line,${CRISIS_RESOURCE_SYSTEM}|emergency`],
     ['_count', '50'],
-  ]);
+  ],
+];
+
+/** The active crisis resources among those `CRISIS_RESOURCES_SEARCH` found, in the order a patient sees them. */
+export function crisisResourcesIn(bundle: Bundle): HealthcareService[] {
   const found = (bundle.entry ?? []).map((e) => e.resource as HealthcareService).filter((h) => h.active !== false);
   // Crisis lines first, then emergency services; stable by id.
   const kind = (h: HealthcareService) => (h.category?.some((c) => c.coding?.some((x) => x.code === 'crisis-line')) ? 0 : 1);

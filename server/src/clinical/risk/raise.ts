@@ -1,4 +1,5 @@
 import type {
+  Bundle,
   CodeableConcept,
   Communication,
   Flag,
@@ -13,7 +14,9 @@ import type {
   TaskInput,
 } from '@medplum/fhirtypes';
 import { log } from '../../log.ts';
+import type { Statement } from '../../db/database.ts';
 import type { Repository } from '../../store/repository.ts';
+import type { SearchRequest } from '../../store/search/batch.ts';
 import {
   COMMUNICATION_CATEGORY_SYSTEM,
   FLAG_CATEGORY,
@@ -28,8 +31,8 @@ import {
   profileUrl,
 } from '../codes.ts';
 import type { ScoreResult } from '../scoring/index.ts';
-import { crisisResources, patientCommunication } from './crisis-resources.ts';
-import { firstOwner } from './rota.ts';
+import { CRISIS_RESOURCES_SEARCH, crisisResourcesIn, patientCommunication } from './crisis-resources.ts';
+import { firstOwner, holdersIn, holdersSearch } from './rota.ts';
 import { DEFAULT_DEADLINE_MS, type Priority, type RiskRule, type RuleSet, environmentOf, evaluateRules, parseRuleSet, rank, ruleItems } from './rules.ts';
 import { OPEN_STATUSES, WAITING, riskNow } from './task.ts';
 
@@ -83,22 +86,27 @@ export async function evaluateRisk(
   // One follow-up at a time per patient, across every process and node: two screens of one
   // patient committed at once would each find no open Task and raise one each (two-node test,
   // issue 12). The lock is held to commit, so the second reads the first's Task and joins it.
-  await lockPatient(server, patient);
-  // Everything the follow-up depends on is read first, then written in one go (one statement at
-  // the flush rather than a write between every two reads).
-  const open = await openTask(server, patient);
-  const owner = open ? undefined : await firstOwner(server, patient, now);
-  const flagged = await hasActiveFlag(server, patient);
+  // Everything the follow-up depends on is read after the lock, in the same round trip (each
+  // statement of a batch has its own snapshot: the reads see what the lock waited for), then
+  // written in one go at the flush.
+  const reads: SearchRequest[] = [openTaskSearch(patient), holdersSearch('on-call'), activeFlagSearch(patient), CRISIS_RESOURCES_SEARCH];
   // The patient's crisis resources, once per screen (an amended response that stays positive
   // reuses it; a response created just now has none yet).
-  const existing = options.created
-    ? undefined
-    : await server.searchParams('Communication', [
+  if (!options.created) {
+    reads.push([
+      'Communication',
+      [
         ['based-on', `QuestionnaireResponse/${response.id}`],
         ['category', `${COMMUNICATION_CATEGORY_SYSTEM}|crisis-resources`],
         ['_count', '1'],
-      ]);
-  const resources = existing?.entry?.length ? undefined : await crisisResources(server);
+      ],
+    ]);
+  }
+  const [tasks, onCall, flags, crisis, existing] = await server.searchBatch(reads, [lockPatient(server, patient)]);
+  const open = openTaskIn(tasks);
+  const owner = open ? undefined : await firstOwner(server, patient, now, holdersIn(onCall, 'on-call', now));
+  const flagged = hasActiveFlag(flags);
+  const resources = existing?.entry?.length ? undefined : crisisResourcesIn(crisis);
   return async () => {
     if (open) {
       await join(server, open, triggers, screen, notes, now, canonical, planVersion);
@@ -164,20 +172,26 @@ function fallbackRule(why: string, set: RuleSet | undefined): RiskRule {
 
 /**
  * Transaction-scoped advisory lock on (tenant, patient); class 4245 (audit/hash-chain.ts uses
- * 4243). A raw statement on the transaction's connection: no buffered write is flushed for it.
- * A hash collision only makes two patients' screens wait for each other.
+ * 4243). A raw statement, first in the batch of the follow-up's reads: no buffered write is
+ * flushed for it. A hash collision only makes two patients' screens wait for each other.
  */
-async function lockPatient(repo: Repository, patient: string): Promise<void> {
-  await repo.aggregateOver([], 'SELECT pg_advisory_xact_lock(4245, hashtext($1))', [`${repo.ctx.tenant} ${patient}`]);
+function lockPatient(repo: Repository, patient: string): Statement {
+  return { sql: 'SELECT pg_advisory_xact_lock(4245, hashtext($1))', params: [`${repo.ctx.tenant} ${patient}`] };
 }
 
-async function openTask(repo: Repository, patient: string): Promise<Task | undefined> {
-  const bundle = await repo.searchParams('Task', [
-    ['subject', patient],
-    ['code', `${RISK_TASK_SYSTEM}|${RISK_TASK_CODE}`],
-    ['status', OPEN_STATUSES.join(',')],
-    ['_count', '10'],
-  ]);
+function openTaskSearch(patient: string): SearchRequest {
+  return [
+    'Task',
+    [
+      ['subject', patient],
+      ['code', `${RISK_TASK_SYSTEM}|${RISK_TASK_CODE}`],
+      ['status', OPEN_STATUSES.join(',')],
+      ['_count', '10'],
+    ],
+  ];
+}
+
+function openTaskIn(bundle: Bundle): Task | undefined {
   const tasks = (bundle.entry ?? []).map((e) => e.resource as Task).sort((a, b) => (a.authoredOn ?? '').localeCompare(b.authoredOn ?? ''));
   return tasks[0];
 }
@@ -292,8 +306,11 @@ async function notifyOwner(repo: Repository, task: Task, to: Reference<Practitio
 }
 
 /** One active safety Flag per patient while risk is being followed up; a person ends it. */
-async function hasActiveFlag(repo: Repository, patient: string): Promise<boolean> {
-  const bundle = await repo.searchParams('Flag', [['patient', patient], ['_count', '100']]);
+function activeFlagSearch(patient: string): SearchRequest {
+  return ['Flag', [['patient', patient], ['_count', '100']]];
+}
+
+function hasActiveFlag(bundle: Bundle): boolean {
   return (bundle.entry ?? [])
     .map((e) => e.resource as Flag)
     .some((f) => f.status === 'active' && f.code?.coding?.some((c) => c.system === RISK_FLAG_SYSTEM && c.code === 'suicide-risk'));

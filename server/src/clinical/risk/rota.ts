@@ -1,6 +1,7 @@
-import type { CareTeam, Practitioner, PractitionerRole, Reference } from '@medplum/fhirtypes';
+import type { Bundle, CareTeam, Practitioner, PractitionerRole, Reference } from '@medplum/fhirtypes';
 import { log } from '../../log.ts';
 import type { Repository } from '../../store/repository.ts';
+import type { SearchRequest } from '../../store/search/batch.ts';
 import { ON_CALL_ROLE_SYSTEM, TIMEZONE_EXTENSION } from '../codes.ts';
 
 /**
@@ -24,10 +25,23 @@ export interface Person {
 
 /** The people who hold `role` at `now`, in a stable order (PractitionerRole id). */
 export async function holders(repo: Repository, role: RotaRole, now: Date): Promise<Person[]> {
-  const bundle = await repo.searchParams('PractitionerRole', [
-    ['role', `${ON_CALL_ROLE_SYSTEM}|${role}`],
-    ['_count', '1000'],
-  ]);
+  const [type, params] = holdersSearch(role);
+  return holdersIn(await repo.searchParams(type, params), role, now);
+}
+
+/** The search for a rota role's PractitionerRoles (so that it can join a batch: Repository.searchBatch). */
+export function holdersSearch(role: RotaRole): SearchRequest {
+  return [
+    'PractitionerRole',
+    [
+      ['role', `${ON_CALL_ROLE_SYSTEM}|${role}`],
+      ['_count', '1000'],
+    ],
+  ];
+}
+
+/** Who of the PractitionerRoles found by `holdersSearch(role)` holds the role at `now`. */
+export function holdersIn(bundle: Bundle, role: RotaRole, now: Date): Person[] {
   const roles = (bundle.entry ?? []).map((e) => e.resource as PractitionerRole).sort((a, b) => (a.id ?? '').localeCompare(b.id ?? ''));
   const out: Person[] = [];
   for (const r of roles) {
@@ -113,8 +127,8 @@ export interface Owner {
  * The owner of a new risk Task: the clinician on call now; else the patient's treating clinician;
  * else a supervisor; else the clinic lead; else the tenant's first active practitioner (noted).
  */
-export async function firstOwner(repo: Repository, patient: string, now: Date): Promise<Owner> {
-  const onCall = (await holders(repo, 'on-call', now))[0];
+export async function firstOwner(repo: Repository, patient: string, now: Date, onCallNow?: Person[]): Promise<Owner> {
+  const onCall = (onCallNow ?? (await holders(repo, 'on-call', now)))[0];
   if (onCall) return { person: onCall, why: 'Assigned to the clinician on call.' };
   const treating = (await treatingClinicians(repo, patient))[0];
   if (treating) return { person: treating, why: 'Nobody was on call: assigned to the patient\'s treating clinician.' };

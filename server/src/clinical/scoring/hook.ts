@@ -77,7 +77,7 @@ export const scoringHook: WriteHook = {
       for (const obs of observations) await server.createResource<Observation>(obs);
       await risk?.();
     }
-    await server.flush();
+    await server.settle();
   },
 };
 
