@@ -22,11 +22,13 @@ export const writeHooks: readonly WriteHook[] = [
   // 42 CFR Part 2 labels by rule (program context, SUD codes), before anything validates,
   // derives from or audits the record: what is stored, published and audited carries them.
   part2Hook,
+  // An assignment (SDC questionnaire Task) follows its answers: completed with the response
+  // (clinical/assignments). Its afterWrite runs before scoring's: its search for the patient's
+  // assignment Tasks then finds no buffered risk Task to write first (one round trip, not two).
+  assignmentHook,
   // A QuestionnaireResponse is validated against its Questionnaire and scored by the server;
   // its Observations are written in the same transaction (clinical/scoring/hook.ts).
   scoringHook,
-  // An assignment (SDC questionnaire Task) follows its answers: completed with the response (clinical/assignments).
-  assignmentHook,
   // Risk Tasks: only a clinician completes or cancels one, with an outcome (clinical/risk).
   ...riskHooks,
   profileValidationHook,

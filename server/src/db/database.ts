@@ -18,8 +18,9 @@ export interface QueryOptions {
    * Inside a transaction: this is its last statement (the repository's final flush). When it is
    * also the first, it runs on its own, without BEGIN and COMMIT: a single statement is atomic by
    * itself, and each of those two is a round trip (pg only; a serializable transaction always
-   * begins). A statement after the last one is refused, and the transaction's callback must
-   * return right after it: a last statement that ran alone is committed already.
+   * begins). Otherwise it carries the COMMIT in its round trip (pg, unless its values are large).
+   * A statement after the last one is refused, and the transaction's callback must return right
+   * after it: once the last statement has run, the transaction is committed.
    */
   last?: boolean;
 }

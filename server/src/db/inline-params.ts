@@ -9,11 +9,20 @@ import { createRequire } from 'node:module';
  * its context exactly as an untyped bind parameter is; our statements cast where it matters
  * (`$2::text[]`). Statements with dollar quoting are refused rather than guessed at.
  */
-// pg/lib/utils.js: the conversion pg applies to bind values, and its literal escaping.
-const { prepareValue, escapeLiteral } = createRequire(import.meta.url)('pg/lib/utils.js') as {
+// pg/lib/utils.js: the conversion pg applies to bind values.
+const { prepareValue } = createRequire(import.meta.url)('pg/lib/utils.js') as {
   prepareValue(v: unknown): string | Buffer | null;
-  escapeLiteral(s: string): string;
 };
+
+/**
+ * A string constant: quotes doubled; with a backslash, an escape-string constant (E'…') with
+ * backslashes doubled, which means the same whatever standard_conforming_strings is (as pg's
+ * escapeLiteral, but by regular expression: a resource's JSON may be tens of kilobytes).
+ */
+function escapeLiteral(s: string): string {
+  const quoted = s.replace(/'/g, "''");
+  return s.includes('\\') ? ` E'${quoted.replace(/\\/g, '\\\\')}'` : `'${quoted}'`;
+}
 
 /** Quoted literals, comments and quoted identifiers (copied as they are), or a parameter `$n`. */
 const TOKENS = /'(?:[^']|'')*'|--[^\n]*|"[^"]*"|\$(\d+)/g;

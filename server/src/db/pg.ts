@@ -24,6 +24,12 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 pg.types.setTypeParser(pg.types.builtins.NUMERIC, (v) => Number(v));
 
 /**
+ * Up to this many characters of values, a transaction's last statement goes out as text with its
+ * COMMIT (one round trip of two); beyond it (a large bundle) the values stay bind parameters.
+ */
+const LAST_INLINE_LIMIT = 256 * 1024;
+
+/**
  * Every statement runs on a connection taken from the pool for it (or for its transaction), so
  * that (a) the connection carries the statement timeout the server asked for, set on it once
  * (`SET statement_timeout`, redone only when the wanted value changes: no extra round trip per
@@ -148,13 +154,13 @@ export async function openPostgres(url: string, poolSize: number): Promise<Datab
    * Statements in one simple-protocol query (one round trip; `prefix`, such as BEGIN, first).
    * Outside a transaction PostgreSQL runs such a query as one implicit transaction.
    */
-  const batchOn = async (c: pg.PoolClient, statements: Statement[], signal: AbortSignal | undefined, prefix?: string): Promise<QueryResult<Record<string, unknown>>[]> => {
+  const batchOn = async (c: pg.PoolClient, statements: Statement[], signal: AbortSignal | undefined, prefix?: string, suffix?: string): Promise<QueryResult<Record<string, unknown>>[]> => {
     checkSignal(signal);
-    const text = [...(prefix ? [prefix] : []), ...statements.map((s) => inlineParams(s.sql, s.params))].join(';\n');
+    const text = [...(prefix ? [prefix] : []), ...statements.map((s) => inlineParams(s.sql, s.params)), ...(suffix ? [suffix] : [])].join(';\n');
     try {
       const r = (await c.query(text)) as unknown as pg.QueryResult | pg.QueryResult[];
       const all = Array.isArray(r) ? r : [r];
-      return all.slice(prefix ? 1 : 0).map((x) => ({ rows: x.rows as Record<string, unknown>[], rowCount: x.rowCount ?? 0 }));
+      return all.slice(prefix ? 1 : 0, suffix ? -1 : undefined).map((x) => ({ rows: x.rows as Record<string, unknown>[], rowCount: x.rowCount ?? 0 }));
     } catch (err) {
       throw translate(err, c, signal);
     }
@@ -172,7 +178,7 @@ export async function openPostgres(url: string, poolSize: number): Promise<Datab
             // BEGIN goes out with the first statement's turn, not before: a transaction whose
             // only statement is its last (a single create and its AuditEvent, one INSERT) runs
             // that statement alone and needs neither BEGIN nor COMMIT: two round trips of three.
-            const state = { begun: false, ended: false };
+            const state = { begun: false, ended: false, committed: false };
             const begin = options?.serializable ? 'BEGIN ISOLATION LEVEL SERIALIZABLE' : 'BEGIN';
             try {
               const inner = wrap(client, signal);
@@ -180,6 +186,12 @@ export async function openPostgres(url: string, poolSize: number): Promise<Datab
                 async query(sql, params, qo) {
                   if (state.ended) throw new Error('a statement after the transaction\'s last one');
                   if (qo?.last) state.ended = true;
+                  // The last statement of a begun transaction carries its COMMIT (simple protocol).
+                  if (qo?.last && state.begun && inlinable(sql) && smallParams(params, LAST_INLINE_LIMIT)) {
+                    const [r] = await batchOn(client, [{ sql, params }], signal, undefined, 'COMMIT');
+                    state.committed = true;
+                    return r as QueryResult<never>;
+                  }
                   if (!state.begun && !(qo?.last && !options?.serializable)) {
                     state.begun = true;
                     // BEGIN and a small first statement share a round trip (simple protocol).
@@ -198,10 +210,10 @@ export async function openPostgres(url: string, poolSize: number): Promise<Datab
               };
               shareSecretBox(db, tx);
               const result = await fn(tx);
-              if (state.begun) await client.query('COMMIT');
+              if (state.begun && !state.committed) await client.query('COMMIT');
               return result;
             } catch (err) {
-              if (state.begun) await client.query('ROLLBACK').catch(() => undefined);
+              if (state.begun && !state.committed) await client.query('ROLLBACK').catch(() => undefined);
               throw err;
             }
           }, signal, timeoutMs, options?.lock)
