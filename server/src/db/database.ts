@@ -33,7 +33,7 @@ export interface Queryable {
    * statements (pg: a socket write and a wake-up of the backend each), reads that do not depend
    * on each other go out together. Optional: `runBatch` falls back to one statement at a time.
    */
-  batch?(statements: Statement[]): Promise<QueryResult<Record<string, unknown>>[]>;
+  batch?(statements: Statement[], options?: QueryOptions): Promise<QueryResult<Record<string, unknown>>[]>;
 }
 
 export interface Statement {
@@ -41,12 +41,15 @@ export interface Statement {
   params?: unknown[];
 }
 
-/** `q.batch(statements)`, or the statements one after another where `q` cannot batch. */
-export async function runBatch(q: Queryable, statements: Statement[]): Promise<QueryResult<Record<string, unknown>>[]> {
+/**
+ * `q.batch(statements)`, or the statements one after another where `q` cannot batch. `last`: the
+ * batch ends its transaction (QueryOptions.last).
+ */
+export async function runBatch(q: Queryable, statements: Statement[], options?: QueryOptions): Promise<QueryResult<Record<string, unknown>>[]> {
   if (statements.length === 0) return [];
-  if (q.batch && statements.length > 1) return q.batch(statements);
+  if (q.batch && (statements.length > 1 || options?.last)) return q.batch(statements, options);
   const out: QueryResult<Record<string, unknown>>[] = [];
-  for (const s of statements) out.push(await q.query(s.sql, s.params));
+  for (const [i, s] of statements.entries()) out.push(await q.query(s.sql, s.params, i === statements.length - 1 ? options : undefined));
   return out;
 }
 

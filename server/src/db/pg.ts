@@ -201,11 +201,19 @@ export async function openPostgres(url: string, poolSize: number): Promise<Datab
                   return inner.query(sql, params, qo);
                 },
                 // The first statements of a transaction carry its BEGIN in the same round trip.
-                async batch(statements) {
+                // A last batch carries the COMMIT; a last batch that is also the first needs no
+                // BEGIN: a simple query of several statements runs as one transaction by itself.
+                async batch(statements, qo) {
                   if (state.ended) throw new Error('a statement after the transaction\'s last one');
+                  if (qo?.last) {
+                    state.ended = true;
+                    if (!state.begun && !options?.serializable) return batchOn(client, statements, signal);
+                  }
                   const prefix = state.begun ? undefined : begin;
                   state.begun = true;
-                  return batchOn(client, statements, signal, prefix);
+                  const out = await batchOn(client, statements, signal, prefix, qo?.last ? 'COMMIT' : undefined);
+                  if (qo?.last) state.committed = true;
+                  return out;
                 },
               };
               shareSecretBox(db, tx);

@@ -120,7 +120,7 @@ export class Repository extends FhirRepository {
    * (`derive`): a derived repository's read then writes what the caller buffered only when it
    * needs to, and everything left goes out in the transaction's final statement.
    */
-  private buffer: { writes: VersionWrite[] } = { writes: [] };
+  private buffer: { writes: VersionWrite[]; statements: Statement[] } = { writes: [], statements: [] };
   private sharesBuffer = false;
   private get pending(): VersionWrite[] {
     return this.buffer.writes;
@@ -298,12 +298,24 @@ export class Repository extends FhirRepository {
     if (!this.sharesBuffer) await this.flush();
   }
 
-  /** Writes buffered creates. Called before anything that reads and at commit (`last`). */
+  /** Writes buffered creates (and deferred statements). Called before anything that reads and at commit (`last`). */
   async flush(options?: { last?: boolean }): Promise<void> {
-    if (this.pending.length === 0) return;
+    if (this.pending.length === 0 && this.buffer.statements.length === 0) return;
     const batch = this.pending;
+    const alongside = this.buffer.statements;
     this.pending = [];
-    await writeVersions(this.q, this.ctx.tenant, batch, undefined, options);
+    this.buffer.statements = [];
+    await writeVersions(this.q, this.ctx.tenant, batch, undefined, { ...options, alongside });
+  }
+
+  /**
+   * A statement of the server's own bookkeeping that nothing in this transaction reads back (a
+   * new risk Task's timer row): inside a transaction it goes out with the next flush, in the same
+   * round trip; outside one, now.
+   */
+  async deferStatement(statement: Statement): Promise<void> {
+    if (this.inTransaction) this.buffer.statements.push(statement);
+    else await this.q.query(statement.sql, statement.params);
   }
 
   /**

@@ -1,5 +1,5 @@
 import type { Resource } from '@medplum/fhirtypes';
-import type { Queryable } from '../db/database.ts';
+import { type Queryable, type Statement, runBatch } from '../db/database.ts';
 import { noteWrites } from '../db/statistics.ts';
 import { fail } from '../kernel/outcome.ts';
 import { keyColumns } from './index-key.ts';
@@ -57,8 +57,18 @@ const COLUMNS: Record<(typeof INDEX_TABLES)[number], { cols: string[]; types: st
  * Returns false when the guard failed and nothing was written. `last`: the transaction's final
  * statement (QueryOptions.last).
  */
-export async function writeVersions(db: Queryable, tenant: string, writes: VersionWrite[], expectVersion?: number, options: { last?: boolean } = {}): Promise<boolean> {
-  if (writes.length === 0) return true;
+export async function writeVersions(
+  db: Queryable,
+  tenant: string,
+  writes: VersionWrite[],
+  expectVersion?: number,
+  options: { last?: boolean; alongside?: Statement[] } = {}
+): Promise<boolean> {
+  const alongside = options.alongside ?? [];
+  if (writes.length === 0) {
+    await runBatch(db, alongside, { last: options.last });
+    return true;
+  }
   const guarded = expectVersion !== undefined;
   if (guarded && (writes.length !== 1 || !writes[0].exists)) throw new Error('a guarded write is one existing resource');
   const params: unknown[] = [tenant];
@@ -144,11 +154,11 @@ export async function writeVersions(db: Queryable, tenant: string, writes: Versi
   // Data-modifying CTEs all run, in one snapshot; the DELETEs cannot see the rows inserted here,
   // so old index rows are removed and new ones added without interfering.
   try {
-    const { rows } = await db.query<{ n: number }>(
-      `WITH ${ctes.join(',\n')} SELECT ${guarded ? '(SELECT count(*) FROM upd_r)::int' : '1'} AS n`,
-      params,
-      { prepare: true, last: options.last }
-    );
+    const sql = `WITH ${ctes.join(',\n')} SELECT ${guarded ? '(SELECT count(*) FROM upd_r)::int' : '1'} AS n`;
+    // Statements that go with these writes (Repository.deferStatement) share their round trip.
+    const { rows } = alongside.length
+      ? ((await runBatch(db, [...alongside, { sql, params }], { last: options.last })).at(-1) as unknown as { rows: { n: number }[] })
+      : await db.query<{ n: number }>(sql, params, { prepare: true, last: options.last });
     noteWrites(params.length > 0 ? writes.length * 2 + indexRowCount : 0);
     return rows[0].n > 0;
   } catch (err) {

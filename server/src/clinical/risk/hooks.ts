@@ -52,7 +52,7 @@ export const riskTaskHook: WriteHook = {
 
   async afterWrite(event: WriteEvent) {
     if (!isRiskTask(event.before as Task | undefined) && !isRiskTask(event.after as Task | undefined)) return;
-    await syncTimer(event.repo, event.id, event.after as Task | undefined);
+    await syncTimer(event.repo, event.id, event.after as Task | undefined, event.method === 'create');
   },
 };
 

@@ -19,15 +19,18 @@ export async function lockTimer(repo: Repository, taskId: string): Promise<void>
 }
 
 /** After a write of a risk Task: a waiting Task has its deadline as timer; any other has none. */
-export async function syncTimer(repo: Repository, taskId: string, task: Task | undefined): Promise<void> {
+export async function syncTimer(repo: Repository, taskId: string, task: Task | undefined, created = false): Promise<void> {
   const due = task?.restriction?.period?.end;
   if (task && isRiskTask(task) && WAITING.has(task.status) && due) {
-    await sql(
-      repo,
-      `INSERT INTO risk_timer (tenant, task_id, due_at) VALUES ($1, $2, $3::timestamptz)
+    const upsert = {
+      sql: `INSERT INTO risk_timer (tenant, task_id, due_at) VALUES ($1, $2, $3::timestamptz)
        ON CONFLICT (tenant, task_id) DO UPDATE SET due_at = EXCLUDED.due_at`,
-      [repo.ctx.tenant, taskId, due]
-    );
+      params: [repo.ctx.tenant, taskId, due],
+    };
+    // A new Task's timer is read by nothing else in its transaction: it goes out with the
+    // transaction's writes (same round trip), and commits or rolls back with them.
+    if (created) await repo.deferStatement(upsert);
+    else await sql(repo, upsert.sql, upsert.params);
   } else {
     await sql(repo, 'DELETE FROM risk_timer WHERE tenant = $1 AND task_id = $2', [repo.ctx.tenant, taskId]);
   }
