@@ -29,7 +29,7 @@ import { fail } from '../kernel/outcome.ts';
 import { carryDecimals, hasDecimalText, parseJson, stringifyJson } from '../kernel/json.ts';
 import { asOutcome, guardQueries } from './database-errors.ts';
 import { carryFhirPathPatchDecimals, carryFromDonors, carryPatchDecimals } from './decimals.ts';
-import { type HistoryPage, type HistoryQuery, historyBundle, readHistoryRows } from './history.ts';
+import { APPEND_ONLY, type HistoryPage, type HistoryQuery, historyBundle, readHistoryRows } from './history.ts';
 import { type WriteHook, type WriteMethod, hooksFor } from './hooks.ts';
 import { emptyRows } from './index-rows.ts';
 import { indexResource } from './indexer.ts';
@@ -354,8 +354,10 @@ export class Repository extends FhirRepository {
     if (!Number.isInteger(version) || version < 1 || !ID.test(id)) missing();
     // A version is visible when its resource is (the same rule as history, ./history.ts).
     if (!(await this.within(resourceType, id, 'r'))) missing();
+    // An AuditEvent's one version is its current row (./history.ts).
+    const table = resourceType === APPEND_ONLY ? 'resource' : 'resource_history';
     const { rows } = await this.q.query<{ content: string; deleted: boolean }>(
-      'SELECT content, deleted FROM resource_history WHERE tenant = $1 AND type = $2 AND id = $3 AND version = $4',
+      `SELECT content, deleted FROM ${table} WHERE tenant = $1 AND type = $2 AND id = $3 AND version = $4`,
       [this.ctx.tenant, resourceType, id, version]
     );
     if (!rows[0]) missing();
