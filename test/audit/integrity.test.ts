@@ -1,4 +1,4 @@
-import type { AuditEvent } from '@medplum/fhirtypes';
+import type { AuditEvent, Bundle } from '@medplum/fhirtypes';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { auditAuthEvent } from '../../server/src/audit/auth-events.ts';
 import { sealPending, verifyChain } from '../../server/src/audit/hash-chain.ts';
@@ -33,6 +33,22 @@ async function sqlFails(sql: string, params: unknown[] = []): Promise<string> {
   }
   return 'succeeded';
 }
+
+describe('history of an AuditEvent (its one version is its current row)', () => {
+  test('instance history, type history and vread answer it', async () => {
+    const instance = await s.fhir(`AuditEvent/${anId}/_history`, { token: admin });
+    expect(instance.status).toBe(200);
+    const ib = (await instance.json()) as Bundle;
+    expect(ib.entry?.map((e) => [e.resource?.id, e.response?.etag, e.request?.method])).toEqual([[anId, 'W/"1"', 'POST']]);
+    const type = await s.fhir('AuditEvent/_history?_count=1000', { token: admin });
+    expect(type.status).toBe(200);
+    expect(((await type.json()) as Bundle).entry?.some((e) => e.resource?.id === anId)).toBe(true);
+    const vread = await s.fhir(`AuditEvent/${anId}/_history/1`, { token: admin });
+    expect(vread.status).toBe(200);
+    expect(((await vread.json()) as AuditEvent).id).toBe(anId);
+    expect((await s.fhir(`AuditEvent/${anId}/_history/2`, { token: admin })).status).toBe(404);
+  });
+});
 
 describe('append-only', () => {
   test('the API refuses create, update, patch and delete of AuditEvent, even with system/*.cruds', async () => {
@@ -86,6 +102,14 @@ describe('append-only', () => {
     const refused = /append-only/;
     expect(await sqlFails(`UPDATE resource SET content = '{}' WHERE type = 'AuditEvent' AND id = $1`, [anId])).toMatch(refused);
     expect(await sqlFails(`DELETE FROM resource WHERE type = 'AuditEvent' AND id = $1`, [anId])).toMatch(refused);
+    // An AuditEvent is stored once (no history row); the copies of those stored before keep
+    // their protection (one made here the way they were written).
+    expect((await s.db.query(`SELECT 1 FROM resource_history WHERE type = 'AuditEvent' AND id = $1`, [anId])).rows).toHaveLength(0);
+    await s.db.query(
+      `INSERT INTO resource_history (tenant, type, id, version, last_updated, deleted, method, content)
+       SELECT tenant, type, id, version, last_updated, deleted, 'POST', content FROM resource WHERE type = 'AuditEvent' AND id = $1`,
+      [anId]
+    );
     expect(await sqlFails(`UPDATE resource_history SET content = '{}' WHERE type = 'AuditEvent' AND id = $1`, [anId])).toMatch(refused);
     expect(await sqlFails(`DELETE FROM resource_history WHERE type = 'AuditEvent'`)).toMatch(refused);
     await sealPending(s.db);

@@ -20,6 +20,7 @@ import { createTenant } from '../../server/src/tenant/tenants.ts';
 import { issueAccessToken } from '../../server/src/auth/access-token.ts';
 import { type SigningKeys, loadSigningKeys } from '../../server/src/auth/keys.ts';
 import { type BenchClient, type Credentials, benchClient, fixedTokenClient, makeCredentials, percentile } from './client.ts';
+import { type CpuMeter, cpuMeter } from './cpu.ts';
 import { BENCH_SECRET_KEYS } from './secret-keys.ts';
 import { type Samples, collectSamples, pick, searchMix } from './workload.ts';
 
@@ -50,6 +51,8 @@ interface Phase {
   p99: number;
   errors: number;
   serverRssMb: number;
+  /** CPU per request (ms, user + system): server processes and PostgreSQL backends (PostgreSQL only). */
+  cpuMsPerRequest?: { server: number; database: number };
 }
 
 // --- server process -----------------------------------------------------------------------
@@ -207,6 +210,8 @@ async function runFor(
 ): Promise<Phase> {
   const latencies: number[] = [];
   let errors = 0;
+  const meter = await meterFor(proc);
+  await meter?.start();
   const started = performance.now();
   const until = started + SECONDS * 1000;
   await Promise.all(
@@ -228,8 +233,25 @@ async function runFor(
       }
     })
   );
-  return summarize(name, latencies, (performance.now() - started) / 1000, errors, rssMb(proc));
+  const seconds = (performance.now() - started) / 1000;
+  const cpu = await meter?.stop();
+  const phase = summarize(name, latencies, seconds, errors, rssMb(proc));
+  if (cpu && latencies.length) phase.cpuMsPerRequest = { server: round2(cpu.server / latencies.length), database: round2(cpu.database / latencies.length) };
+  return phase;
 }
+
+// One meter per server process (the database is the bench's own; PGlite runs inside the server).
+const meters = new Map<ChildProcess, CpuMeter>();
+async function meterFor(proc: ChildProcess): Promise<CpuMeter | undefined> {
+  if (!db.url || proc.pid === undefined) return undefined;
+  let m = meters.get(proc);
+  if (!m) {
+    m = await cpuMeter(proc.pid, db.url);
+    meters.set(proc, m);
+  }
+  return m;
+}
+const round2 = (n: number) => Math.round(n * 100) / 100;
 
 function summarize(name: string, lat: number[], seconds: number, errors: number, rss: number, resourcesPerSec?: number): Phase {
   const sorted = [...lat].sort((a, b) => a - b);
@@ -405,10 +427,11 @@ const result = {
   restart: { startToMetadataMs: round(restartMs), startToFirstReadMs: round(firstAnswerMs), firstReadStatus: firstRead.status },
 };
 
-console.log('\n| phase | requests | req/s | resources/s | p50 ms | p95 ms | p99 ms | errors | server RSS MB |');
-console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+console.log('\n| phase | requests | req/s | resources/s | p50 ms | p95 ms | p99 ms | errors | server RSS MB | CPU ms/req server + db |');
+console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const p of phases) {
-  console.log(`| ${p.name} | ${p.requests} | ${p.perSec} | ${p.resourcesPerSec ?? ''} | ${p.p50} | ${p.p95} | ${p.p99} | ${p.errors} | ${p.serverRssMb} |`);
+  const cpu = p.cpuMsPerRequest ? `${p.cpuMsPerRequest.server} + ${p.cpuMsPerRequest.database}` : '';
+  console.log(`| ${p.name} | ${p.requests} | ${p.perSec} | ${p.resourcesPerSec ?? ''} | ${p.p50} | ${p.p95} | ${p.p99} | ${p.errors} | ${p.serverRssMb} | ${cpu} |`);
 }
 console.log('\n| search | p50 ms | p95 ms | n |');
 console.log('|---|---:|---:|---:|');

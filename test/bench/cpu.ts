@@ -9,12 +9,13 @@ import pg from 'pg';
  */
 const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
-function cpuMs(pid: number): number {
+/** undefined once the process is gone. */
+function cpuMs(pid: number): number | undefined {
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
     return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
   } catch {
-    return 0;
+    return undefined;
   }
 }
 
@@ -48,11 +49,13 @@ export async function cpuMeter(serverPid: number, databaseUrl: string): Promise<
   let serverStart = 0;
   let timer: NodeJS.Timeout | undefined;
   let polling: Promise<void> = Promise.resolve();
-  const serverCpu = () => [serverPid, ...children(serverPid)].reduce((sum, p) => sum + cpuMs(p), 0);
+  const serverCpu = () => [serverPid, ...children(serverPid)].reduce((sum, p) => sum + (cpuMs(p) ?? 0), 0);
   const poll = async (first: boolean) => {
     const { rows } = await client.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()');
     for (const { pid } of rows) {
+      // A backend that has ended keeps the CPU it was last seen with.
       const now = cpuMs(pid);
+      if (now === undefined) continue;
       const seen = backends.get(pid);
       if (seen) seen[1] = now;
       else backends.set(pid, [first ? now : 0, now]);

@@ -12,7 +12,7 @@ import type { Database, Queryable } from '../db/database.ts';
  * Window: an AuditEvent is unsealed from its commit until the next seal (normally ~250 ms; after a
  * crash, until the next seal of that tenant, which every server start runs). During that window
  * a database superuser could alter it without breaking the chain; afterwards any change to a
- * sealed event, its history copy, or the chain breaks verification. Removing the newest sealed
+ * sealed event, its history copy where it has one, or the chain breaks verification. Removing the newest sealed
  * events (truncating the tail) is not detectable from inside the database: for that, export the
  * head hash (`audit verify` prints it) to somewhere the database administrator cannot write.
  */
@@ -87,7 +87,8 @@ export interface ChainReport {
 
 /**
  * Walks a tenant's chain from the start and reports the first broken link: a missing position,
- * a missing AuditEvent, a current row that differs from its history row, or a hash mismatch.
+ * a missing AuditEvent, a current row that differs from its history row (AuditEvents stored
+ * before they were kept as one copy, audit/audit-store.ts), or a hash mismatch.
  */
 export async function verifyChain(db: Queryable, tenant: string): Promise<ChainReport> {
   let prev = GENESIS;
@@ -106,7 +107,8 @@ export async function verifyChain(db: Queryable, tenant: string): Promise<ChainR
       const broken = (reason: string): ChainReport => ({ ok: false, checked, unsealed: 0, head: checked ? prev : undefined, broken: { pos: expected, id: row.id, reason } });
       if (pos !== expected) return withUnsealed(db, tenant, broken(`link ${expected} is missing`));
       if (row.content === null) return withUnsealed(db, tenant, broken('the AuditEvent is missing'));
-      if (row.hcontent !== row.content) return withUnsealed(db, tenant, broken('the AuditEvent differs from its history copy'));
+      // Only AuditEvents stored before history rows were dropped for them have a second copy.
+      if (row.hcontent !== null && row.hcontent !== row.content) return withUnsealed(db, tenant, broken('the AuditEvent differs from its history copy'));
       const h = linkHash(prev, pos, row.content);
       if (h !== row.hash) return withUnsealed(db, tenant, broken('hash mismatch: the AuditEvent or the chain was changed'));
       prev = h;

@@ -44,6 +44,9 @@ export interface HistoryPage {
   next?: string;
 }
 
+/** The type whose versions are never changed nor kept in resource_history (the audit trail). */
+export const APPEND_ONLY = 'AuditEvent';
+
 export async function readHistoryRows(
   db: Queryable,
   ctx: { tenant: string; defaultCount: number; maxCount: number; access: AccessPolicy; fhirBase: string },
@@ -82,9 +85,10 @@ export async function readHistoryRows(
   }
   const count = Math.min(Math.max(query.count ?? ctx.defaultCount, 0), ctx.maxCount);
   const offset = query.offset && query.offset > 0 ? query.offset : 0;
+  // An AuditEvent's one version is its current row (audit/audit-store.ts writes no history row).
+  const from = query.type === APPEND_ONLY ? `'POST' AS method, h.content FROM resource h` : `h.method, h.content FROM resource_history h`;
   const { rows } = await db.query<HistoryRow>(
-    `SELECT h.type, h.id, h.version, to_char(h.last_updated AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS lu, h.deleted, h.method, h.content
-     FROM resource_history h WHERE ${where.join(' AND ')}
+    `SELECT h.type, h.id, h.version, to_char(h.last_updated AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS lu, h.deleted, ${from} WHERE ${where.join(' AND ')}
      ORDER BY h.last_updated DESC, h.type DESC, h.id DESC, h.version DESC
      LIMIT ${q.p(count + 1)} OFFSET ${q.p(offset)}`,
     q.params

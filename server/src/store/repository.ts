@@ -29,7 +29,7 @@ import { fail } from '../kernel/outcome.ts';
 import { carryDecimals, hasDecimalText, parseJson, stringifyJson } from '../kernel/json.ts';
 import { asOutcome, guardQueries } from './database-errors.ts';
 import { carryFhirPathPatchDecimals, carryFromDonors, carryPatchDecimals } from './decimals.ts';
-import { type HistoryPage, type HistoryQuery, historyBundle, readHistoryRows } from './history.ts';
+import { APPEND_ONLY, type HistoryPage, type HistoryQuery, historyBundle, readHistoryRows } from './history.ts';
 import { type WriteHook, type WriteMethod, hooksFor } from './hooks.ts';
 import { emptyRows } from './index-rows.ts';
 import { indexResource } from './indexer.ts';
@@ -86,6 +86,14 @@ interface CurrentRow {
   version: number;
   deleted: boolean;
   content: string;
+}
+
+/** A current row with the caller's access to it (`Repository.currentRow` with a permission). */
+interface CheckedRow extends CurrentRow {
+  /** Within the caller's reach for reading. */
+  visible: boolean;
+  /** Within the caller's reach for the permission asked. */
+  allowed: boolean;
 }
 
 /** Work to do at the commit of one transaction (see `onBeforeCommit`, `onAfterCommit`). */
@@ -360,9 +368,10 @@ export class Repository extends FhirRepository {
     // Only a buffered create of this type can be what is read.
     await this.flushFor([[resourceType, []]]);
     this.ctx.access.assertCan(resourceType, 'r');
-    const row = await this.currentRow(resourceType, id);
-    if (!row) fail('not-found', `${resourceType}/${id} not found`);
-    await this.assertVisible(resourceType, id);
+    // One round trip: the row and whether the caller may see it (outside the caller's reach
+    // answers as if it did not exist: existence must not leak).
+    const row = await this.currentRow(resourceType, id, 'r');
+    if (!row?.visible) fail('not-found', `${resourceType}/${id} not found`);
     if (row.deleted) fail('gone', `${resourceType}/${id} was deleted`);
     return parseJson(row.content) as WithId<T>;
   }
@@ -388,8 +397,10 @@ export class Repository extends FhirRepository {
     if (!Number.isInteger(version) || version < 1 || !ID.test(id)) missing();
     // A version is visible when its resource is (the same rule as history, ./history.ts).
     if (!(await this.within(resourceType, id, 'r'))) missing();
+    // An AuditEvent's one version is its current row (./history.ts).
+    const table = resourceType === APPEND_ONLY ? 'resource' : 'resource_history';
     const { rows } = await this.q.query<{ content: string; deleted: boolean }>(
-      'SELECT content, deleted FROM resource_history WHERE tenant = $1 AND type = $2 AND id = $3 AND version = $4',
+      `SELECT content, deleted FROM ${table} WHERE tenant = $1 AND type = $2 AND id = $3 AND version = $4`,
       [this.ctx.tenant, resourceType, id, version]
     );
     if (!rows[0]) missing();
@@ -406,9 +417,9 @@ export class Repository extends FhirRepository {
   async readForUpdate<T extends Resource>(resourceType: string, id: string): Promise<WithId<T>> {
     await this.flush();
     this.ctx.access.assertCan(resourceType, 'u');
-    const row = await this.currentRow(resourceType, id);
+    const row = await this.currentRow(resourceType, id, 'u');
     if (!row) fail('not-found', `${resourceType}/${id} not found`);
-    await this.assertVisible(resourceType, id, 'u');
+    await this.assertRowVisible(row, resourceType, id, 'u');
     if (row.deleted) fail('gone', `${resourceType}/${id} was deleted`);
     return parseJson(row.content) as WithId<T>;
   }
@@ -484,11 +495,11 @@ export class Repository extends FhirRepository {
     // Neither update nor create granted: one 403 for every id, so the answer says nothing about
     // whether the id exists (the message would otherwise name "update" or "create").
     if (!access.can(resourceType, 'c')) access.assertCan(resourceType, 'u');
-    return this.modify(resourceType, id, async (row) => {
+    return this.modify(resourceType, id, 'u', async (row) => {
       if (!row || row.deleted) {
         // Nothing current to update (or only a deleted row the caller cannot see): a caller who
         // may not create, or who names a version, gets the answer for an id that never existed.
-        const absent = !row || !(await this.within(resourceType, id, 'r'));
+        const absent = !row?.visible;
         if (absent && (ifMatch !== undefined || !access.can(resourceType, 'c'))) fail('not-found', `${resourceType}/${id} not found`);
         // Update as create with a client-assigned id (https://hl7.org/fhir/R4/http.html#upsert).
         access.assertCan(resourceType, 'c');
@@ -498,7 +509,7 @@ export class Repository extends FhirRepository {
         return this.versionWrite(stored, 'PUT', Boolean(row));
       }
       this.ctx.access.assertCan(resourceType, 'u');
-      await this.assertVisible(resourceType, id, 'u');
+      await this.assertRowVisible(row, resourceType, id, 'u');
       this.precondition(ifMatch, row, resourceType, id);
       const before = parseJson(row.content) as Resource;
       const next = await this.beforeWrite('update', resource, before);
@@ -516,10 +527,10 @@ export class Repository extends FhirRepository {
     if (!this.inTransaction && this.needsTransaction(resourceType)) {
       return this.withTransaction((tx) => tx.patchResource(resourceType, id, patch, options));
     }
-    return this.modify(resourceType, id, async (row) => {
+    return this.modify(resourceType, id, 'u', async (row) => {
       if (!row) fail('not-found', `${resourceType}/${id} not found`);
       // Visibility before anything else about the row: a hidden deleted resource is a missing one.
-      await this.assertVisible(resourceType, id, 'u');
+      await this.assertRowVisible(row, resourceType, id, 'u');
       if (row.deleted) fail('gone', `${resourceType}/${id} was deleted`);
       this.precondition(options?.ifMatch, row, resourceType, id);
       const current = parseJson(row.content) as WithId<T>;
@@ -556,9 +567,9 @@ export class Repository extends FhirRepository {
     if (!this.inTransaction && this.needsTransaction(resourceType)) {
       return this.withTransaction((tx) => tx.deleteResource(resourceType, id, options));
     }
-    await this.modify(resourceType, id, async (row) => {
+    await this.modify(resourceType, id, 'd', async (row) => {
       if (!row) fail('not-found', `${resourceType}/${id} not found`);
-      await this.assertVisible(resourceType, id, 'd');
+      await this.assertRowVisible(row, resourceType, id, 'd');
       this.precondition(options?.ifMatch, row, resourceType, id);
       if (row.deleted) return undefined; // Deleting a deleted resource changes nothing (R4 http.html#delete).
       const before = parseJson(row.content) as Resource;
@@ -647,11 +658,12 @@ export class Repository extends FhirRepository {
   private async modify(
     resourceType: string,
     id: string,
-    build: (row: CurrentRow | undefined) => Promise<VersionWrite | undefined>
+    permission: Permission,
+    build: (row: CheckedRow | undefined) => Promise<VersionWrite | undefined>
   ): Promise<WithId<Resource> | undefined> {
     await this.flush();
     for (let attempt = 0; ; attempt++) {
-      const row = await this.currentRow(resourceType, id);
+      const row = await this.currentRow(resourceType, id, permission);
       const write = await build(row);
       if (!write) return undefined;
       let written: boolean;
@@ -753,19 +765,50 @@ export class Repository extends FhirRepository {
 
   // --- helpers ------------------------------------------------------------------------------
 
-  private async currentRow(resourceType: string, id: string): Promise<CurrentRow | undefined> {
+  private async currentRow(resourceType: string, id: string): Promise<CurrentRow | undefined>;
+  private async currentRow(resourceType: string, id: string, permission: Permission): Promise<CheckedRow | undefined>;
+  /**
+   * The current row; with `permission`, also whether it is within the caller's reach for reading
+   * and for `permission` (the predicates of `within`, evaluated on the same row), so that a change
+   * costs no round trips of its own for them (`assertRowVisible`). Prepared: one row by its key.
+   */
+  private async currentRow(resourceType: string, id: string, permission?: Permission): Promise<CheckedRow | CurrentRow | undefined> {
     if (!ID.test(id)) return undefined;
-    const { rows } = await this.q.query<CurrentRow>(
-      `SELECT version, deleted, content FROM resource WHERE tenant = $1 AND type = $2 AND id = $3`,
-      [this.ctx.tenant, resourceType, id],
+    if (!permission) {
+      const { rows } = await this.q.query<CurrentRow>(
+        `SELECT version, deleted, content FROM resource WHERE tenant = $1 AND type = $2 AND id = $3`,
+        [this.ctx.tenant, resourceType, id],
+        { prepare: true }
+      );
+      return rows[0];
+    }
+    const q = new Sql(this.ctx.tenant);
+    const env = { access: this.ctx.access, fhirBase: this.ctx.fhirBase };
+    const visible = accessPredicate(q, resourceType, 'r', { ...env, permission: 'r' });
+    const allowed = permission === 'r' ? 'TRUE' : accessPredicate(q, resourceType, 'r', { ...env, permission });
+    const { rows } = await this.q.query<CheckedRow>(
+      `SELECT r.version, r.deleted, r.content, ${visible} AS visible, ${allowed} AS allowed
+       FROM resource r WHERE r.tenant = $1 AND r.type = ${q.p(resourceType)} AND r.id = ${q.p(id)}`,
+      q.params,
       { prepare: true }
     );
     return rows[0];
   }
 
+  /** `assertVisible` on a row read with its checks (`currentRow` with a permission). */
+  private async assertRowVisible(row: CheckedRow, resourceType: string, id: string, permission: Permission): Promise<void> {
+    if (!row.visible) fail('not-found', `${resourceType}/${id} not found`);
+    if (permission !== 'r' && !row.allowed) {
+      const why = await this.refusal(resourceType, id, permission);
+      fail('forbidden', `The granted access does not allow changing ${resourceType}/${id}${why ? `: ${why.text}` : ''}`, why?.expression);
+    }
+  }
+
   /**
    * Whether the stored row type/id is within the caller's reach for `permission`, decided by the
    * access policy's predicate in SQL (./search/access.ts) on the row's current index rows.
+   * Prepared: the plan (a primary-key probe and the predicate's probes of that one row's index
+   * rows) cannot depend on the values, and planning it cost PostgreSQL more than running it.
    */
   private async within(resourceType: string, id: string, permission: Permission): Promise<boolean> {
     const c = this.ctx.access.readConstraint(resourceType, permission);
@@ -775,7 +818,8 @@ export class Repository extends FhirRepository {
     const pred = accessPredicate(q, resourceType, 'r', { access: this.ctx.access, fhirBase: this.ctx.fhirBase, permission });
     const { rows } = await this.q.query(
       `SELECT 1 FROM resource r WHERE r.tenant = $1 AND r.type = ${q.p(resourceType)} AND r.id = ${q.p(id)} AND ${pred}`,
-      q.params
+      q.params,
+      { prepare: true }
     );
     return rows.length > 0;
   }

@@ -26,6 +26,11 @@ export interface VersionWrite {
   resource?: Resource;
   /** The version this write replaces, for write hooks (not written). */
   before?: Resource;
+  /**
+   * False: no resource_history row. For versions that can never change (AuditEvents, append-only):
+   * their one version is the current row, which history reads and vread take (./history.ts).
+   */
+  history?: boolean;
 }
 
 const COLUMNS: Record<(typeof INDEX_TABLES)[number], { cols: string[]; types: string[]; pick: (r: any) => unknown[] }> = {
@@ -110,17 +115,20 @@ export async function writeVersions(
       ctes.push(`del_${t} AS (DELETE FROM idx_${t} x WHERE x.tenant = $1 AND (${match})${onlyIf})`);
     }
   }
-  const h = {
-    type: p(writes.map((w) => w.type)),
-    id: p(writes.map((w) => w.id)),
-    version: p(writes.map((w) => w.version)),
-    lu: p(writes.map((w) => w.lastUpdated)),
-    deleted: p(writes.map((w) => w.deleted)),
-    method: p(writes.map((w) => w.method)),
-    content: p(writes.map((w) => (w.deleted ? '' : w.content))),
-  };
-  ctes.push(`ins_h AS (INSERT INTO resource_history (tenant, type, id, version, last_updated, deleted, method, content)
+  const historied = writes.filter((w) => w.history !== false);
+  if (historied.length) {
+    const h = {
+      type: p(historied.map((w) => w.type)),
+      id: p(historied.map((w) => w.id)),
+      version: p(historied.map((w) => w.version)),
+      lu: p(historied.map((w) => w.lastUpdated)),
+      deleted: p(historied.map((w) => w.deleted)),
+      method: p(historied.map((w) => w.method)),
+      content: p(historied.map((w) => (w.deleted ? '' : w.content))),
+    };
+    ctes.push(`ins_h AS (INSERT INTO resource_history (tenant, type, id, version, last_updated, deleted, method, content)
     SELECT $1, * FROM unnest(${h.type}::text[], ${h.id}::text[], ${h.version}::int[], ${h.lu}::timestamptz[], ${h.deleted}::bool[], ${h.method}::text[], ${h.content}::text[])${whereOnlyIf})`);
+  }
 
   let indexRowCount = 0;
   for (const t of INDEX_TABLES) {
@@ -159,7 +167,7 @@ export async function writeVersions(
     const { rows } = alongside.length
       ? ((await runBatch(db, [...alongside, { sql, params }], { last: options.last })).at(-1) as unknown as { rows: { n: number }[] })
       : await db.query<{ n: number }>(sql, params, { prepare: true, last: options.last });
-    noteWrites(params.length > 0 ? writes.length * 2 + indexRowCount : 0);
+    noteWrites(params.length > 0 ? writes.length + historied.length + indexRowCount : 0);
     return rows[0].n > 0;
   } catch (err) {
     const code = (err as { code?: string }).code ?? '';
