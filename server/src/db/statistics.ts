@@ -6,8 +6,8 @@ import type { Database, Queryable } from './database.ts';
  * them (how many rows a code or a date range selects), and neither PGlite nor a PostgreSQL with
  * autovacuum off (as on our CI machines) would ever ANALYZE on its own.
  *  - When the rows written since the last ANALYZE pass 10% of the tables (plus a floor): ANALYZE,
- *    at most once a minute (PostgreSQL's autovacuum_naptime default), unless the tables have
- *    doubled since. An ANALYZE of our tables costs about half a second of a core (idx_token's
+ *    at most once a minute (PostgreSQL's autovacuum_naptime default) or once per 20 times the
+ *    last ANALYZE's duration, whichever is longer, unless the tables have doubled since. An ANALYZE of our tables costs about half a second of a core (idx_token's
  *    code column keeps 1,000 values, so 300,000 rows are sampled); a small database under a
  *    steady write load passed 10% every few seconds and spent a quarter of the database's CPU
  *    re-analyzing (bench:risk phase 1, perf). Doubling still refreshes at once: plans go wrong
@@ -24,6 +24,14 @@ const LOCK = 424244;
 const FLOOR = 5000;
 /** Least time between two ANALYZEs that are due by the 10% rule (autovacuum_naptime's default). */
 export const NAPTIME_MS = 60_000;
+/**
+ * ...or this many times as long as the last ANALYZE took, if more: on a large database an ANALYZE
+ * of idx_token takes seconds (5.7 s after the Synthea sample), and every audited read adds index
+ * rows, so a once-a-minute ANALYZE spent a tenth of a core; this keeps it under 5% of one.
+ */
+const NAPTIME_FACTOR = 20;
+let lastAnalyzeMs = 0;
+const naptime = (): number => Math.max(NAPTIME_MS, NAPTIME_FACTOR * lastAnalyzeMs);
 
 let sinceAnalyze = 0;
 let sinceVacuum = 0;
@@ -84,6 +92,7 @@ async function run(db: Database, command: 'ANALYZE' | 'VACUUM (ANALYZE)'): Promi
         [TABLES]
       );
       analyzed(rows[0]?.n ?? 0, startedAt, counted);
+      lastAnalyzeMs = Date.now() - startedAt;
       ran = true;
     })
   );
@@ -102,7 +111,7 @@ async function analyzeDueCluster(q: Queryable, now: number): Promise<boolean> {
   const before = Math.max(0, live - mods);
   if (mods <= FLOOR + 0.1 * before) return false;
   if (mods > Math.max(FLOOR, before)) return true;
-  if (at !== null && now - Number(at) < NAPTIME_MS) {
+  if (at !== null && now - Number(at) < naptime()) {
     lastAnalyzeAt = Number(at);
     return false;
   }
@@ -116,7 +125,7 @@ const doubled = () => sinceAnalyze > Math.max(FLOOR, rowsAtLastAnalyze);
 export function due(kind: Database['kind'], intervalMs: number, now = Date.now()): 'ANALYZE' | 'VACUUM (ANALYZE)' | undefined {
   if (kind === 'postgres' && sinceVacuum > FLOOR && now - lastWriteAt >= intervalMs) return 'VACUUM (ANALYZE)';
   if (sinceAnalyze <= FLOOR + 0.1 * rowsAtLastAnalyze) return undefined;
-  if (doubled() || now - lastAnalyzeAt >= NAPTIME_MS) return 'ANALYZE';
+  if (doubled() || now - lastAnalyzeAt >= naptime()) return 'ANALYZE';
   return undefined;
 }
 
