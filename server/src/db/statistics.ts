@@ -10,8 +10,12 @@ import type { Database, Queryable } from './database.ts';
  *    doubled since. An ANALYZE of our tables costs about half a second of a core (idx_token's
  *    code column keeps 1,000 values, so 300,000 rows are sampled); a small database under a
  *    steady write load passed 10% every few seconds and spent a quarter of the database's CPU
- *    re-analyzing (bench:risk phase 1, perf). Doubling still refreshes at once: plans go wrong
- *    when a table grows from a few rows to thousands, not when it grows by a third.
+ *    re-analyzing (bench:risk phase 1, perf). Doubling still refreshes at once while the tables
+ *    are young (below SMALL rows): plans go wrong when a table grows from a few rows to thousands,
+ *    not when it grows by a third. Past that, doubling waits for the minute too: during a bulk
+ *    load each doubling cost more (idx_token's ANALYZE with its extended statistics is seconds of
+ *    a core at half a million rows) and ANALYZE took a third of the database's CPU (issue 12,
+ *    perf of `npm run bench` ingest).
  *  - When writes have paused for a whole interval after a load: VACUUM (ANALYZE) on PostgreSQL.
  *    It sets the visibility map, without which every "index-only" scan of the index tables still
  *    visits the heap (Observation?code=&date=ge p50 22 → 2 ms); during a bulk load it would only
@@ -22,6 +26,8 @@ import type { Database, Queryable } from './database.ts';
 const TABLES = ['resource', 'resource_history', 'idx_token', 'idx_string', 'idx_date', 'idx_number', 'idx_quantity', 'idx_reference', 'idx_uri'];
 const LOCK = 424244;
 const FLOOR = 5000;
+/** Below this many rows (all our tables together) a doubling is analyzed at once, not after the minute. */
+export const SMALL = 200_000;
 /** Least time between two ANALYZEs that are due by the 10% rule (autovacuum_naptime's default). */
 export const NAPTIME_MS = 60_000;
 
@@ -101,7 +107,7 @@ async function analyzeDueCluster(q: Queryable, now: number): Promise<boolean> {
   const { mods = 0, live = 0, at = null } = rows[0] ?? {};
   const before = Math.max(0, live - mods);
   if (mods <= FLOOR + 0.1 * before) return false;
-  if (mods > Math.max(FLOOR, before)) return true;
+  if (before < SMALL && mods > Math.max(FLOOR, before)) return true;
   if (at !== null && now - Number(at) < NAPTIME_MS) {
     lastAnalyzeAt = Number(at);
     return false;
@@ -109,8 +115,8 @@ async function analyzeDueCluster(q: Queryable, now: number): Promise<boolean> {
   return true;
 }
 
-/** Rows written since the last ANALYZE outnumber the rows there were then. */
-const doubled = () => sinceAnalyze > Math.max(FLOOR, rowsAtLastAnalyze);
+/** Rows written since the last ANALYZE outnumber the rows there were then, in tables still young. */
+const doubled = () => rowsAtLastAnalyze < SMALL && sinceAnalyze > Math.max(FLOOR, rowsAtLastAnalyze);
 
 /** What the keeper would do now, if anything. */
 export function due(kind: Database['kind'], intervalMs: number, now = Date.now()): 'ANALYZE' | 'VACUUM (ANALYZE)' | undefined {
