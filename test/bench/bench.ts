@@ -180,9 +180,16 @@ async function ingest(client: BenchClient, proc: ChildProcess, copies: number[],
       const bundle = JSON.parse(line) as { entry: { resource: Record<string, any> }[] };
       if (samples.patientIds.length < 2000) collectSamples(bundle, samples);
       const t = performance.now();
-      const res = await client.request('POST', '', line, { prefer: 'return=minimal' });
+      // A connection the server closed as the request went out (keep-alive under heavy load) is
+      // an error of this bundle, not the end of the run (which would leave the server running).
+      const res = await client.request('POST', '', line, { prefer: 'return=minimal' }).catch((err: Error) => err);
       latencies.push(performance.now() - t);
       bundles++;
+      if (res instanceof Error) {
+        errors++;
+        console.error('bundle failed', res.message);
+        continue;
+      }
       if (res.status !== 200) {
         errors++;
         if (errors < 3) console.error('bundle failed', res.status, (await res.text()).slice(0, 300));

@@ -54,13 +54,15 @@ export const batchOrTransaction: FhirRouteHandler = async (req: FhirRequest, rep
 function validateEnvelope(bundle: Bundle): void {
   const entries = bundle.entry ?? [];
   const seen = new Map<string, number>();
+  const fullUrls = new Set<string>();
   const shared = new Set<string>();
   entries.forEach((e, i) => {
     if (typeof e?.fullUrl !== 'string') return;
     const key = `${e.fullUrl} ${e.resource?.meta?.versionId ?? ''}`;
     const first = seen.get(key);
     if (first !== undefined) fail('invalid', `Entries ${first} and ${i} have the same fullUrl; a fullUrl must be unique in a bundle (bdl-7)`, `Bundle.entry[${i}].fullUrl`);
-    if ([...seen.keys()].some((k) => k.startsWith(`${e.fullUrl} `))) shared.add(e.fullUrl);
+    if (fullUrls.has(e.fullUrl)) shared.add(e.fullUrl);
+    fullUrls.add(e.fullUrl);
     seen.set(key, i);
   });
   // Entries that rightly share a fullUrl (other versions) keep it out of the envelope, whose bdl-7 cannot see versions.
@@ -86,37 +88,43 @@ function checkBinaryPatch(data: string | undefined, i: number): void {
 }
 
 async function resolveConditionalReferences(bundle: Bundle, repo: Repository): Promise<void> {
-  const cache = new Map<string, string>();
-  const visit = async (node: unknown, path: string): Promise<void> => {
+  // Found in one synchronous walk, then resolved in document order: most bundles have none, and
+  // an await per node of every resource cost more than the rest of the bundle's preparation.
+  const found: { obj: Record<string, unknown>; value: string; type: string; query: string; path: () => string }[] = [];
+  const visit = (node: unknown, path: () => string): void => {
     if (Array.isArray(node)) {
-      for (let i = 0; i < node.length; i++) await visit(node[i], `${path}[${i}]`);
+      for (let i = 0; i < node.length; i++) visit(node[i], () => `${path()}[${i}]`);
       return;
     }
     if (!node || typeof node !== 'object') return;
     const obj = node as Record<string, unknown>;
-    for (const [k, v] of Object.entries(obj)) {
+    for (const k in obj) {
+      const v = obj[k];
       if (k === 'reference' && typeof v === 'string') {
         const m = CONDITIONAL_REF.exec(v);
-        if (!m) continue;
-        let resolved = cache.get(v);
-        if (!resolved) {
-          const found = await repo.searchParams(m[1], [...new URLSearchParams(m[2]), ['_count', '2'], ['_total', 'none']]);
-          const n = found.entry?.filter((e) => e.search?.mode !== 'outcome').length ?? 0;
-          if (n !== 1) {
-            fail(n === 0 ? 'not-found' : 'multiple-matches', `Conditional reference '${v}' matched ${n} resources; it must match exactly one`, `${path}.reference`);
-          }
-          const r = found.entry?.[0]?.resource;
-          resolved = `${r?.resourceType}/${r?.id}`;
-          cache.set(v, resolved);
-        }
-        obj[k] = resolved;
-      } else {
-        await visit(v, `${path}.${k}`);
+        if (m) found.push({ obj, value: v, type: m[1], query: m[2], path });
+      } else if (v && typeof v === 'object') {
+        visit(v, () => `${path()}.${k}`);
       }
     }
   };
   for (let i = 0; i < (bundle.entry ?? []).length; i++) {
     const resource = bundle.entry?.[i].resource;
-    if (resource) await visit(resource, `Bundle.entry[${i}].resource`);
+    if (resource) visit(resource, () => `Bundle.entry[${i}].resource`);
+  }
+  const cache = new Map<string, string>();
+  for (const { obj, value, type, query, path } of found) {
+    let resolved = cache.get(value);
+    if (!resolved) {
+      const result = await repo.searchParams(type, [...new URLSearchParams(query), ['_count', '2'], ['_total', 'none']]);
+      const n = result.entry?.filter((e) => e.search?.mode !== 'outcome').length ?? 0;
+      if (n !== 1) {
+        fail(n === 0 ? 'not-found' : 'multiple-matches', `Conditional reference '${value}' matched ${n} resources; it must match exactly one`, `${path()}.reference`);
+      }
+      const r = result.entry?.[0]?.resource;
+      resolved = `${r?.resourceType}/${r?.id}`;
+      cache.set(value, resolved);
+    }
+    obj.reference = resolved;
   }
 }
