@@ -17,6 +17,9 @@ import type { Database, Queryable } from './database.ts';
  *    a core at half a million rows) and ANALYZE took a third of the database's CPU (issue 12,
  *    perf of `npm run bench` ingest).
  *  - When writes have paused for a whole interval after a load: VACUUM (ANALYZE) on PostgreSQL.
+ *    The pause must be the cluster's (PostgreSQL's write counters have not moved for an interval),
+ *    not only this process's: in a loaded cluster one process often goes an interval without a
+ *    write, and the bench's ingest ran four to six VACUUM (ANALYZE)s in the middle of its load.
  *    It sets the visibility map, without which every "index-only" scan of the index tables still
  *    visits the heap (Observation?code=&date=ge p50 22 → 2 ms); during a bulk load it would only
  *    compete with the load. PGlite has one connection, which a VACUUM would hold: never there.
@@ -71,12 +74,14 @@ async function locked(q: Queryable, fn: () => Promise<void>): Promise<boolean> {
  * same one), without the statement timeout requests run under: ANALYZE and VACUUM of a large
  * table legitimately take longer.
  */
-async function run(db: Database, command: 'ANALYZE' | 'VACUUM (ANALYZE)'): Promise<boolean> {
+async function run(db: Database, command: 'ANALYZE' | 'VACUUM (ANALYZE)', intervalMs: number): Promise<boolean> {
   let ran = false;
   const locking = await db.unbounded((q) =>
     locked(q, async () => {
       const startedAt = Date.now();
       const counted = sinceAnalyze;
+      // Still due at the next tick (sinceVacuum is kept), when the counters may have stood still.
+      if (db.kind === 'postgres' && command !== 'ANALYZE' && !(await clusterQuiet(q, intervalMs, startedAt))) return;
       // PostgreSQL counts every node's writes per table: decide on those (another node may have
       // analyzed a moment ago, and its ANALYZE counts for the minute here too).
       if (db.kind === 'postgres' && command === 'ANALYZE' && !(await analyzeDueCluster(q, startedAt))) {
@@ -94,6 +99,23 @@ async function run(db: Database, command: 'ANALYZE' | 'VACUUM (ANALYZE)'): Promi
     })
   );
   return locking && ran;
+}
+
+/** PostgreSQL's count of rows written to our tables (all nodes) when last read, and since when it has stood. */
+let clusterWrites: { n: number; since: number } | undefined;
+
+/** True when no node has written to our tables for `intervalMs` (exported for the keeper's tests). */
+export async function clusterQuiet(q: Queryable, intervalMs: number, now: number): Promise<boolean> {
+  const { rows } = await q.query<{ n: number }>(
+    'SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::float8 AS n FROM pg_stat_user_tables WHERE relname = ANY($1::text[])',
+    [TABLES]
+  );
+  const n = Number(rows[0]?.n ?? 0);
+  if (clusterWrites?.n !== n) {
+    clusterWrites = { n, since: now };
+    return false;
+  }
+  return now - clusterWrites.since >= intervalMs;
 }
 
 /** The 10% rule, the minute and doubling, judged on PostgreSQL's own per-table counts (all nodes). */
@@ -133,7 +155,7 @@ export function keepStatistics(db: Database, intervalMs: number): () => void {
     if (running || !command) return;
     running = true;
     const started = performance.now();
-    run(db, command)
+    run(db, command, intervalMs)
       .then((done) => done && log.info('refreshed statistics', { command, ms: Math.round(performance.now() - started) }))
       .catch((err: unknown) => log.error('statistics refresh failed', { code: (err as { code?: string }).code }))
       .finally(() => (running = false));
