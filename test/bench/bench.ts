@@ -7,6 +7,7 @@
  * mix at N concurrent clients. Prints a table and JSON (also written to .bench/). With --scale=K it
  * then loads K-1 more copies of the sample (fresh UUIDs) and runs the search mix again.
  * Finally it restarts the server on the loaded database and times start → first answer.
+ * With --phases=ingest it stops after the ingest phase (prints that phase and exits).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createReadStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -38,6 +39,7 @@ const CONCURRENCY = Number(args.concurrency ?? 16);
 const MAX_BUNDLES = args.bundles ? Number(args.bundles) : Infinity;
 const USE_PGLITE = args.db === 'pglite';
 const PORT = Number(args.port ?? 18080);
+const INGEST_ONLY = args.phases === 'ingest';
 const BASE = `http://127.0.0.1:${PORT}`;
 
 interface Phase {
@@ -53,6 +55,8 @@ interface Phase {
   serverRssMb: number;
   /** CPU per request (ms, user + system): server processes and PostgreSQL backends (PostgreSQL only). */
   cpuMsPerRequest?: { server: number; database: number };
+  /** CPU per resource stored, ms (ingest on PostgreSQL): the server's processes and the database's backends. */
+  cpuMsPerResource?: { server: number; database: number };
 }
 
 // --- server process -----------------------------------------------------------------------
@@ -149,6 +153,9 @@ async function ingest(client: BenchClient, proc: ChildProcess, copies: number[],
   let resources = 0;
   let errors = 0;
   let bundles = 0;
+  // Throughput swings with the machine's other load; the CPU a resource costs does not.
+  const meter = db.url && proc.pid ? await cpuMeter(proc.pid, db.url) : undefined;
+  await meter?.start();
   const started = performance.now();
   const queue: string[] = [];
   let done = false;
@@ -175,9 +182,16 @@ async function ingest(client: BenchClient, proc: ChildProcess, copies: number[],
       const bundle = JSON.parse(line) as { entry: { resource: Record<string, any> }[] };
       if (samples.patientIds.length < 2000) collectSamples(bundle, samples);
       const t = performance.now();
-      const res = await client.request('POST', '', line, { prefer: 'return=minimal' });
+      // A connection the server closed as the request went out (keep-alive under heavy load) is
+      // an error of this bundle, not the end of the run (which would leave the server running).
+      const res = await client.request('POST', '', line, { prefer: 'return=minimal' }).catch((err: Error) => err);
       latencies.push(performance.now() - t);
       bundles++;
+      if (res instanceof Error) {
+        errors++;
+        console.error('bundle failed', res.message);
+        continue;
+      }
       if (res.status !== 200) {
         errors++;
         if (errors < 3) console.error('bundle failed', res.status, (await res.text()).slice(0, 300));
@@ -196,7 +210,11 @@ async function ingest(client: BenchClient, proc: ChildProcess, copies: number[],
   };
   await Promise.all([reader, ...Array.from({ length: CONCURRENCY }, worker)]);
   const seconds = (performance.now() - started) / 1000;
-  return summarize(`ingest (transactions, ${bundles} bundles)`, latencies, seconds, errors, rssMb(proc), resources / seconds);
+  const cpu = await meter?.stop();
+  await meter?.close();
+  const phase = summarize(`ingest (transactions, ${bundles} bundles)`, latencies, seconds, errors, rssMb(proc), resources / seconds);
+  if (cpu && resources > 0) phase.cpuMsPerResource = { server: Math.round((cpu.server / resources) * 1000) / 1000, database: Math.round((cpu.database / resources) * 1000) / 1000 };
+  return phase;
 }
 
 // --- load phases --------------------------------------------------------------------------
@@ -309,7 +327,12 @@ const samples: Samples = { patientIds: [], observationIds: [], identifiers: [], 
 const phases: Phase[] = [];
 
 phases.push(await ingest(client, server.proc, [0], samples));
-console.error(`ingested: ${phases[0].resourcesPerSec} resources/s`);
+console.error(`ingested: ${phases[0].resourcesPerSec} resources/s${phases[0].cpuMsPerResource ? `, CPU ms per resource: server ${phases[0].cpuMsPerResource.server}, database ${phases[0].cpuMsPerResource.database}` : ''}`);
+if (INGEST_ONLY) {
+  await stopServer(server.proc);
+  console.log(JSON.stringify({ when: new Date().toISOString(), database: USE_PGLITE ? 'pglite' : 'postgresql', concurrency: CONCURRENCY, phases }, null, 2));
+  process.exit(0);
+}
 // The server refreshes planner statistics after bulk writes (db/statistics.ts): ANALYZE as
 // tables grow, VACUUM (ANALYZE) once writes pause. Wait for that, as a deployment would have
 // between a bulk load and its first users (on PGlite, which cannot be watched from here, 10 s).

@@ -1,5 +1,6 @@
 import { expect, test } from 'vitest';
-import { NAPTIME_MS, analyzed, due, noteWrites } from './statistics.ts';
+import type { Queryable } from './database.ts';
+import { NAPTIME_MS, SMALL, analyzed, clusterQuiet, due, noteWrites } from './statistics.ts';
 
 // The keeper must refresh statistics after bulk writes, and must not VACUUM while a load runs
 // (it would compete with it) nor ever on PGlite (it would hold the only connection).
@@ -30,4 +31,29 @@ test('after an ANALYZE, the next one waits a minute unless the tables have doubl
   expect(due('pglite', 10_000, now + 1000)).toBe('ANALYZE');
   analyzed(206_000, now + 2000);
   expect(due('pglite', 10_000, now + 3000)).toBeUndefined();
+});
+
+// Past SMALL rows an ANALYZE costs seconds of a core (idx_token's extended statistics): a bulk
+// load into a grown database doubles it several times and must not analyze at each doubling.
+test('once the tables are large, even a doubling waits for the minute', () => {
+  const now = Date.now();
+  analyzed(SMALL, now);
+  noteWrites(SMALL + 1);
+  expect(due('pglite', 10_000, now + 1000)).toBeUndefined();
+  expect(due('pglite', 10_000, now + NAPTIME_MS)).toBe('ANALYZE');
+  analyzed(2 * SMALL + 1, now + NAPTIME_MS);
+});
+
+// VACUUM waits for the cluster's pause, not only this process's: the write counters PostgreSQL
+// keeps for all nodes must stand still for a whole interval.
+test('the cluster is quiet only once its write counters have not moved for an interval', async () => {
+  let written = 1000;
+  const q = { query: async () => ({ rows: [{ n: written }] }) } as unknown as Queryable;
+  const t = 1_000_000;
+  expect(await clusterQuiet(q, 2000, t)).toBe(false);
+  expect(await clusterQuiet(q, 2000, t + 1000)).toBe(false);
+  expect(await clusterQuiet(q, 2000, t + 2000)).toBe(true);
+  written += 10; // another node wrote
+  expect(await clusterQuiet(q, 2000, t + 4000)).toBe(false);
+  expect(await clusterQuiet(q, 2000, t + 6000)).toBe(true);
 });

@@ -10,9 +10,16 @@ import type { Database, Queryable } from './database.ts';
  *    last ANALYZE's duration, whichever is longer, unless the tables have doubled since. An ANALYZE of our tables costs about half a second of a core (idx_token's
  *    code column keeps 1,000 values, so 300,000 rows are sampled); a small database under a
  *    steady write load passed 10% every few seconds and spent a quarter of the database's CPU
- *    re-analyzing (bench:risk phase 1, perf). Doubling still refreshes at once: plans go wrong
- *    when a table grows from a few rows to thousands, not when it grows by a third.
+ *    re-analyzing (bench:risk phase 1, perf). Doubling still refreshes at once while the tables
+ *    are young (below SMALL rows): plans go wrong when a table grows from a few rows to thousands,
+ *    not when it grows by a third. Past that, doubling waits for the minute too: during a bulk
+ *    load each doubling cost more (idx_token's ANALYZE with its extended statistics is seconds of
+ *    a core at half a million rows) and ANALYZE took a third of the database's CPU (issue 12,
+ *    perf of `npm run bench` ingest).
  *  - When writes have paused for a whole interval after a load: VACUUM (ANALYZE) on PostgreSQL.
+ *    The pause must be the cluster's (PostgreSQL's write counters have not moved for an interval),
+ *    not only this process's: in a loaded cluster one process often goes an interval without a
+ *    write, and the bench's ingest ran four to six VACUUM (ANALYZE)s in the middle of its load.
  *    It sets the visibility map, without which every "index-only" scan of the index tables still
  *    visits the heap (Observation?code=&date=ge p50 22 → 2 ms); during a bulk load it would only
  *    compete with the load. PGlite has one connection, which a VACUUM would hold: never there.
@@ -22,6 +29,8 @@ import type { Database, Queryable } from './database.ts';
 const TABLES = ['resource', 'resource_history', 'idx_token', 'idx_string', 'idx_date', 'idx_number', 'idx_quantity', 'idx_reference', 'idx_uri'];
 const LOCK = 424244;
 const FLOOR = 5000;
+/** Below this many rows (all our tables together) a doubling is analyzed at once, not after the minute. */
+export const SMALL = 200_000;
 /** Least time between two ANALYZEs that are due by the 10% rule (autovacuum_naptime's default). */
 export const NAPTIME_MS = 60_000;
 /**
@@ -73,12 +82,14 @@ async function locked(q: Queryable, fn: () => Promise<void>): Promise<boolean> {
  * same one), without the statement timeout requests run under: ANALYZE and VACUUM of a large
  * table legitimately take longer.
  */
-async function run(db: Database, command: 'ANALYZE' | 'VACUUM (ANALYZE)'): Promise<boolean> {
+async function run(db: Database, command: 'ANALYZE' | 'VACUUM (ANALYZE)', intervalMs: number): Promise<boolean> {
   let ran = false;
   const locking = await db.unbounded((q) =>
     locked(q, async () => {
       const startedAt = Date.now();
       const counted = sinceAnalyze;
+      // Still due at the next tick (sinceVacuum is kept), when the counters may have stood still.
+      if (db.kind === 'postgres' && command !== 'ANALYZE' && !(await clusterQuiet(q, intervalMs, startedAt))) return;
       // PostgreSQL counts every node's writes per table: decide on those (another node may have
       // analyzed a moment ago, and its ANALYZE counts for the minute here too).
       if (db.kind === 'postgres' && command === 'ANALYZE' && !(await analyzeDueCluster(q, startedAt))) {
@@ -99,6 +110,23 @@ async function run(db: Database, command: 'ANALYZE' | 'VACUUM (ANALYZE)'): Promi
   return locking && ran;
 }
 
+/** PostgreSQL's count of rows written to our tables (all nodes) when last read, and since when it has stood. */
+let clusterWrites: { n: number; since: number } | undefined;
+
+/** True when no node has written to our tables for `intervalMs` (exported for the keeper's tests). */
+export async function clusterQuiet(q: Queryable, intervalMs: number, now: number): Promise<boolean> {
+  const { rows } = await q.query<{ n: number }>(
+    'SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::float8 AS n FROM pg_stat_user_tables WHERE relname = ANY($1::text[])',
+    [TABLES]
+  );
+  const n = Number(rows[0]?.n ?? 0);
+  if (clusterWrites?.n !== n) {
+    clusterWrites = { n, since: now };
+    return false;
+  }
+  return now - clusterWrites.since >= intervalMs;
+}
+
 /** The 10% rule, the minute and doubling, judged on PostgreSQL's own per-table counts (all nodes). */
 async function analyzeDueCluster(q: Queryable, now: number): Promise<boolean> {
   const { rows } = await q.query<{ mods: number; live: number; at: number | null }>(
@@ -110,7 +138,7 @@ async function analyzeDueCluster(q: Queryable, now: number): Promise<boolean> {
   const { mods = 0, live = 0, at = null } = rows[0] ?? {};
   const before = Math.max(0, live - mods);
   if (mods <= FLOOR + 0.1 * before) return false;
-  if (mods > Math.max(FLOOR, before)) return true;
+  if (before < SMALL && mods > Math.max(FLOOR, before)) return true;
   if (at !== null && now - Number(at) < naptime()) {
     lastAnalyzeAt = Number(at);
     return false;
@@ -118,8 +146,8 @@ async function analyzeDueCluster(q: Queryable, now: number): Promise<boolean> {
   return true;
 }
 
-/** Rows written since the last ANALYZE outnumber the rows there were then. */
-const doubled = () => sinceAnalyze > Math.max(FLOOR, rowsAtLastAnalyze);
+/** Rows written since the last ANALYZE outnumber the rows there were then, in tables still young. */
+const doubled = () => rowsAtLastAnalyze < SMALL && sinceAnalyze > Math.max(FLOOR, rowsAtLastAnalyze);
 
 /** What the keeper would do now, if anything. */
 export function due(kind: Database['kind'], intervalMs: number, now = Date.now()): 'ANALYZE' | 'VACUUM (ANALYZE)' | undefined {
@@ -136,7 +164,7 @@ export function keepStatistics(db: Database, intervalMs: number): () => void {
     if (running || !command) return;
     running = true;
     const started = performance.now();
-    run(db, command)
+    run(db, command, intervalMs)
       .then((done) => done && log.info('refreshed statistics', { command, ms: Math.round(performance.now() - started) }))
       .catch((err: unknown) => log.error('statistics refresh failed', { code: (err as { code?: string }).code }))
       .finally(() => (running = false));

@@ -3,6 +3,7 @@ import type { Resource } from '@medplum/fhirtypes';
 import { type SearchParam, searchParamsFor } from '../kernel/definitions.ts';
 import { dateRange, MAX_INSTANT, MIN_INSTANT } from './date-range.ts';
 import { type IndexRows, emptyRows } from './index-rows.ts';
+import { evalMemberPath, memberPath } from './member-paths.ts';
 import { canonical } from './ucum.ts';
 import { decimalText } from '../kernel/json.ts';
 
@@ -19,7 +20,7 @@ export function indexResource(resource: Resource, fhirBase?: string): IndexRows 
     if (param.code === '_id' || param.code === '_lastUpdated' || param.rootComposite) continue;
     let values: TypedValue[];
     try {
-      values = evalFhirPathTyped(param.details.parsedExpression, root);
+      values = evaluate(param.details.parsedExpression, root);
     } catch {
       continue; // An expression that cannot apply to this instance indexes nothing.
     }
@@ -32,6 +33,12 @@ export function indexResource(resource: Resource, fhirBase?: string): IndexRows 
   return rows;
 }
 
+/** Member paths without @medplum/core's path tracking (./member-paths.ts); anything else by @medplum/core. */
+function evaluate(expression: ReturnType<typeof parseFhirPath>, input: TypedValue[]): TypedValue[] {
+  const fast = memberPath(expression);
+  return fast ? evalMemberPath(fast, input) : evalFhirPathTyped(expression, input);
+}
+
 const relativeCache = new Map<string, ReturnType<typeof parseFhirPath>>();
 
 function addComposite(rows: IndexRows, param: SearchParam, values: TypedValue[], base: string | undefined): void {
@@ -41,7 +48,7 @@ function addComposite(rows: IndexRows, param: SearchParam, values: TypedValue[],
       if (!atom) relativeCache.set(component.expression, (atom = parseFhirPath(component.expression)));
       let parts: TypedValue[];
       try {
-        parts = evalFhirPathTyped(atom, [value]);
+        parts = evaluate(atom, [value]);
       } catch {
         return;
       }

@@ -93,8 +93,12 @@ export async function writeVersions(
     deleted: p(ws.map((w) => w.deleted)),
     content: p(ws.map((w) => (w.deleted ? '' : w.content))),
   });
+  // The history rows repeat the resource rows: when both are the whole batch (a bundle of creates),
+  // one set of arrays serves both, so each content is sent, escaped and parsed once, not twice.
+  let whole: ReturnType<typeof resourceCols> | undefined;
+  const colsOf = (ws: VersionWrite[]) => (ws.length === writes.length ? (whole ??= resourceCols(writes)) : resourceCols(ws));
   if (fresh.length) {
-    const c = resourceCols(fresh);
+    const c = colsOf(fresh);
     ctes.push(`ins_r AS (INSERT INTO resource (tenant, type, id, version, last_updated, deleted, content)
       SELECT $1, * FROM unnest(${c.type}::text[], ${c.id}::text[], ${c.version}::int[], ${c.lu}::timestamptz[], ${c.deleted}::bool[], ${c.content}::text[]))`);
   }
@@ -102,7 +106,7 @@ export async function writeVersions(
   const onlyIf = guarded ? ' AND EXISTS (SELECT 1 FROM upd_r)' : '';
   const whereOnlyIf = guarded ? ' WHERE EXISTS (SELECT 1 FROM upd_r)' : '';
   if (existing.length) {
-    const c = resourceCols(existing);
+    const c = colsOf(existing);
     const guard = guarded ? ` AND r.version = ${p(expectVersion)}::int` : '';
     ctes.push(`upd_r AS (UPDATE resource r SET version = u.version, last_updated = u.lu, deleted = u.deleted, content = u.content
       FROM unnest(${c.type}::text[], ${c.id}::text[], ${c.version}::int[], ${c.lu}::timestamptz[], ${c.deleted}::bool[], ${c.content}::text[])
@@ -117,15 +121,7 @@ export async function writeVersions(
   }
   const historied = writes.filter((w) => w.history !== false);
   if (historied.length) {
-    const h = {
-      type: p(historied.map((w) => w.type)),
-      id: p(historied.map((w) => w.id)),
-      version: p(historied.map((w) => w.version)),
-      lu: p(historied.map((w) => w.lastUpdated)),
-      deleted: p(historied.map((w) => w.deleted)),
-      method: p(historied.map((w) => w.method)),
-      content: p(historied.map((w) => (w.deleted ? '' : w.content))),
-    };
+    const h = { ...colsOf(historied), method: p(historied.map((w) => w.method)) };
     ctes.push(`ins_h AS (INSERT INTO resource_history (tenant, type, id, version, last_updated, deleted, method, content)
     SELECT $1, * FROM unnest(${h.type}::text[], ${h.id}::text[], ${h.version}::int[], ${h.lu}::timestamptz[], ${h.deleted}::bool[], ${h.method}::text[], ${h.content}::text[])${whereOnlyIf})`);
   }
