@@ -371,6 +371,7 @@ phases.push(search1.phase);
 // tokens. The clinician is on the care team of every sample patient, so the access predicate is
 // evaluated in full and the results match the system token's; each patient/ client is one
 // patient, whose own id the patient-specific queries use.
+const clinicianPerQuery: Record<string, { p50: number; p95: number; n: number }> = {};
 const access = await accessPhases();
 phases.push(...access);
 
@@ -396,7 +397,9 @@ async function accessPhases(): Promise<Phase[]> {
     issueAccessToken(keys, BASE, `${BASE}/fhir/R4`, { tenant: 'bench', clientId: 'bench-app', sub: claims.fhirUser, ...claims }, 3600);
   const clinician = fixedTokenClient(BASE, await mint({ scope: 'user/*.rs', fhirUser: 'Practitioner/bench-clinician', roles: ['clinician'] }));
   const out: Phase[] = [];
-  out.push((await searchPhase(clinician, server.proc, samples, ' (clinician user/ token)')).phase);
+  const asClinician = await searchPhase(clinician, server.proc, samples, ' (clinician user/ token)');
+  Object.assign(clinicianPerQuery, asClinician.perQuery);
+  out.push(asClinician.phase);
   // One patient per client; the mix's patient-specific queries use that patient.
   const perWorker = await Promise.all(
     Array.from({ length: CONCURRENCY }, async (_, w) => {
@@ -442,6 +445,7 @@ const result = {
   scale: SCALE,
   phases,
   searchMixPerQuery: search1.perQuery,
+  searchMixPerQueryClinician: clinicianPerQuery,
   accessCost: {
     clinicianVsSystem: round(access[0].perSec / ((search1.phase.perSec + access[3].perSec) / 2)),
     patientVsSystemSameQueries: round(access[1].perSec / access[2].perSec),
@@ -456,9 +460,12 @@ for (const p of phases) {
   const cpu = p.cpuMsPerRequest ? `${p.cpuMsPerRequest.server} + ${p.cpuMsPerRequest.database}` : '';
   console.log(`| ${p.name} | ${p.requests} | ${p.perSec} | ${p.resourcesPerSec ?? ''} | ${p.p50} | ${p.p95} | ${p.p99} | ${p.errors} | ${p.serverRssMb} | ${cpu} |`);
 }
-console.log('\n| search | p50 ms | p95 ms | n |');
-console.log('|---|---:|---:|---:|');
-for (const [k, v] of Object.entries(search1.perQuery)) console.log(`| ${k} | ${v.p50} | ${v.p95} | ${v.n} |`);
+console.log('\n| search | p50 ms | p95 ms | n | clinician p50 ms | clinician p95 ms | clinician n |');
+console.log('|---|---:|---:|---:|---:|---:|---:|');
+for (const [k, v] of Object.entries(search1.perQuery)) {
+  const c = clinicianPerQuery[k];
+  console.log(`| ${k} | ${v.p50} | ${v.p95} | ${v.n} | ${c?.p50 ?? ''} | ${c?.p95 ?? ''} | ${c?.n ?? ''} |`);
+}
 console.log(`\nrestart: start → /metadata ${result.restart.startToMetadataMs} ms, start → first authenticated read ${result.restart.startToFirstReadMs} ms`);
 console.log('\n' + JSON.stringify(result, null, 2));
 mkdirSync(join(ROOT, '.bench'), { recursive: true });

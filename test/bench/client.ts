@@ -71,7 +71,10 @@ function httpClient(base: string, bearer: () => Promise<string>, credentials: Cr
     async request(method, path, body, headers = {}) {
       const token = await bearer();
       const url = new URL(`${base}/fhir/R4/${path}`);
-      return new Promise<Response>((resolve, reject) => {
+      // A request sent on a kept-alive socket that the server closed at that moment fails with
+      // ECONNRESET before the server read it (on a loaded machine the 4 s idle timer fires
+      // late; see the agent above): sent again once on a fresh socket, as Node's documentation advises (req.reusedSocket).
+      const send = (retry: boolean): Promise<Response> => new Promise<Response>((resolve, reject) => {
         const req = http.request(
           url,
           {
@@ -96,10 +99,14 @@ function httpClient(base: string, bearer: () => Promise<string>, credentials: Cr
             res.on('error', reject);
           }
         );
-        req.on('error', reject);
+        req.on('error', (err: NodeJS.ErrnoException) => {
+          if (retry && req.reusedSocket && err.code === 'ECONNRESET') send(false).then(resolve, reject);
+          else reject(err);
+        });
         if (body) req.write(body);
         req.end();
       });
+      return send(true);
     },
   };
 }

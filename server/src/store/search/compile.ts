@@ -41,3 +41,8 @@ export function compileConstraint(q: Sql, type: string | undefined, alias: strin
 export function accessForTypes(q: Sql, types: string[], alias: string, env: FilterEnv, typesChecked = false): string {
   return access.accessForTypes(q, types, alias, env, typesChecked, compileFilter);
 }
+
+/** Whether the caller's access to `types` is tested on the page's candidates (access.ts `testedLate`). */
+export function testedLate(env: FilterEnv, types: string[]): boolean {
+  return access.testedLate(env.access, types, env.permission);
+}

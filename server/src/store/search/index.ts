@@ -4,7 +4,7 @@ import type { Permission } from '../../access/scopes.ts';
 import type { Queryable } from '../../db/database.ts';
 import { loadDefinitions, resourceTypes } from '../../kernel/definitions.ts';
 import { fail } from '../../kernel/outcome.ts';
-import { accessForTypes, accessPredicate, compileFilter } from './compile.ts';
+import { accessForTypes, accessPredicate, compileFilter, testedLate } from './compile.ts';
 import { type BundleRow, searchsetBundle } from './bundle.ts';
 import { combineRanges } from './combine.ts';
 import { type Compiled, type FilterEnv, toPredicate, typeMatch } from './compiled.ts';
@@ -116,7 +116,13 @@ export async function search(
   const anchor = types.length === 1 && sets > 1 ? filters.findIndex((f, i) => 'set' in compiled[i] && isAnchor(f)) : -1;
   const joined = anchor < 0 ? intersectBeyond(compiled) : compiled;
   joined.forEach((c, i) => conds.push(anchor < 0 || !('set' in c) ? toPredicate(c, types, 'r') : i === anchor ? anchored(c.set) : probed(c.set)));
-  conds.push(types.length === 1 ? accessPredicate(q, types[0], 'r', env) : accessForTypes(q, types, 'r', env, true));
+  // Access is ANDed onto the filters, or, when it is a per-row probe of a large caseload, tested
+  // on the candidates in page order until the page is full (access.ts `testedLate`).
+  const late = testedLate(env, types);
+  const alias = late ? 'v' : 'r';
+  const accessSql = types.length === 1 ? accessPredicate(q, types[0], alias, env) : accessForTypes(q, types, alias, env, true);
+  const lateSql = late && accessSql !== 'TRUE' ? accessSql : undefined;
+  if (!lateSql) conds.push(accessSql);
   const base = `FROM resource r WHERE r.tenant = $1 AND ${and(conds)}`;
   const baseParams = q.params.slice();
 
@@ -127,7 +133,7 @@ export async function search(
 
   // _summary=count and _count=0: the total alone (R4 search.html#summary, #count).
   if (parsed.summary === 'count' || parsed.count === 0) {
-    const { rows } = await db.query<{ n: number }>(countQuery(base), baseParams);
+    const { rows } = await db.query<{ n: number }>(countQuery(base, lateSql), baseParams);
     return searchsetBundle({ fhirBase: ctx.fhirBase, total: Number(rows[0].n), links: [link('self')], matches: [], includes: [], warnings: parsed.warnings });
   }
 
@@ -135,8 +141,8 @@ export async function search(
   const cursor = parsed.cursor ? decodeCursor(parsed.cursor, keys) : undefined;
   const wantCount = parsed.total === 'accurate' || parsed.total === 'estimate';
   const [page, counted] = await Promise.all([
-    db.query<BundleRow & Record<string, string | null>>(pageQuery(q, base, keys, cursor, parsed.count), q.params),
-    wantCount ? db.query<{ n: number }>(countQuery(base), baseParams) : undefined,
+    db.query<BundleRow & Record<string, string | null>>(pageQuery(q, base, keys, cursor, parsed.count, lateSql), q.params),
+    wantCount ? db.query<{ n: number }>(countQuery(base, lateSql), baseParams) : undefined,
   ]);
 
   // One row beyond the page tells whether there is more in the direction of travel.

@@ -4,7 +4,8 @@ import type { Sql } from './sql.ts';
 
 /**
  * The SQL of one search page and of its count, over the resource table `r` with `base` =
- * `FROM resource r WHERE r.tenant = $1 AND <types> AND <filters> AND <access>`.
+ * `FROM resource r WHERE r.tenant = $1 AND <types> AND <filters> AND <access>`, or with the access
+ * test apart as `late`, a predicate on the candidate row `v` (store/search/access.ts `testedLate`).
  *
  * The page is chosen on ids and sort keys alone and the content joined for its n+1 rows only:
  *   SELECT p.*, c.content FROM (<page of (type, id, k0…)> LIMIT n+1) p JOIN resource c ON (tenant, type, id)
@@ -17,23 +18,39 @@ import type { Sql } from './sql.ts';
  * Computed keys (per-row min/max subqueries) are computed in a fenced subquery (OFFSET 0) so each
  * is evaluated once per row rather than again in WHERE and ORDER BY.
  */
-export function pageQuery(q: Sql, base: string, keys: OrderKey[], cursor: Cursor | undefined, limit: number): string {
+export function pageQuery(q: Sql, base: string, keys: OrderKey[], cursor: Cursor | undefined, limit: number, late?: string): string {
   const backward = cursor?.d === 'p';
-  let page: string;
+  // `ordered`: the candidates as (type, id, k0…) in page order, without LIMIT.
+  let ordered: string;
   if (!keys.some((k) => k.computed)) {
-    const refs = keys.map((k) => k.expr);
-    const where = cursor ? ` AND (${keysetCondition(q, refs, keys, cursor, backward)})` : '';
-    page = `SELECT r.type, r.id${refs.map((r, i) => `, ${r} AS k${i}`).join('')} ${base}${where} ORDER BY ${orderBy(refs, keys, backward)} LIMIT ${q.p(limit + 1, 'int')}`;
+    const exprs = keys.map((k) => k.expr);
+    const where = cursor ? ` AND (${keysetCondition(q, exprs, keys, cursor, backward)})` : '';
+    ordered = `SELECT r.type, r.id${exprs.map((r, i) => `, ${r} AS k${i}`).join('')} ${base}${where} ORDER BY ${orderBy(exprs, keys, backward)}`;
   } else {
     const inner = `SELECT r.type, r.id${keys.map((k, i) => `, ${k.expr} AS k${i}`).join('')} ${base} OFFSET 0`;
-    const sRefs = keys.map((_, i) => `s.k${i}`);
-    const where = cursor ? ` WHERE ${keysetCondition(q, sRefs, keys, cursor, backward)}` : '';
-    page = `SELECT s.type, s.id${sRefs.map((r) => `, ${r}`).join('')} FROM (${inner}) s${where} ORDER BY ${orderBy(sRefs, keys, backward)} LIMIT ${q.p(limit + 1, 'int')}`;
+    const refs = keys.map((_, i) => `s.k${i}`);
+    const where = cursor ? ` WHERE ${keysetCondition(q, refs, keys, cursor, backward)}` : '';
+    ordered = `SELECT s.type, s.id${refs.map((r, i) => `, ${r} AS k${i}`).join('')} FROM (${inner}) s${where} ORDER BY ${orderBy(refs, keys, backward)}`;
   }
+  const limitN = `LIMIT ${q.p(limit + 1, 'int')}`;
+  // Late access (access.ts `testedLate`): the candidates come out of their subquery in order and
+  // the test runs on each until the LIMIT is met. The outer level must stay a single scan with no
+  // ORDER BY and no join: only then does PostgreSQL plan the subquery for the LIMIT's few rows
+  // (walking a sort index and stopping) instead of for all of them. Hence no outer ORDER BY (the
+  // final statement sorts the page) and the test inside a scalar subquery, whose EXISTS stay
+  // per-row SubPlans instead of becoming joins. `(SELECT 1 WHERE …) IS NOT NULL` rather than the
+  // bare boolean: the planner takes a subquery's boolean to pass half the rows and would plan the
+  // candidates for twice the page (sorting all of them rather than walking an index), while it
+  // takes IS NOT NULL of an expression to pass nearly all, which is what the caseloads tested late
+  // mostly do; when they do not, the probes stay the same, only more candidates are read.
+  const page = late
+    ? `SELECT v.type, v.id${keys.map((_, i) => `, v.k${i}`).join('')} FROM (${ordered}) v WHERE (SELECT 1 WHERE ${late}) IS NOT NULL ${limitN}`
+    : `${ordered} ${limitN}`;
   const pRefs = keys.map((_, i) => `p.k${i}`);
   return `SELECT p.type, p.id${pRefs.map((r, i) => `, ${r}::text AS k${i}`).join('')}, c.content FROM (${page}) p JOIN resource c ON c.tenant = $1 AND c.type = p.type AND c.id = p.id ORDER BY ${orderBy(pRefs, keys, backward)}`;
 }
 
-export function countQuery(base: string): string {
-  return `SELECT count(*)::int AS n ${base}`;
+/** `late`: the access test on the candidate row `v` (see pageQuery), when it is not in `base`. */
+export function countQuery(base: string, late?: string): string {
+  return late ? `SELECT count(*)::int AS n FROM (SELECT r.type, r.id ${base}) v WHERE ${late}` : `SELECT count(*)::int AS n ${base}`;
 }
