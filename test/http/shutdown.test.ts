@@ -20,7 +20,7 @@ const WORKERS = process.env.DATABASE_URL ? 2 : 1;
 const SHUTDOWN_TIMEOUT_MS = 15_000;
 const SHUTDOWN_DELAY_MS = 3000;
 /** Entries in each of the transactions in flight at SIGTERM (enough to take a while). */
-const BUNDLE = 500;
+const BUNDLE = 1000;
 /** The bound the primary itself keeps (main.ts CLOSE_MS beyond the drain), plus start-up slack. */
 const EXIT_BOUND_MS = SHUTDOWN_DELAY_MS + SHUTDOWN_TIMEOUT_MS + 5000 + 2000;
 
@@ -99,7 +99,8 @@ function bundle(n: number): Bundle {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** POSTs a Bundle to the FHIR base on a new connection. */
-function post(b: Bundle): Promise<Outcome> {
+/** POSTs a transaction; `sent` is called once its whole body has left. */
+function post(b: Bundle, sent?: () => void): Promise<Outcome> {
   return new Promise((resolve, reject) => {
     const body = JSON.stringify(b);
     const req = http.request(
@@ -116,6 +117,7 @@ function post(b: Bundle): Promise<Outcome> {
       }
     );
     req.on('error', reject);
+    if (sent) req.on('finish', sent);
     req.end(body);
   });
 }
@@ -168,8 +170,12 @@ describe('SIGTERM under load', () => {
     // Large transactions, under way when SIGTERM comes: each on a connection of its own (a request
     // sent on a keep-alive connection the server is closing as idle never reached it: clients retry
     // those), and given time to arrive.
-    const transactions = [bundle(BUNDLE), bundle(BUNDLE)].map((b) => post(b).then((o) => ({ ...o, at: Date.now() })));
-    await sleep(500);
+    // SIGTERM once both have been sent and the server has begun on them: not after a fixed wait,
+    // which a fast server outlasts (a transaction that already answered was not in flight).
+    let bodiesSent = 0;
+    const transactions = [bundle(BUNDLE), bundle(BUNDLE)].map((b) => post(b, () => bodiesSent++).then((o) => ({ ...o, at: Date.now() })));
+    while (bodiesSent < 2) await sleep(5);
+    await sleep(50);
     const signalledAt = Date.now();
     proc.proc.kill('SIGTERM');
 
