@@ -95,7 +95,14 @@ describe('_sort (R4 search.html#sort)', () => {
   });
   it('defaults to a stable order by id; _lastUpdated uses the resource row', async () => {
     expect(await fx.find('Patient', '', { ordered: true })).toEqual(['a', 'b', 'c', 'd']);
-    expect(await fx.find('Patient', '_sort=-_lastUpdated', { ordered: true })).toEqual(['d', 'c', 'b', 'a']);
+    // Newest first, written d, c, b, a; creates within one millisecond share a lastUpdated and
+    // are then ordered by id.
+    const b = await fx.search('Patient', '_sort=-_lastUpdated');
+    const got = (b.entry ?? []).map((e) => ({ id: e.resource?.id as string, at: Date.parse(e.resource?.meta?.lastUpdated as string) }));
+    expect(got.map((g) => g.id).sort()).toEqual(['a', 'b', 'c', 'd']);
+    const at = (id: string) => got.find((g) => g.id === id)?.at as number;
+    expect([at('a'), at('b'), at('c'), at('d')]).toEqual([at('a'), at('b'), at('c'), at('d')].sort((x, y) => x - y));
+    expect(got.map((g) => g.id)).toEqual([...got].sort((x, y) => y.at - x.at || (x.id < y.id ? -1 : 1)).map((g) => g.id));
   });
 });
 
