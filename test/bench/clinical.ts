@@ -1,12 +1,15 @@
 /**
- * npm run bench:clinical [-- --patients=10000] [--assessments=10] [--seconds=20] [--concurrency=6] [--runs=7]
+ * npm run bench:clinical [-- --patients=10000] [--assessments=10] [--seconds=20] [--concurrency=6] [--runs=7] [--phases=submit]
  *
  * The measurement-based-care benchmark, on its own PostgreSQL database (BENCH_DATABASE_URL's
  * server, default the local one), dropped at the end:
  *  (a) completed PHQ-9 QuestionnaireResponses POSTed by `concurrency` clients for `seconds`: the
  *      server scores each and stores its Observations in the same transaction (target p95 ≤ 30 ms);
  *  (b) $mbc-cohort over `patients` patients with `assessments` PHQ-9 scores each, bulk-loaded
- *      through the repository in large transactions (target ≤ 1 s; median and max of `runs`).
+ *      through the repository in large transactions (issue 12: ≤ 300 ms at 10,000 patients;
+ *      median and max of `runs`). `--phases=submit` stops after (a).
+ * Each phase also reports the CPU it cost per request (server processes and database backends,
+ * cpu.ts): on a machine shared with other work, latency swings with the neighbours' load.
  * Prints a table and writes JSON to .bench/.
  */
 import type { CarePlan, CareTeam, Coverage, Observation, Patient, QuestionnaireResponse } from '@medplum/fhirtypes';
@@ -26,6 +29,7 @@ import { answers } from '../../server/src/seed/demo-clinical.ts';
 import { Repository } from '../../server/src/store/repository.ts';
 import { createTenant } from '../../server/src/tenant/tenants.ts';
 import { benchClient, makeCredentials, percentile } from './client.ts';
+import { type CpuSample, cpuMeter } from './cpu.ts';
 import { BENCH_SECRET_KEYS } from './secret-keys.ts';
 
 const args = Object.fromEntries(
@@ -40,6 +44,7 @@ const ASSESSMENTS = Number(args.assessments ?? 10);
 const SECONDS = Number(args.seconds ?? 20);
 const CONCURRENCY = Number(args.concurrency ?? 6);
 const RUNS = Number(args.runs ?? 7);
+const SUBMIT_ONLY = args.phases === 'submit';
 const PORT = Number(args.port ?? 18090);
 const BASE = `http://127.0.0.1:${PORT}`;
 const TENANT = 'bench';
@@ -115,6 +120,9 @@ try {
   const phq9 = INSTRUMENTS['phq-9'];
   const latencies: number[] = [];
   let errors = 0;
+  const meter = server.pid ? await cpuMeter(server.pid, dbUrl) : undefined;
+  const perRequest = (c: CpuSample | undefined, n: number) => (c && n ? { server: round(c.server / n), database: round(c.database / n) } : undefined);
+  await meter?.start();
   const until = performance.now() + (args.keep ? 1 : SECONDS) * 1000;
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async (_, w) => {
@@ -138,13 +146,27 @@ try {
       }
     })
   );
+  const submitCpu = perRequest(await meter?.stop(), latencies.length);
   const submitted = latencies.length - errors;
   const { rows: scoredRows } = await db.query<{ n: number }>(
     `SELECT count(*)::int AS n FROM idx_token WHERE tenant = $1 AND rtype = 'Observation' AND param = 'code' AND system = $2 AND code = $3`,
     [TENANT, LOINC, PHQ9.totalCode]
   );
-  const submit = { ...stats(latencies), perSec: round(latencies.length / SECONDS), errors, responses: submitted, scoredTotals: scoredRows[0].n };
-  console.error(`(a) PHQ-9 submit: p95 ${submit.p95} ms over ${submit.n} requests; ${submit.scoredTotals} scored totals for ${submitted} responses`);
+  const submit = { ...stats(latencies), perSec: round(latencies.length / SECONDS), errors, responses: submitted, scoredTotals: scoredRows[0].n, cpuMsPerRequest: submitCpu };
+  console.error(
+    `(a) PHQ-9 submit: p95 ${submit.p95} ms over ${submit.n} requests; ${submit.scoredTotals} scored totals for ${submitted} responses` +
+      (submitCpu ? `; CPU ms per request: server ${submitCpu.server}, database ${submitCpu.database}` : '')
+  );
+  if (SUBMIT_ONLY) {
+    console.log(JSON.stringify({ when: new Date().toISOString(), database: 'postgresql', submit: { target: 'p95 ≤ 30 ms', concurrency: CONCURRENCY, seconds: SECONDS, ...submit } }, null, 2));
+    await meter?.close();
+    await db.close();
+    await stop(server);
+    server = undefined;
+    if (args.keep) console.error(`kept database ${dbName}`);
+    else await adminQuery(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+    process.exit(0);
+  }
 
   // (b) bulk-load the population: per patient a CarePlan (program, PHQ-9 every 2 weeks), a care
   // team (one of 20 clinicians), a coverage (one of 2 payers), and ASSESSMENTS scores 2 weeks apart.
@@ -205,10 +227,11 @@ try {
     ['practitioner', 'start=2025-01-01&end=2025-12-31&practitioner=Practitioner/bench-clin-3'],
     ['no window', ''],
   ];
-  const cohort: Record<string, { median: number; max: number; runs: number; patients: number }> = {};
+  const cohort: Record<string, { median: number; max: number; runs: number; patients: number; cpuMsPerRequest?: { server: number; database: number } }> = {};
   for (const [name, q] of variants) {
     const times: number[] = [];
     let patients = 0;
+    await meter?.start();
     for (let r = 0; r < RUNS; r++) {
       const t = performance.now();
       const res = await client.request('GET', `$mbc-cohort${q ? `?${q}` : ''}`);
@@ -217,24 +240,27 @@ try {
       if (res.status !== 200) throw new Error(`$mbc-cohort ${name}: ${res.status} ${JSON.stringify(body).slice(0, 300)}`);
       patients = body.parameter?.find((p) => p.name === 'patients')?.valueInteger ?? -1;
     }
+    const cpu = perRequest(await meter?.stop(), RUNS);
     const s = [...times].sort((a, b) => a - b);
-    cohort[name] = { median: round(percentile(s, 50)), max: round(s.at(-1) ?? 0), runs: RUNS, patients };
+    cohort[name] = { median: round(percentile(s, 50)), max: round(s.at(-1) ?? 0), runs: RUNS, patients, cpuMsPerRequest: cpu };
   }
+  await meter?.close();
 
   const result = {
     when: new Date().toISOString(),
     database: 'postgresql',
     submit: { target: 'p95 ≤ 30 ms', concurrency: CONCURRENCY, seconds: SECONDS, ...submit },
     load: { patients: PATIENTS, assessmentsEach: ASSESSMENTS, resources, seconds: loadSeconds, perSec: round(resources / loadSeconds) },
-    cohort: { target: '≤ 1000 ms', ...cohort },
+    cohort: { target: '≤ 300 ms at 10,000 patients', ...cohort },
   };
-  console.log('\n| phase | n | p50 ms | p95 ms | p99 ms | max ms | errors |');
-  console.log('|---|---:|---:|---:|---:|---:|---:|');
-  console.log(`| (a) PHQ-9 response → scored (c=${CONCURRENCY}) | ${submit.n} | ${submit.p50} | ${submit.p95} | ${submit.p99} | ${submit.max} | ${errors} |`);
+  const cpuCell = (c: { server: number; database: number } | undefined) => (c ? `${c.server} + ${c.database}` : '');
+  console.log('\n| phase | n | p50 ms | p95 ms | p99 ms | max ms | errors | CPU ms/request (server + database) |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
+  console.log(`| (a) PHQ-9 response → scored (c=${CONCURRENCY}) | ${submit.n} | ${submit.p50} | ${submit.p95} | ${submit.p99} | ${submit.max} | ${errors} | ${cpuCell(submitCpu)} |`);
   console.log(`\nload: ${resources} resources (${PATIENTS} patients × ${ASSESSMENTS} scores + plan, team, coverage) in ${loadSeconds} s`);
-  console.log('\n| (b) $mbc-cohort | patients | median ms | max ms | runs |');
-  console.log('|---|---:|---:|---:|---:|');
-  for (const [name, c] of Object.entries(cohort)) console.log(`| ${name} | ${c.patients} | ${c.median} | ${c.max} | ${c.runs} |`);
+  console.log('\n| (b) $mbc-cohort | patients | median ms | max ms | runs | CPU ms/request (server + database) |');
+  console.log('|---|---:|---:|---:|---:|---:|');
+  for (const [name, c] of Object.entries(cohort)) console.log(`| ${name} | ${c.patients} | ${c.median} | ${c.max} | ${c.runs} | ${cpuCell(c.cpuMsPerRequest)} |`);
   console.log('\n' + JSON.stringify(result, null, 2));
   mkdirSync(join(ROOT, '.bench'), { recursive: true });
   writeFileSync(join(ROOT, '.bench', `clinical-${Date.now()}.json`), JSON.stringify(result, null, 2));
