@@ -27,6 +27,7 @@ import { Repository } from '../../server/src/store/repository.ts';
 import { createTenant } from '../../server/src/tenant/tenants.ts';
 import { benchClient, makeCredentials, percentile } from './client.ts';
 import { BENCH_SECRET_KEYS } from './secret-keys.ts';
+import { HEAP_FLAGS } from '../../server/src/heap-flags.ts';
 
 const args = Object.fromEntries(
   process.argv.slice(2).map((a) => {
@@ -64,7 +65,7 @@ const dbUrl = (() => {
 })();
 
 function startServer(): ChildProcess {
-  return spawn(process.execPath, [join(ROOT, 'server/src/main.ts')], {
+  return spawn(process.execPath, [...HEAP_FLAGS, join(ROOT, 'server/src/main.ts')], {
     env: { ...process.env, PORT: String(PORT), BASE_URL: BASE, SEED_DEMO: 'false', LOG_LEVEL: 'error', DATABASE_URL: dbUrl },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
