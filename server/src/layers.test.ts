@@ -14,8 +14,8 @@ import { describe, expect, it } from 'vitest';
  */
 const LAYERS: string[][] = [
   ['config-check.ts'], // the rules each environment variable must meet
-  ['config.ts', 'log.ts', 'clock.ts', 'html-escape.ts', 'net'], // foundation: no FHIR, no database
-  ['config-exit.ts', 'config.test.ts'], // a bad setting ends the process with one line (main.ts, cli); its tests
+  ['config.ts', 'log.ts', 'clock.ts', 'html-escape.ts', 'heap-flags.ts', 'net'], // foundation: no FHIR, no database
+  ['config-exit.ts', 'config.test.ts', 'heap-flags.test.ts'], // a bad setting ends the process with one line (main.ts, cli); their tests
   ['kernel'], // the FHIR kernel: definitions, OperationOutcome errors, compartments, subsetting (imports no other layer)
   ['db'], // the Database interface over pg or PGlite, migrations
   ['background.ts'], // durable timers on the database

@@ -2,6 +2,7 @@ import cluster from 'node:cluster';
 import module from 'node:module';
 import { loadConfigOrExit } from './config-exit.ts';
 import { openDatabase } from './db/open.ts';
+import { withHeapFlags } from './heap-flags.ts';
 import { collectFromWorkers, serveWorkersMetrics } from './http/metrics-cluster.ts';
 import { listenForMetrics } from './http/metrics-endpoint.ts';
 import { shutdown } from './http/shutdown.ts';
@@ -40,6 +41,9 @@ if (workers > 1 && cluster.isPrimary) {
   // from it, and Node never loads its TypeScript stripper in a worker.
   const cacheDir = module.getCompileCacheDir?.();
   const workerEnv = cacheDir ? { NODE_COMPILE_CACHE: cacheDir } : undefined;
+  // Workers run with the server's V8 heap settings (heap-flags.ts) however the primary was
+  // started: they hold the data and the load, the primary neither.
+  cluster.setupPrimary({ execArgv: withHeapFlags(process.execArgv) });
   for (let i = 0; i < workers; i++) cluster.fork(workerEnv);
   let stopping = false;
   cluster.on('exit', (worker, code, signal) => {

@@ -24,6 +24,7 @@ import { type BenchClient, type Credentials, benchClient, fixedTokenClient, make
 import { type CpuMeter, cpuMeter } from './cpu.ts';
 import { BENCH_SECRET_KEYS } from './secret-keys.ts';
 import { type Samples, collectSamples, pick, searchMix } from './workload.ts';
+import { HEAP_FLAGS } from '../../server/src/heap-flags.ts';
 
 const args = Object.fromEntries(
   process.argv.slice(2).map((a) => {
@@ -84,7 +85,7 @@ async function freshDatabase(): Promise<{ url?: string; dataDir?: string }> {
 
 function startServer(db: { url?: string; dataDir?: string }): { proc: ChildProcess; ready: Promise<number> } {
   const started = performance.now();
-  const proc = spawn(process.execPath, [join(ROOT, 'server/src/main.ts')], {
+  const proc = spawn(process.execPath, [...HEAP_FLAGS, join(ROOT, 'server/src/main.ts')], {
     env: {
       ...process.env,
       PORT: String(PORT),

@@ -31,6 +31,7 @@ import { createTenant } from '../../server/src/tenant/tenants.ts';
 import { benchClient, makeCredentials, percentile } from './client.ts';
 import { type CpuSample, cpuMeter } from './cpu.ts';
 import { BENCH_SECRET_KEYS } from './secret-keys.ts';
+import { HEAP_FLAGS } from '../../server/src/heap-flags.ts';
 
 const args = Object.fromEntries(
   process.argv.slice(2).map((a) => {
@@ -69,7 +70,7 @@ const dbUrl = (() => {
 })();
 
 function startServer(): ChildProcess {
-  return spawn(process.execPath, [join(ROOT, 'server/src/main.ts')], {
+  return spawn(process.execPath, [...HEAP_FLAGS, join(ROOT, 'server/src/main.ts')], {
     env: { ...process.env, PORT: String(PORT), BASE_URL: BASE, SEED_DEMO: 'false', LOG_LEVEL: 'error', DATABASE_URL: dbUrl },
     stdio: ['ignore', 'inherit', 'inherit'],
   });

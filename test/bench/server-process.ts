@@ -12,6 +12,7 @@ import { registerBackendClient } from '../../server/src/auth/clients.ts';
 import { loadSigningKeys } from '../../server/src/auth/keys.ts';
 import { requestToken } from '../../server/src/cli/backend-key.ts';
 import { openDatabase } from '../../server/src/db/open.ts';
+import { HEAP_FLAGS } from '../../server/src/heap-flags.ts';
 import { createTenant } from '../../server/src/tenant/tenants.ts';
 import { BENCH_SECRET_KEYS } from './secret-keys.ts';
 
@@ -135,12 +136,14 @@ export interface StartOptions {
   quiet?: boolean;
   /** Receives the process's stderr (its log lines) instead. */
   stderr?: (text: string) => void;
+  /** Node/V8 flags before main.ts; default the server's own (server/src/heap-flags.ts), as `npm start` gives them. */
+  execArgv?: readonly string[];
 }
 
 export async function startServerProcess(o: StartOptions): Promise<ServerProcess> {
   const port = o.port ?? (await freePort());
   const url = `http://127.0.0.1:${port}`;
-  const proc = spawn(process.execPath, [join(ROOT, 'server/src/main.ts')], {
+  const proc = spawn(process.execPath, [...(o.execArgv ?? HEAP_FLAGS), join(ROOT, 'server/src/main.ts')], {
     env: {
       ...process.env,
       PORT: String(port),

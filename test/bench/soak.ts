@@ -1,6 +1,6 @@
 /**
  * npm run bench:soak [-- --minutes=30] [--window-minutes=5] [--rate=N] [--probe-seconds=20]
- *                      [--concurrency=16] [--max-rss-growth-pct=20] [--bundles=N]
+ *                      [--concurrency=16] [--max-rss-growth-pct=10] [--bundles=N]
  *
  * The soak (issue 12): the mixed workload of `npm run bench` — reads, the 11-kind search mix,
  * If-Match updates (GET + PUT), creates — plus PHQ-9 submissions (one in four a positive screen:
@@ -16,10 +16,23 @@
  *
  * Reports, per window of `--window-minutes`: operations, errors, p50/p95/p99 latency (an If-Match
  * update counts its GET and PUT together) and each node's resident memory; and the RSS of each
- * node at the start (after loading and the probe), middle and end. Exits 1 when any operation
- * failed (a non-2xx answer or a network error) or a node's RSS grew from start to end by more
- * than `--max-rss-growth-pct` percent. Data: the Synthea sample at SYNTHEA (as bench.ts), else the
- * 8 bundles in test/fixtures; `--bundles` loads only the first N.
+ * node at the start (after loading and the probe), middle and end, with the growth from start to
+ * end and from middle to end. Exits 1 when any operation failed (a non-2xx answer or a network
+ * error) or a node's RSS grew from the middle to the end by more than `--max-rss-growth-pct`
+ * percent (default 10). Data: the Synthea sample at SYNTHEA (as bench.ts), else the 8 bundles in
+ * test/fixtures; `--bundles` loads only the first N.
+ *
+ * Why the memory criterion compares the middle with the end, not the start: a process's RSS
+ * under a new steady load first climbs to a plateau (V8 grows its young and old generations to
+ * what the allocation rate asks for and keeps them, glibc keeps what it has been given) and then
+ * stays there. The first 30-minute soak showed exactly that: node 2 went from 207 MB at the start
+ * to 288 MB at the end (+39 %) but stood at 286–288 MB over the last 15 minutes, so the
+ * start-to-end check failed a process that does not leak. A leak grows steadily, so it grows in
+ * the second half as in the first: 10 % over the second half allows about the rate the former
+ * 20 % over the whole run did (in MB per minute, relative to the middle's RSS rather than the
+ * start's), so a steady leak is caught as before, and a warm-up that ends before the middle
+ * passes. (A plateau still climbing after the middle fails: then the soak was too short to tell.)
+ * Start-to-end growth is still reported.
  */
 import type { Bundle } from '@medplum/fhirtypes';
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
@@ -44,7 +57,7 @@ const MINUTES = Number(args.minutes ?? 30);
 const WINDOW_MS = Number(args['window-minutes'] ?? 5) * 60_000;
 const PROBE_SECONDS = Number(args['probe-seconds'] ?? 20);
 const CONCURRENCY = Number(args.concurrency ?? 16);
-const MAX_RSS_GROWTH_PCT = Number(args['max-rss-growth-pct'] ?? 20);
+const MAX_RSS_GROWTH_PCT = Number(args['max-rss-growth-pct'] ?? 10);
 const MAX_BUNDLES = args.bundles ? Number(args.bundles) : Infinity;
 const MAX_IN_FLIGHT = 256;
 const TENANT = 'soak';
@@ -285,15 +298,17 @@ try {
   }
 
   const errors = all.filter((s) => !s.ok).length;
-  const growth = rss.start.map((s, k) => round(((rss.end[k] - s) / s) * 100));
-  const result = { when: new Date().toISOString(), minutes: MINUTES, capacityOpsPerSec: round(capacity), windowMinutes: WINDOW_MS / 60_000, rate: round(rate), operations: all.length, errors, skipped, rssMb: rss, rssGrowthPct: growth, maxRssGrowthPct: MAX_RSS_GROWTH_PCT, windows };
+  const pct = (from: number[]) => from.map((s, k) => round(((rss.end[k] - s) / s) * 100));
+  const growth = pct(rss.start);
+  const lateGrowth = pct(rss.middle);
+  const result = { when: new Date().toISOString(), minutes: MINUTES, capacityOpsPerSec: round(capacity), windowMinutes: WINDOW_MS / 60_000, rate: round(rate), operations: all.length, errors, skipped, rssMb: rss, rssGrowthPct: growth, rssGrowthFromMiddlePct: lateGrowth, maxRssGrowthPct: MAX_RSS_GROWTH_PCT, windows };
   console.log('\n| window | ops | errors | p50 ms | p95 ms | p99 ms | RSS node 1 / node 2 MB |');
   console.log('|---:|---:|---:|---:|---:|---:|---|');
   for (const w of windows) console.log(`| ${w.window} | ${w.ops} | ${w.errors} | ${w.p50} | ${w.p95} | ${w.p99} | ${w.rssMb.join(' / ')} |`);
-  console.log(`\nRSS MB (node 1 / node 2): start ${rss.start.join(' / ')}, middle ${rss.middle.join(' / ')}, end ${rss.end.join(' / ')}; growth ${growth.join(' / ')} % (limit ${MAX_RSS_GROWTH_PCT} %)`);
+  console.log(`\nRSS MB (node 1 / node 2): start ${rss.start.join(' / ')}, middle ${rss.middle.join(' / ')}, end ${rss.end.join(' / ')}; growth start→end ${growth.join(' / ')} %, middle→end ${lateGrowth.join(' / ')} % (limit ${MAX_RSS_GROWTH_PCT} %)`);
   console.log(`${all.length} operations at ${round(rate)}/s, ${errors} errors (${skipped} could not start: ${MAX_IN_FLIGHT} in flight)`);
   console.log('\n' + JSON.stringify(result, null, 2));
-  const failures = [...(errors ? [`${errors} errors`] : []), ...growth.flatMap((g, k) => (g > MAX_RSS_GROWTH_PCT ? [`node ${k + 1} RSS grew ${g} %`] : []))];
+  const failures = [...(errors ? [`${errors} errors`] : []), ...lateGrowth.flatMap((g, k) => (g > MAX_RSS_GROWTH_PCT ? [`node ${k + 1} RSS grew ${g} % from the middle to the end`] : []))];
   if (failures.length) console.error(`soak FAILED: ${failures.join('; ')}`);
   else exitCode = 0;
 } finally {

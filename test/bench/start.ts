@@ -26,6 +26,7 @@ import { type BenchClient, benchClient } from './client.ts';
 import { type SharedDatabase, type Tenancy, freePort, freshPostgres, setUpTenant, startServerProcess, systemToken } from './server-process.ts';
 import { heartRate } from './subscription-fixture.ts';
 import { type Samples, collectSamples, emptySamples, phq9Response, pick, searchMix } from './workload.ts';
+import { HEAP_FLAGS } from '../../server/src/heap-flags.ts';
 
 const args = Object.fromEntries(
   process.argv.slice(2).map((a) => {
@@ -186,7 +187,7 @@ async function run(c: Config, tenancy: Tenancy, samples: Samples, patientId: str
   const url = `http://127.0.0.1:${port}`;
   const result: Run = { metadataMs: 0, cpuMs: [], readMs: 0, idleRssMb: [], loadedRssMb: [], operations: 0, errors: 0 };
   const t0 = performance.now();
-  const proc = spawn(process.execPath, [join(ROOT, 'server/src/main.ts')], {
+  const proc = spawn(process.execPath, [...HEAP_FLAGS, join(ROOT, 'server/src/main.ts')], {
     env: {
       ...process.env,
       PORT: String(port),

@@ -1,0 +1,17 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { HEAP_FLAGS, withHeapFlags } from './heap-flags.ts';
+
+describe('heap flags', () => {
+  it('npm start gives the server its heap flags', () => {
+    const pkg = JSON.parse(readFileSync(join(import.meta.dirname, '../../package.json'), 'utf8')) as { scripts: Record<string, string> };
+    expect(pkg.scripts.start).toBe(`node ${HEAP_FLAGS.join(' ')} server/src/main.ts`);
+  });
+
+  it('adds each flag unless execArgv already sets it', () => {
+    expect(withHeapFlags([])).toEqual(HEAP_FLAGS);
+    expect(withHeapFlags(['--max-semi-space-size=64'])).toEqual(['--max-semi-space-size=64', ...HEAP_FLAGS.filter((f) => !f.startsWith('--max-semi-space-size='))]);
+    expect(withHeapFlags(['--max_semi_space_size=8']).filter((f) => /semi.space/.test(f))).toEqual(['--max_semi_space_size=8']);
+  });
+});

@@ -1,0 +1,23 @@
+/**
+ * V8 heap settings every server process runs with (issue 12: RSS per server process ≤ 300 MB).
+ * They can only be given on the command line (V8 sizes its heap when the process starts, and
+ * NODE_OPTIONS refuses most of them), so they are given where processes are started: `npm start`
+ * (package.json; heap-flags.test.ts keeps it the same as this list), the cluster's workers
+ * (serve.ts adds them to the primary's own execArgv) and the benchmarks' and tests' server
+ * processes (test/bench/server-process.ts and the bench scripts).
+ *
+ * --max-semi-space-size=16: V8 in Node 24 starts the young generation at two 32 MB semi-spaces,
+ * grows it to two 64 MB ones under allocation-heavy load (a bundle ingest, search pages) and keeps
+ * them: 64–128 MB of every process's resident memory, whatever it does later. With 16 MB
+ * semi-spaces (Node ≤ 18's default on 64-bit) it stays at 32 MB. Measured on one process
+ * (WORKERS=1, PostgreSQL): RSS at start 211 → 181 MB; after ingesting 120 Synthea bundles
+ * 450–600 → 410–470 MB; the same CPU per bundle and per read within the machine's noise.
+ */
+export const HEAP_FLAGS: readonly string[] = ['--max-semi-space-size=16'];
+
+/** `execArgv` with HEAP_FLAGS added, except where it already sets the same flag (an operator's own value wins). */
+export function withHeapFlags(execArgv: readonly string[]): string[] {
+  const name = (flag: string) => flag.split('=')[0].replace(/_/g, '-');
+  const given = new Set(execArgv.map(name));
+  return [...execArgv, ...HEAP_FLAGS.filter((f) => !given.has(name(f)))];
+}
