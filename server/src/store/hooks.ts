@@ -1,4 +1,5 @@
 import type { Resource } from '@medplum/fhirtypes';
+import type { Statement } from '../db/database.ts';
 import type { Repository } from './repository.ts';
 
 /**
@@ -34,6 +35,13 @@ export interface WriteHook {
   types: readonly string[] | '*';
   beforeWrite?(event: WriteEvent): Promise<Resource | void>;
   afterWrite?(event: WriteEvent): Promise<void>;
+  /**
+   * A read the hook's beforeWrite will make for an update, patch or delete in a transaction, asked
+   * before the current row is read: it goes out in the same round trip as that read
+   * (`Repository.modify`), and the hook finds its rows with `repo.prefetched(statement)` (the
+   * same SQL and parameters). Undefined: nothing to read ahead.
+   */
+  prefetch?(repo: Repository, resourceType: string): Statement | undefined;
 }
 
 export function hooksFor(hooks: readonly WriteHook[] | undefined, resourceType: string): WriteHook[] {

@@ -24,7 +24,7 @@ import type { Bundle, OperationOutcome, Parameters, Reference, Resource, Resourc
 import type { AccessContext } from '../access/context.ts';
 import { type AccessPolicy, tenantAdminPolicy } from '../access/policy.ts';
 import type { Permission } from '../access/scopes.ts';
-import type { Database, Queryable, Statement } from '../db/database.ts';
+import { type Database, type Queryable, type Statement, runBatch } from '../db/database.ts';
 import { fail } from '../kernel/outcome.ts';
 import { carryDecimals, hasDecimalText, parseJson, stringifyJson } from '../kernel/json.ts';
 import { asOutcome, guardQueries } from './database-errors.ts';
@@ -100,6 +100,8 @@ interface CheckedRow extends CurrentRow {
 interface TransactionWork {
   beforeCommit: ((root: Repository) => Promise<void>)[];
   afterCommit: (() => void)[];
+  /** Rows of the hooks' reads sent ahead with a current row (WriteHook.prefetch), by statement. */
+  prefetched?: Map<string, Record<string, unknown>[]>;
 }
 
 /** Results of update-as-create, so the REST layer can answer 201 rather than 200. */
@@ -224,6 +226,14 @@ export class Repository extends FhirRepository {
     if (!this.inTransaction) return false;
     this.txWork.afterCommit.push(fn);
     return true;
+  }
+
+  /**
+   * The rows of `statement` when a write hook's `prefetch` sent it ahead in this transaction
+   * (same SQL, same parameters); undefined otherwise: the hook then runs it itself.
+   */
+  prefetched<R>(statement: Statement): R[] | undefined {
+    return this.txWork.prefetched?.get(statementKey(statement)) as R[] | undefined;
   }
 
   /**
@@ -663,7 +673,7 @@ export class Repository extends FhirRepository {
   ): Promise<WithId<Resource> | undefined> {
     await this.flush();
     for (let attempt = 0; ; attempt++) {
-      const row = await this.currentRow(resourceType, id, permission);
+      const row = await this.currentRowAndPrefetches(resourceType, id, permission);
       const write = await build(row);
       if (!write) return undefined;
       let written: boolean;
@@ -765,6 +775,19 @@ export class Repository extends FhirRepository {
 
   // --- helpers ------------------------------------------------------------------------------
 
+  /**
+   * `currentRow` with permission, and in a transaction the reads the write hooks ask to send ahead
+   * (WriteHook.prefetch) in the same round trip: the hooks' beforeWrite then finds their rows.
+   */
+  private async currentRowAndPrefetches(resourceType: string, id: string, permission: Permission): Promise<CheckedRow | undefined> {
+    const ahead = this.inTransaction && ID.test(id) ? hooksFor(this.ctx.hooks, resourceType).flatMap((h) => h.prefetch?.(this, resourceType) ?? []) : [];
+    if (ahead.length === 0) return this.currentRow(resourceType, id, permission);
+    const [first, ...rest] = await runBatch(this.q, [this.currentRowStatement(resourceType, id, permission), ...ahead]);
+    const prefetched = (this.txWork.prefetched ??= new Map());
+    ahead.forEach((st, i) => prefetched.set(statementKey(st), rest[i].rows));
+    return first.rows[0] as unknown as CheckedRow | undefined;
+  }
+
   private async currentRow(resourceType: string, id: string): Promise<CurrentRow | undefined>;
   private async currentRow(resourceType: string, id: string, permission: Permission): Promise<CheckedRow | undefined>;
   /**
@@ -782,17 +805,22 @@ export class Repository extends FhirRepository {
       );
       return rows[0];
     }
+    const { sql, params } = this.currentRowStatement(resourceType, id, permission);
+    const { rows } = await this.q.query<CheckedRow>(sql, params, { prepare: true });
+    return rows[0];
+  }
+
+  /** The statement of `currentRow` with a permission. */
+  private currentRowStatement(resourceType: string, id: string, permission: Permission): Statement {
     const q = new Sql(this.ctx.tenant);
     const env = { access: this.ctx.access, fhirBase: this.ctx.fhirBase };
     const visible = accessPredicate(q, resourceType, 'r', { ...env, permission: 'r' });
     const allowed = permission === 'r' ? 'TRUE' : accessPredicate(q, resourceType, 'r', { ...env, permission });
-    const { rows } = await this.q.query<CheckedRow>(
-      `SELECT r.version, r.deleted, r.content, ${visible} AS visible, ${allowed} AS allowed
+    return {
+      sql: `SELECT r.version, r.deleted, r.content, ${visible} AS visible, ${allowed} AS allowed
        FROM resource r WHERE r.tenant = $1 AND r.type = ${q.p(resourceType)} AND r.id = ${q.p(id)}`,
-      q.params,
-      { prepare: true }
-    );
-    return rows[0];
+      params: q.params,
+    };
   }
 
   /** `assertVisible` on a row read with its checks (`currentRow` with a permission). */
@@ -938,6 +966,8 @@ export class Repository extends FhirRepository {
     };
   }
 }
+
+const statementKey = (s: Statement): string => JSON.stringify([s.sql, s.params ?? []]);
 
 /** The donors (decimals.ts) already written, per transaction attempt. */
 const donorsUsed = new WeakMap<object, WeakSet<object>>();

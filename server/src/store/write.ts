@@ -104,6 +104,7 @@ export async function writeVersions(
   }
   // Every other part of a guarded write runs only if the guarded UPDATE took the row.
   const onlyIf = guarded ? ' AND EXISTS (SELECT 1 FROM upd_r)' : '';
+  let replacedMatch: string | undefined;
   const whereOnlyIf = guarded ? ' WHERE EXISTS (SELECT 1 FROM upd_r)' : '';
   if (existing.length) {
     const c = colsOf(existing);
@@ -112,12 +113,11 @@ export async function writeVersions(
       FROM unnest(${c.type}::text[], ${c.id}::text[], ${c.version}::int[], ${c.lu}::timestamptz[], ${c.deleted}::bool[], ${c.content}::text[])
         AS u(type, id, version, lu, deleted, content)
       WHERE r.tenant = $1 AND r.type = u.type AND r.id = u.id${guard} RETURNING 1)`);
-    // Old index rows go; the new version's rows are inserted below. Plain equalities on
-    // (tenant, rtype, rid) so the planner takes the *_resource index even before ANALYZE.
-    const match = existing.map((w) => `(x.rtype = ${p(w.type)} AND x.rid = ${p(w.id)})`).join(' OR ');
-    for (const t of INDEX_TABLES) {
-      ctes.push(`del_${t} AS (DELETE FROM idx_${t} x WHERE x.tenant = $1 AND (${match})${onlyIf})`);
-    }
+    // The index rows of the versions replaced: compared below with the new versions' rows, so
+    // only the rows that differ are deleted and inserted (an update that changes one element
+    // rewrites one row, not all of them). Plain equalities on (tenant, rtype, rid) so the planner
+    // takes the *_resource index even before ANALYZE.
+    replacedMatch = existing.map((w) => `(x.rtype = ${p(w.type)} AND x.rid = ${p(w.id)})`).join(' OR ');
   }
   const historied = writes.filter((w) => w.history !== false);
   if (historied.length) {
@@ -134,26 +134,57 @@ export async function writeVersions(
     const param: string[] = [];
     const grp: (number | null)[] = [];
     const cols: unknown[][] = spec.cols.map(() => []);
+    // Which occurrence of an identical row each row is (1, 2, …): rows are compared as a
+    // multiset, so a value indexed twice stays twice.
+    const occ: number[] = [];
+    const seen = new Map<string, number>();
     for (const w of writes) {
       for (const row of w.index[t] as any[]) {
+        const picked = spec.pick(row);
         rtype.push(w.type);
         rid.push(w.id);
         param.push(row.param);
         grp.push(row.grp);
-        spec.pick(row).forEach((v, i) => cols[i].push(v));
+        picked.forEach((v, i) => cols[i].push(v));
+        if (replacedMatch) {
+          const key = JSON.stringify([w.type, w.id, row.param, row.grp, ...picked]);
+          const n = (seen.get(key) ?? 0) + 1;
+          seen.set(key, n);
+          occ.push(n);
+        }
       }
     }
-    if (rtype.length === 0) continue;
     indexRowCount += rtype.length;
-    const arrays = [
-      `${p(rtype)}::text[]`,
-      `${p(rid)}::text[]`,
-      `${p(param)}::text[]`,
-      `${p(grp)}::smallint[]`,
-      ...cols.map((c, i) => `${p(c)}::${spec.types[i]}[]`),
-    ];
+    const names = ['rtype', 'rid', 'param', 'grp', ...spec.cols];
+    // Equal rows: the same resource, parameter, occurrence and values (NULL equal to NULL).
+    const same = (a: string, b: string) =>
+      [`${a}.rtype = ${b}.rtype`, `${a}.rid = ${b}.rid`, `${a}.param = ${b}.param`, `${a}.occ = ${b}.occ`]
+        .concat(['grp', ...spec.cols].map((c) => `${a}.${c} IS NOT DISTINCT FROM ${b}.${c}`))
+        .join(' AND ');
+    if (rtype.length > 0) {
+      const arrays = [
+        `${p(rtype)}::text[]`,
+        `${p(rid)}::text[]`,
+        `${p(param)}::text[]`,
+        `${p(grp)}::smallint[]`,
+        ...cols.map((c, i) => `${p(c)}::${spec.types[i]}[]`),
+        ...(replacedMatch ? [`${p(occ)}::int[]`] : []),
+      ];
+      ctes.push(`new_${t} AS (SELECT * FROM unnest(${arrays.join(', ')}) AS n(${[...names, ...(replacedMatch ? ['occ'] : [])].join(', ')}))`);
+    }
+    if (replacedMatch) {
+      // The replaced versions' rows, numbered as `occ` above. A row also in the new version is
+      // neither deleted nor inserted again: no B-tree entries to remove and add for it.
+      ctes.push(`old_${t} AS (SELECT x.ctid AS c, ${names.map((c) => `x.${c}`).join(', ')},
+        row_number() OVER (PARTITION BY ${names.map((c) => `x.${c}`).join(', ')} ORDER BY x.ctid) AS occ
+        FROM idx_${t} x WHERE x.tenant = $1 AND (${replacedMatch}))`);
+      const kept = rtype.length > 0 ? ` AND NOT EXISTS (SELECT 1 FROM new_${t} n WHERE ${same('n', 'o')})` : '';
+      ctes.push(`del_${t} AS (DELETE FROM idx_${t} x USING old_${t} o WHERE x.ctid = o.c${kept}${onlyIf})`);
+    }
+    if (rtype.length === 0) continue;
+    const fresh = replacedMatch ? ` WHERE NOT EXISTS (SELECT 1 FROM old_${t} o WHERE ${same('o', 'n')})${onlyIf}` : whereOnlyIf;
     ctes.push(`ins_${t} AS (INSERT INTO idx_${t} (tenant, rtype, rid, param, grp, ${spec.cols.join(', ')})
-      SELECT $1, * FROM unnest(${arrays.join(', ')})${whereOnlyIf})`);
+      SELECT $1, ${names.map((c) => `n.${c}`).join(', ')} FROM new_${t} n${fresh})`);
   }
   // Data-modifying CTEs all run, in one snapshot; the DELETEs cannot see the rows inserted here,
   // so old index rows are removed and new ones added without interfering.

@@ -1,4 +1,5 @@
 import type { Encounter, EpisodeOfCare, Organization, Reference, Resource } from '@medplum/fhirtypes';
+import type { Statement } from '../../db/database.ts';
 import type { Repository } from '../../store/repository.ts';
 import { PROGRAM_TYPE_CODE, PROGRAM_TYPE_SYSTEM } from './codes.ts';
 
@@ -65,15 +66,31 @@ async function mayHavePrograms(repo: Repository): Promise<boolean> {
   const key = repo.transactionKey;
   const known = key ? programsKnown.get(key) : undefined;
   if (known !== undefined) return known;
-  const rows = await repo.aggregateOver<{ found: boolean }>(
-    [],
-    `SELECT EXISTS (SELECT 1 FROM idx_token WHERE tenant = $1 AND rtype IN ('Organization', 'EpisodeOfCare')
-       AND param = 'type' AND code = $2 AND system = $3) AS found`,
-    [repo.ctx.tenant, PROGRAM_TYPE_CODE, PROGRAM_TYPE_SYSTEM]
-  );
+  const statement = programsStatement(repo);
+  // Sent ahead with the current row of an update (the hook's prefetch): no round trip of its own.
+  const rows = repo.prefetched<{ found: boolean }>(statement) ?? (await repo.aggregateOver<{ found: boolean }>([], statement.sql, statement.params ?? []));
   const found = Boolean(rows[0]?.found);
   if (key) programsKnown.set(key, found);
   return found;
+}
+
+/** `mayHavePrograms`'s read: whether the tenant has a committed program. */
+function programsStatement(repo: Repository): Statement {
+  return {
+    sql: `SELECT EXISTS (SELECT 1 FROM idx_token WHERE tenant = $1 AND rtype IN ('Organization', 'EpisodeOfCare')
+       AND param = 'type' AND code = $2 AND system = $3) AS found`,
+    params: [repo.ctx.tenant, PROGRAM_TYPE_CODE, PROGRAM_TYPE_SYSTEM],
+  };
+}
+
+/**
+ * `mayHavePrograms`'s read, to send ahead with the current row of an update (WriteHook.prefetch)
+ * when the transaction does not know the answer yet.
+ */
+export function programsPrefetch(repo: Repository): Statement | undefined {
+  const key = repo.transactionKey;
+  if (!key || programsKnown.has(key)) return undefined;
+  return programsStatement(repo);
 }
 
 /** A program (an Organization or EpisodeOfCare typed part2-program) is being written in this transaction. */

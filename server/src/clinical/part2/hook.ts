@@ -11,7 +11,7 @@ import type { WriteEvent, WriteHook } from '../../store/hooks.ts';
 import type { Repository } from '../../store/repository.ts';
 import { KEPT_LABELS, PART2_LABELS, REMOVAL_REASON_URL, sameLabel } from './codes.ts';
 import { sudByContent } from './content.ts';
-import { forgetRead, inPart2Program, noteProgramWrite } from './context.ts';
+import { forgetRead, inPart2Program, noteProgramWrite, programsPrefetch } from './context.ts';
 
 /**
  * 42 CFR Part 2 segmentation by rule (README.md), in the write's transaction:
@@ -35,6 +35,11 @@ const removals = new WeakMap<Repository, Map<string, Removal>>();
 export const part2Hook: WriteHook = {
   name: 'part2-labels',
   types: '*',
+
+  // The context rule's first read (context.ts mayHavePrograms), for the types whose records it judges.
+  prefetch(repo, resourceType) {
+    return resourceType !== 'Patient' && compartmentTypes().has(resourceType) ? programsPrefetch(repo) : undefined;
+  },
 
   async beforeWrite(event: WriteEvent) {
     if (PROGRAM_TYPES.has(event.resourceType)) {
