@@ -1,4 +1,5 @@
-import type { Resource } from '@medplum/fhirtypes';
+import type { AuditEvent, Resource } from '@medplum/fhirtypes';
+import { insertAuditEvents } from '../../server/src/audit/audit-store.ts';
 import { tenantAdminPolicy } from '../../server/src/access/policy.ts';
 import { Repository } from '../../server/src/store/repository.ts';
 import type { TestServer } from '../support/server.ts';
@@ -157,7 +158,11 @@ export const TYPES = [...new Set(RESOURCES.map((r) => r.resourceType))];
 export async function buildClinic(s: TestServer): Promise<void> {
   await s.ensureTenant(TENANT);
   const repo = new Repository(s.db, { tenant: TENANT, access: tenantAdminPolicy(TENANT), fhirBase: s.fhirBase, lenient: false, defaultCount: 20, maxCount: 1000 });
-  for (const r of RESOURCES) await repo.updateResource(r);
+  // AuditEvents are written by the server's audit alone, into their own table (server/src/store/audit-table.ts).
+  for (const r of RESOURCES) {
+    if (r.resourceType === 'AuditEvent') await insertAuditEvents(s.db, TENANT, [{ ...r, meta: { versionId: '1', lastUpdated: new Date().toISOString() } } as AuditEvent]);
+    else await repo.updateResource(r);
+  }
   // A second version of one resource, so instance history and vread have more than one entry.
   await repo.updateResource({ ...(RESOURCES.find((r) => r.id === 'obs-a1-x') as Resource), status: 'amended' } as Resource);
 }

@@ -181,7 +181,8 @@ describe.each(PRINCIPALS)('$name', (p) => {
       return;
     }
     expect(r.status).toBe(200);
-    expect(sorted(idsOf(r.body))).toEqual(sorted(p.visible));
+    // A system search leaves the audit trail out (server/src/audit): AuditEvent is searched on its own.
+    expect(sorted(idsOf(r.body))).toEqual(sorted(p.visible.filter((i) => TYPE_OF.get(i) !== 'AuditEvent')));
     assertNoLeak(r.body, hidden, 'system search');
   });
 

@@ -4,8 +4,8 @@ import type { Database } from '../../server/src/db/database.ts';
 /** Every AuditEvent of a tenant, read with SQL (no audit of the read itself), oldest first. */
 export async function auditEvents(db: Database, tenant = 'test'): Promise<AuditEvent[]> {
   const { rows } = await db.query<{ content: string }>(
-    `SELECT r.content FROM resource r JOIN audit_chain c ON c.tenant = r.tenant AND c.id = r.id
-     WHERE r.tenant = $1 AND r.type = 'AuditEvent' ORDER BY c.seq`,
+    `SELECT r.content FROM audit_event r JOIN audit_chain c ON c.tenant = r.tenant AND c.id = r.id
+     WHERE r.tenant = $1 ORDER BY c.seq`,
     [tenant]
   );
   return rows.map((r) => JSON.parse(r.content) as AuditEvent);

@@ -172,7 +172,7 @@ describe('lockout', () => {
     const typed = 'Tr0ub4dor&3-typed-in-the-wrong-box';
     expect((await login(typed, 'anything at all')).r.status).toBe(401);
     const { rows } = await server.db.query<{ n: number; mine: number }>(
-      `SELECT count(*)::int AS n, count(*) FILTER (WHERE content::text LIKE '%' || $2 || '%')::int AS mine FROM resource WHERE tenant = $1 AND type = 'AuditEvent'`,
+      `SELECT count(*)::int AS n, count(*) FILTER (WHERE content::text LIKE '%' || $2 || '%')::int AS mine FROM audit_event WHERE tenant = $1`,
       [people.tenant, 'Tr0ub4dor']
     );
     expect(rows[0].n).toBeGreaterThan(0);

@@ -106,7 +106,7 @@ describe('POST /auth/register', () => {
     expect(await ok.json()).toEqual({ client_id: clientId, status: 'approved' });
     // Approved: the token endpoint now takes its codes (this user does not exist: invalid_grant, not invalid_client).
     await expectOAuthError(await redeem(clientId), 400, 'invalid_grant');
-    const audit = await s.db.query<{ content: string }>("SELECT content FROM resource WHERE tenant = $1 AND type = 'AuditEvent'", [TENANT]);
+    const audit = await s.db.query<{ content: string }>("SELECT content FROM audit_event WHERE tenant = $1", [TENANT]);
     const text = audit.rows.map((r) => r.content).join('\n');
     expect(text).toContain('"client-registered"');
     expect(text).toContain('"client-approved"');

@@ -298,7 +298,7 @@ describe('audit', () => {
     const t = await codeFlow(config, basicApp.clientId, 'patient/*.rs offline_access');
     const t2 = await oidc.refreshTokenGrant(config, t.refresh_token as string);
     await oidc.tokenRevocation(config, t2.access_token);
-    const events = await s.db.query<{ content: string }>("SELECT content FROM resource WHERE tenant = $1 AND type = 'AuditEvent'", [TENANT]);
+    const events = await s.db.query<{ content: string }>("SELECT content FROM audit_event WHERE tenant = $1", [TENANT]);
     const text = events.rows.map((r) => r.content).join('\n');
     for (const action of ['token-issued', 'token-refreshed', 'token-revoked']) expect(text).toContain(`"${action}"`);
     for (const secret of [t.access_token, t.refresh_token as string, t2.refresh_token as string, basicApp.clientSecret]) expect(text).not.toContain(secret);

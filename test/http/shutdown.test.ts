@@ -215,7 +215,7 @@ describe('SIGTERM under load', () => {
       );
       expect([...created, ...bundled].filter((id) => !patients.has(id))).toEqual([]);
 
-      const events = (await db.query<{ content: string }>("SELECT content FROM resource WHERE tenant = $1 AND type = 'AuditEvent'", [TENANT])).rows.map(
+      const events = (await db.query<{ content: string }>("SELECT content FROM audit_event WHERE tenant = $1", [TENANT])).rows.map(
         (r) => JSON.parse(r.content) as AuditEvent
       );
       const audited = new Set<string>();

@@ -2,6 +2,8 @@ import pg from 'pg';
 import { randomBytes } from 'node:crypto';
 import type { Database } from '../../server/src/db/database.ts';
 import { openDatabase } from '../../server/src/db/open.ts';
+import { openPostgres } from '../../server/src/db/pg.ts';
+import { openPglite } from '../../server/src/db/pglite.ts';
 
 /**
  * A fresh, migrated database for one test file: in-memory PGlite by default, or a new PostgreSQL
@@ -44,6 +46,33 @@ export async function freshDatabase(): Promise<TestDatabase> {
       await a.connect();
       await a.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       await a.end();
+    },
+  };
+}
+
+/** A database no migration has touched (tests of a migration over what an older version wrote). */
+export async function unmigratedDatabase(): Promise<{ db: Database; drop: () => Promise<void> }> {
+  const base = process.env.DATABASE_URL;
+  if (!base) {
+    const db = await openPglite(undefined);
+    return { db, drop: () => db.close() };
+  }
+  const name = `m_${process.pid}_${randomBytes(4).toString('hex')}`;
+  const admin = async (sql: string) => {
+    const c = new pg.Client({ connectionString: base });
+    await c.connect();
+    await c.query(sql);
+    await c.end();
+  };
+  await admin(`CREATE DATABASE ${name}`);
+  const url = new URL(base);
+  url.pathname = `/${name}`;
+  const db = await openPostgres(url.toString(), 2);
+  return {
+    db,
+    drop: async () => {
+      await db.close();
+      await admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     },
   };
 }

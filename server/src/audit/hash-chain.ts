@@ -12,7 +12,7 @@ import type { Database, Queryable } from '../db/database.ts';
  * Window: an AuditEvent is unsealed from its commit until the next seal (normally ~250 ms; after a
  * crash, until the next seal of that tenant, which every server start runs). During that window
  * a database superuser could alter it without breaking the chain; afterwards any change to a
- * sealed event, its history copy where it has one, or the chain breaks verification. Removing the newest sealed
+ * sealed event or the chain breaks verification. Removing the newest sealed
  * events (truncating the tail) is not detectable from inside the database: for that, export the
  * head hash (`audit verify` prints it) to somewhere the database administrator cannot write.
  */
@@ -45,7 +45,7 @@ export async function sealTenant(db: Database, tenant: string): Promise<number> 
       let prev = head.rows[0]?.hash ?? GENESIS;
       const { rows } = await tx.query<{ seq: string; content: string }>(
         `SELECT c.seq, r.content FROM audit_chain c
-         JOIN resource r ON r.tenant = c.tenant AND r.type = 'AuditEvent' AND r.id = c.id
+         JOIN audit_event r ON r.tenant = c.tenant AND r.id = c.id
          WHERE c.tenant = $1 AND c.hash IS NULL ORDER BY c.seq LIMIT ${BATCH}`,
         [tenant]
       );
@@ -87,18 +87,16 @@ export interface ChainReport {
 
 /**
  * Walks a tenant's chain from the start and reports the first broken link: a missing position,
- * a missing AuditEvent, a current row that differs from its history row (AuditEvents stored
- * before they were kept as one copy, audit/audit-store.ts), or a hash mismatch.
+ * a missing AuditEvent, or a hash mismatch.
  */
 export async function verifyChain(db: Queryable, tenant: string): Promise<ChainReport> {
   let prev = GENESIS;
   let expected = 1;
   let checked = 0;
   for (;;) {
-    const { rows } = await db.query<{ pos: string; id: string; hash: string; content: string | null; hcontent: string | null }>(
-      `SELECT c.pos, c.id, c.hash, r.content, h.content AS hcontent FROM audit_chain c
-       LEFT JOIN resource r ON r.tenant = c.tenant AND r.type = 'AuditEvent' AND r.id = c.id
-       LEFT JOIN resource_history h ON h.tenant = c.tenant AND h.type = 'AuditEvent' AND h.id = c.id AND h.version = 1
+    const { rows } = await db.query<{ pos: string; id: string; hash: string; content: string | null }>(
+      `SELECT c.pos, c.id, c.hash, r.content FROM audit_chain c
+       LEFT JOIN audit_event r ON r.tenant = c.tenant AND r.id = c.id
        WHERE c.tenant = $1 AND c.pos >= $2 ORDER BY c.pos LIMIT ${BATCH}`,
       [tenant, expected]
     );
@@ -107,8 +105,6 @@ export async function verifyChain(db: Queryable, tenant: string): Promise<ChainR
       const broken = (reason: string): ChainReport => ({ ok: false, checked, unsealed: 0, head: checked ? prev : undefined, broken: { pos: expected, id: row.id, reason } });
       if (pos !== expected) return withUnsealed(db, tenant, broken(`link ${expected} is missing`));
       if (row.content === null) return withUnsealed(db, tenant, broken('the AuditEvent is missing'));
-      // Only AuditEvents stored before history rows were dropped for them have a second copy.
-      if (row.hcontent !== null && row.hcontent !== row.content) return withUnsealed(db, tenant, broken('the AuditEvent differs from its history copy'));
       const h = linkHash(prev, pos, row.content);
       if (h !== row.hash) return withUnsealed(db, tenant, broken('hash mismatch: the AuditEvent or the chain was changed'));
       prev = h;

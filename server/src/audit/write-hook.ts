@@ -2,7 +2,7 @@ import type { Resource } from '@medplum/fhirtypes';
 import { fail } from '../kernel/outcome.ts';
 import type { WriteHook } from '../store/hooks.ts';
 import { restAuditEvent } from './audit-event.ts';
-import { auditVersions } from './audit-store.ts';
+import { auditStatement } from './audit-store.ts';
 import { type AuditRequestScope, auditRequestScope } from './audit-trail.ts';
 import { addPatientsOf } from './patients.ts';
 
@@ -65,7 +65,7 @@ export const auditWriteHook: WriteHook = {
             moreEntities: ordered.length - listed.length,
             patients: gathered.patients,
           });
-          await root.storeInternal(auditVersions([audit]));
+          await root.deferStatement(auditStatement(root.ctx.tenant, [audit]));
           scope.writesAudited += 1;
           scope.trail.scheduleSeal();
         });
@@ -88,7 +88,7 @@ export const auditWriteHook: WriteHook = {
       what: [what],
       patients,
     });
-    await repo.storeInternal(auditVersions([audit]));
+    await repo.deferStatement(auditStatement(repo.ctx.tenant, [audit]));
     if (scope) {
       scope.writesAudited += 1;
       scope.trail.scheduleSeal();

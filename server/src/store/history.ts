@@ -4,6 +4,7 @@ import type { Queryable } from '../db/database.ts';
 import { loadDefinitions, resourceTypes } from '../kernel/definitions.ts';
 import { fail } from '../kernel/outcome.ts';
 import { dateRange } from './date-range.ts';
+import { AUDIT_TABLE, AUDIT_TYPE } from './audit-table.ts';
 import { accessForTypes, accessPredicate } from './search/compile.ts';
 import type { FilterEnv } from './search/compiled.ts';
 import { Sql } from './search/sql.ts';
@@ -44,9 +45,6 @@ export interface HistoryPage {
   next?: string;
 }
 
-/** The type whose versions are never changed nor kept in resource_history (the audit trail). */
-export const APPEND_ONLY = 'AuditEvent';
-
 export async function readHistoryRows(
   db: Queryable,
   ctx: { tenant: string; defaultCount: number; maxCount: number; access: AccessPolicy; fhirBase: string },
@@ -58,9 +56,9 @@ export async function readHistoryRows(
   if (query.type) where.push(`h.type = ${q.p(query.type)}`);
   if (query.id) where.push(`h.id = ${q.p(query.id)}`);
   if (query.types) where.push(`h.type = ANY(${q.p(query.types, 'text[]')})`);
-  // System-level history leaves AuditEvents out: each history read adds AuditEvents, and the audit
-  // trail is reviewed as AuditEvent (search, AuditEvent/_history), not mixed with the record.
-  if (!query.type) where.push(`h.type <> 'AuditEvent'`);
+  // System-level history holds no AuditEvents: they live in their own table (./audit-table.ts),
+  // and the audit trail is reviewed as AuditEvent (search, AuditEvent/_history), not mixed with
+  // the record (each history read would add to it).
   // The caller's access, in the SQL (../access/policy.ts): a version is visible when its
   // resource is — decided on the resource's current index rows (labels, compartment), so older
   // versions follow the resource's current visibility, and a deleted resource (no index rows) is
@@ -85,8 +83,8 @@ export async function readHistoryRows(
   }
   const count = Math.min(Math.max(query.count ?? ctx.defaultCount, 0), ctx.maxCount);
   const offset = query.offset && query.offset > 0 ? query.offset : 0;
-  // An AuditEvent's one version is its current row (audit/audit-store.ts writes no history row).
-  const from = query.type === APPEND_ONLY ? `'POST' AS method, h.content FROM resource h` : `h.method, h.content FROM resource_history h`;
+  // An AuditEvent's one version is its row in its own table (./audit-table.ts).
+  const from = query.type === AUDIT_TYPE ? `'POST' AS method, h.content FROM ${AUDIT_TABLE} h` : `h.method, h.content FROM resource_history h`;
   const { rows } = await db.query<HistoryRow>(
     `SELECT h.type, h.id, h.version, to_char(h.last_updated AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS lu, h.deleted, ${from} WHERE ${where.join(' AND ')}
      ORDER BY h.last_updated DESC, h.type DESC, h.id DESC, h.version DESC

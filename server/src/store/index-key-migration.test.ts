@@ -1,10 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { expect, test } from 'vitest';
-import type { Database } from '../db/database.ts';
 import { migrate } from '../db/migrate.ts';
-import { openPostgres } from '../db/pg.ts';
-import { openPglite } from '../db/pglite.ts';
+import { unmigratedDatabase } from '../../../test/support/database.ts';
 import { KEY_CHARS } from './index-key.ts';
 import { Sql } from './search/sql.ts';
 import { referenceCondition } from './search/sql-reference.ts';
@@ -50,30 +46,3 @@ test('016 moves index values longer than a key into the *_full columns, where se
     await drop();
   }
 });
-
-/** A database no migration has touched: in-memory PGlite, or a new one beside DATABASE_URL. */
-async function unmigratedDatabase(): Promise<{ db: Database; drop: () => Promise<void> }> {
-  const base = process.env.DATABASE_URL;
-  if (!base) {
-    const db = await openPglite(undefined);
-    return { db, drop: () => db.close() };
-  }
-  const name = `m_${process.pid}_${randomBytes(4).toString('hex')}`;
-  const admin = async (sql: string) => {
-    const c = new pg.Client({ connectionString: base });
-    await c.connect();
-    await c.query(sql);
-    await c.end();
-  };
-  await admin(`CREATE DATABASE ${name}`);
-  const url = new URL(base);
-  url.pathname = `/${name}`;
-  const db = await openPostgres(url.toString(), 2);
-  return {
-    db,
-    drop: async () => {
-      await db.close();
-      await admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    },
-  };
-}

@@ -29,7 +29,8 @@ import { fail } from '../kernel/outcome.ts';
 import { carryDecimals, hasDecimalText, parseJson, stringifyJson } from '../kernel/json.ts';
 import { asOutcome, guardQueries } from './database-errors.ts';
 import { carryFhirPathPatchDecimals, carryFromDonors, carryPatchDecimals } from './decimals.ts';
-import { APPEND_ONLY, type HistoryPage, type HistoryQuery, historyBundle, readHistoryRows } from './history.ts';
+import { type HistoryPage, type HistoryQuery, historyBundle, readHistoryRows } from './history.ts';
+import { AUDIT_TABLE, AUDIT_TYPE, tableOf } from './audit-table.ts';
 import { type WriteHook, type WriteMethod, hooksFor } from './hooks.ts';
 import { emptyRows } from './index-rows.ts';
 import { indexResource } from './indexer.ts';
@@ -336,16 +337,6 @@ export class Repository extends FhirRepository {
     else await this.q.query(statement.sql, statement.params);
   }
 
-  /**
-   * Stores new versions the server writes for itself, with no hooks and no access checks: the
-   * audit write hook (server/src/audit/write-hook.ts) stores AuditEvents this way from afterWrite.
-   * Inside a transaction they join the buffered creates (one statement at commit).
-   */
-  async storeInternal(writes: VersionWrite[]): Promise<void> {
-    if (this.inTransaction) this.pending.push(...writes);
-    else await writeVersions(this.q, this.ctx.tenant, writes);
-  }
-
   // --- create -------------------------------------------------------------------------------
 
   async createResource<T extends Resource>(resource: T, options?: CreateResourceOptions & UpdateResourceOptions): Promise<WithId<T>> {
@@ -407,8 +398,8 @@ export class Repository extends FhirRepository {
     if (!Number.isInteger(version) || version < 1 || !ID.test(id)) missing();
     // A version is visible when its resource is (the same rule as history, ./history.ts).
     if (!(await this.within(resourceType, id, 'r'))) missing();
-    // An AuditEvent's one version is its current row (./history.ts).
-    const table = resourceType === APPEND_ONLY ? 'resource' : 'resource_history';
+    // An AuditEvent's one version is its row in its own table (./audit-table.ts).
+    const table = resourceType === AUDIT_TYPE ? AUDIT_TABLE : 'resource_history';
     const { rows } = await this.q.query<{ content: string; deleted: boolean }>(
       `SELECT content, deleted FROM ${table} WHERE tenant = $1 AND type = $2 AND id = $3 AND version = $4`,
       [this.ctx.tenant, resourceType, id, version]
@@ -799,7 +790,7 @@ export class Repository extends FhirRepository {
     if (!ID.test(id)) return undefined;
     if (!permission) {
       const { rows } = await this.q.query<CurrentRow>(
-        `SELECT version, deleted, content FROM resource WHERE tenant = $1 AND type = $2 AND id = $3`,
+        `SELECT version, deleted, content FROM ${tableOf(resourceType)} WHERE tenant = $1 AND type = $2 AND id = $3`,
         [this.ctx.tenant, resourceType, id],
         { prepare: true }
       );
@@ -818,7 +809,7 @@ export class Repository extends FhirRepository {
     const allowed = permission === 'r' ? 'TRUE' : accessPredicate(q, resourceType, 'r', { ...env, permission });
     return {
       sql: `SELECT r.version, r.deleted, r.content, ${visible} AS visible, ${allowed} AS allowed
-       FROM resource r WHERE r.tenant = $1 AND r.type = ${q.p(resourceType)} AND r.id = ${q.p(id)}`,
+       FROM ${tableOf(resourceType)} r WHERE r.tenant = $1 AND r.type = ${q.p(resourceType)} AND r.id = ${q.p(id)}`,
       params: q.params,
     };
   }
@@ -845,7 +836,7 @@ export class Repository extends FhirRepository {
     const q = new Sql(this.ctx.tenant);
     const pred = accessPredicate(q, resourceType, 'r', { access: this.ctx.access, fhirBase: this.ctx.fhirBase, permission });
     const { rows } = await this.q.query(
-      `SELECT 1 FROM resource r WHERE r.tenant = $1 AND r.type = ${q.p(resourceType)} AND r.id = ${q.p(id)} AND ${pred}`,
+      `SELECT 1 FROM ${tableOf(resourceType)} r WHERE r.tenant = $1 AND r.type = ${q.p(resourceType)} AND r.id = ${q.p(id)} AND ${pred}`,
       q.params,
       { prepare: true }
     );
@@ -875,7 +866,7 @@ export class Repository extends FhirRepository {
       const q = new Sql(this.ctx.tenant);
       const pred = compileConstraint(q, resourceType, 'r', leaf, { access: this.ctx.access, fhirBase: this.ctx.fhirBase, permission });
       const { rows } = await this.q.query(
-        `SELECT 1 FROM resource r WHERE r.tenant = $1 AND r.type = ${q.p(resourceType)} AND r.id = ${q.p(id)} AND ${pred}`,
+        `SELECT 1 FROM ${tableOf(resourceType)} r WHERE r.tenant = $1 AND r.type = ${q.p(resourceType)} AND r.id = ${q.p(id)} AND ${pred}`,
         q.params
       );
       if (rows.length === 0) return { text: leaf.refusal as string, expression: leaf.expression };

@@ -2,6 +2,7 @@ import type { Resource } from '@medplum/fhirtypes';
 import { type Queryable, type Statement, runBatch } from '../db/database.ts';
 import { noteWrites } from '../db/statistics.ts';
 import { fail } from '../kernel/outcome.ts';
+import { AUDIT_TYPE } from './audit-table.ts';
 import { keyColumns } from './index-key.ts';
 import { type IndexRows, INDEX_TABLES } from './index-rows.ts';
 
@@ -26,10 +27,7 @@ export interface VersionWrite {
   resource?: Resource;
   /** The version this write replaces, for write hooks (not written). */
   before?: Resource;
-  /**
-   * False: no resource_history row. For versions that can never change (AuditEvents, append-only):
-   * their one version is the current row, which history reads and vread take (./history.ts).
-   */
+  /** False: no resource_history row (a version that can never change). */
   history?: boolean;
 }
 
@@ -70,6 +68,8 @@ export async function writeVersions(
   options: { last?: boolean; alongside?: Statement[] } = {}
 ): Promise<boolean> {
   const alongside = options.alongside ?? [];
+  // AuditEvents have their own append-only table, written by the audit trail alone (./audit-table.ts).
+  if (writes.some((w) => w.type === AUDIT_TYPE)) fail('method-not-allowed', 'AuditEvents are recorded by the server and never written as resources');
   if (writes.length === 0) {
     await runBatch(db, alongside, { last: options.last });
     return true;

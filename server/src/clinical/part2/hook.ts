@@ -2,7 +2,7 @@ import type { AuditEventEntity, Coding, Resource } from '@medplum/fhirtypes';
 import { RESTRICTED, VERY_RESTRICTED } from '../../access/labels.ts';
 import { compartmentTypes } from '../../access/roles.ts';
 import { otherAuditEvent, patientEntity, resourceEntity } from '../../audit/audit-event.ts';
-import { auditVersions } from '../../audit/audit-store.ts';
+import { auditStatement } from '../../audit/audit-store.ts';
 import { auditRequestScope } from '../../audit/audit-trail.ts';
 import { AUDIT_SUBTYPE_SYSTEM, SECURITY_ALERT } from '../../audit/codes.ts';
 import { addPatientsOf } from '../../audit/patients.ts';
@@ -84,7 +84,7 @@ export const part2Hook: WriteHook = {
     const removal = removals.get(event.repo)?.get(key);
     if (!removal || !event.after) return;
     removals.get(event.repo)?.delete(key);
-    await event.repo.storeInternal(auditVersions([removalAudit(event, removal)]));
+    await event.repo.deferStatement(auditStatement(event.repo.ctx.tenant, [removalAudit(event, removal)]));
   },
 };
 

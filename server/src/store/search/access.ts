@@ -2,7 +2,9 @@ import { OperationOutcomeError } from '@medplum/core';
 import type { ReadConstraint } from '../../access/constraint.ts';
 import { patientCompartmentParams } from '../../kernel/compartment.ts';
 import { fail } from '../../kernel/outcome.ts';
+import { AUDIT_TYPE } from '../audit-table.ts';
 import { dateRange } from '../date-range.ts';
+import { auditConstraint } from './audit.ts';
 import { type Compilers, type FilterEnv, toPredicate } from './compiled.ts';
 import { parseFilter } from './parse.ts';
 import type { Sql } from './sql.ts';
@@ -42,6 +44,9 @@ export function compileConstraint(q: Sql, type: string | undefined, alias: strin
 }
 
 function compileNode(q: Sql, type: string | undefined, alias: string, c: ReadConstraint, env: FilterEnv, filter: Compilers['filter']): string {
+  // An AuditEvent row has no index rows: its leaves read the row's own keys (audit.ts).
+  const audit = type === AUDIT_TYPE ? auditConstraint(q, alias, c) : undefined;
+  if (audit !== undefined) return audit;
   // Only the leaves that use it add the type as a parameter: an unused parameter cannot be typed.
   const rtype = (): string => (type === undefined ? `${alias}.type` : q.p(type));
   switch (c.kind) {

@@ -1,4 +1,5 @@
 import { fail } from '../../kernel/outcome.ts';
+import { tableOf } from '../audit-table.ts';
 import { type Compiled, type Compilers, type FilterEnv, setColumns, toPredicate, typeMatch } from './compiled.ts';
 import type { Sql } from './sql.ts';
 import { or } from './sql.ts';
@@ -28,7 +29,7 @@ export function idSet(q: Sql, type: string, filter: Filter, env: FilterEnv, comp
   const access = env.trusted ? 'TRUE' : compilers.access(q, type, t, env);
   // Index rows exist only for live resources, so a positive set needs no resource-table check.
   if ('set' in c && access === 'TRUE') return c.set;
-  return `SELECT ${t}.id FROM resource ${t} WHERE ${t}.tenant = $1 AND ${t}.type = ${q.p(type)} AND NOT ${t}.deleted AND ${toPredicate(c, [type], t)} AND ${access}`;
+  return `SELECT ${t}.id FROM ${tableOf(type)} ${t} WHERE ${t}.tenant = $1 AND ${t}.type = ${q.p(type)} AND NOT ${t}.deleted AND ${toPredicate(c, [type], t)} AND ${access}`;
 }
 
 /**

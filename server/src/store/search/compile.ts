@@ -1,6 +1,9 @@
 import type { ReadConstraint } from '../../access/constraint.ts';
 import * as access from './access.ts';
-import { compileChain, compileHas } from './chain.ts';
+import { fail } from '../../kernel/outcome.ts';
+import { AUDIT_TYPE } from '../audit-table.ts';
+import { auditReferrers, compileAuditChain, compileAuditParam } from './audit.ts';
+import { compileChain, compileHas, idSet } from './chain.ts';
 import type { Compiled, Compilers, FilterEnv } from './compiled.ts';
 import { compileParam } from './filter.ts';
 import type { Sql } from './sql.ts';
@@ -17,6 +20,18 @@ const compilers: Compilers = { filter: compileFilter, access: accessPredicate };
 
 /** One parsed filter (a parameter, a chain or a `_has`) → a set of matching ids or a row predicate. */
 export function compileFilter(q: Sql, types: string[], f: Filter, env: FilterEnv): Compiled {
+  // AuditEvents have their own table, searched over its keys (audit.ts).
+  if (types.length === 1 && types[0] === AUDIT_TYPE) {
+    // _id and _lastUpdated are columns of its row, compiled as for every type.
+    if (f.kind === 'param' && f.param.code !== '_id' && f.param.code !== '_lastUpdated') return compileAuditParam(q, f);
+    if (f.kind === 'chain') return compileAuditChain(q, f, env, (t) => idSet(q, t.type, t.filter, env, compilers));
+  }
+  if (f.kind === 'has' && f.type === AUDIT_TYPE) {
+    if (!env.trusted && env.access.readConstraint(f.type, env.permission ?? 's').kind === 'deny') {
+      fail('forbidden', `The granted scopes do not allow searching ${f.type} (in '${f.name}')`, f.name);
+    }
+    return auditReferrers(q, types, f, idSet(q, f.type, f.filter, env, compilers));
+  }
   switch (f.kind) {
     case 'chain':
       return compileChain(q, types, f, env, compilers);

@@ -3,6 +3,7 @@ import type { Queryable } from '../../db/database.ts';
 import { patientCompartmentParams } from '../../kernel/compartment.ts';
 import { loadDefinitions } from '../../kernel/definitions.ts';
 import { fail } from '../../kernel/outcome.ts';
+import { AUDIT_TYPE, tableOf } from '../audit-table.ts';
 import { combineRanges } from './combine.ts';
 import { compileConstraint, compileFilter, accessPredicate } from './compile.ts';
 import { type FilterEnv, toPredicate } from './compiled.ts';
@@ -87,7 +88,7 @@ export function exportPage(env: ExportEnv, sel: ExportSelection, after: string |
   else if (sel.patients) conds.push(compileConstraint(q, type, 'r', { kind: 'compartment', patients: sel.patients }, fenv));
   conds.push(accessPredicate(q, type, 'r', fenv));
   if (after !== undefined) conds.push(`r.id > ${q.p(after)}`);
-  const page = `SELECT r.id, r.content FROM resource r WHERE r.tenant = $1 AND ${and(conds)} ORDER BY r.id LIMIT ${q.p(limit, 'int')}`;
+  const page = `SELECT r.id, r.content FROM ${tableOf(type)} r WHERE r.tenant = $1 AND ${and(conds)} ORDER BY r.id LIMIT ${q.p(limit, 'int')}`;
   // The page comes back as one NDJSON text (resources are stored as one-line JSON): one value to
   // transfer and decode instead of a row object per resource.
   const sql = `SELECT string_agg(p.content, E'\n' ORDER BY p.id) AS text, count(*)::int AS n, max(p.id) AS last FROM (${page}) p`;
@@ -104,7 +105,8 @@ export async function typesPresent(db: Queryable, tenant: string): Promise<Set<s
        (SELECT type FROM resource WHERE tenant = $1 ORDER BY type LIMIT 1)
        UNION ALL
        SELECT (SELECT r.type FROM resource r WHERE r.tenant = $1 AND r.type > t.type ORDER BY r.type LIMIT 1) FROM t WHERE t.type IS NOT NULL)
-     SELECT type FROM t WHERE type IS NOT NULL`,
+     SELECT type FROM t WHERE type IS NOT NULL
+     UNION ALL SELECT 'AuditEvent' WHERE EXISTS (SELECT 1 FROM audit_event WHERE tenant = $1)`,
     [tenant]
   );
   return new Set(rows.map((r) => r.type));
@@ -113,6 +115,8 @@ export async function typesPresent(db: Queryable, tenant: string): Promise<Set<s
 /** In some patient's compartment (Patient/$export without `patient`): every Patient, or a reference to one. */
 function anyPatient(q: Sql, type: string): string {
   if (type === 'Patient') return 'TRUE';
+  // An AuditEvent's patients are keys of its row (../audit-table.ts).
+  if (type === AUDIT_TYPE) return `EXISTS (SELECT 1 FROM unnest(r.keys) k WHERE k LIKE 'patient' || chr(31) || 'Patient/%')`;
   const params = patientCompartmentParams().get(type);
   if (!params?.length) return 'FALSE';
   const x = q.alias('a');

@@ -1,6 +1,7 @@
 import type { Queryable } from '../../db/database.ts';
 import { searchParamsFor } from '../../kernel/definitions.ts';
-import { accessForTypes } from './compile.ts';
+import { AUDIT_TABLE, AUDIT_TYPE, referenceKey } from '../audit-table.ts';
+import { accessForTypes, accessPredicate } from './compile.ts';
 import type { FilterEnv } from './compiled.ts';
 import { allResourceTypes } from './parse.ts';
 import { Sql } from './sql.ts';
@@ -73,6 +74,7 @@ function roundQuery(q: Sql, specs: IncludeSpec[], sources: Row[], env: FilterEnv
   const byType = new Map<string, string[]>();
   for (const s of sources) byType.set(s.type, [...(byType.get(s.type) ?? []), s.id]);
   const sets: string[] = [];
+  const auditKeys: string[] = [];
   const candidateTypes = new Set<string>();
   let anyType = false;
 
@@ -89,6 +91,10 @@ function roundQuery(q: Sql, specs: IncludeSpec[], sources: Row[], env: FilterEnv
           if (t) for (const x of t) candidateTypes.add(x);
           else anyType = true;
         }
+        if (type === AUDIT_TYPE) {
+          sets.push(auditTargets(q, ids, codes, spec.targetType));
+          continue;
+        }
         const x = q.alias('x');
         sets.push(
           `SELECT ${x}.target_type, ${x}.target_id FROM idx_reference ${x} WHERE ${x}.tenant = $1 AND ${x}.rtype = ${q.p(type)} AND ${x}.param = ANY(${q.p(codes, 'text[]')}) AND ${x}.rid = ANY(${q.p(ids, 'text[]')}) AND ${x}.target_id IS NOT NULL${spec.targetType ? ` AND ${x}.target_type = ${q.p(spec.targetType)}` : ''}`
@@ -100,6 +106,11 @@ function roundQuery(q: Sql, specs: IncludeSpec[], sources: Row[], env: FilterEnv
       if (codes.length === 0) continue;
       for (const [type, ids] of byType) {
         if (spec.targetType && spec.targetType !== type) continue;
+        if (spec.sourceType === AUDIT_TYPE) {
+          // AuditEvents referring to the sources: their reference keys (../audit-table.ts).
+          for (const c of codes) for (const id of ids) auditKeys.push(referenceKey(c, `${type}/${id}`));
+          continue;
+        }
         const x = q.alias('x');
         candidateTypes.add(spec.sourceType);
         sets.push(
@@ -108,9 +119,29 @@ function roundQuery(q: Sql, specs: IncludeSpec[], sources: Row[], env: FilterEnv
       }
     }
   }
-  if (sets.length === 0) return undefined;
-  const types = anyType ? allResourceTypes() : [...candidateTypes];
-  const access = accessForTypes(q, types, 't', env);
-  if (access === 'FALSE') return undefined;
-  return `SELECT t.type, t.id, t.content FROM resource t WHERE t.tenant = $1 AND NOT t.deleted AND (t.type, t.id) IN (${sets.join(' UNION ')}) AND (${access}) LIMIT ${q.p(INCLUDE_LIMIT + 1, 'int')}`;
+  const parts: string[] = [];
+  if (sets.length) {
+    const types = anyType ? allResourceTypes() : [...candidateTypes];
+    const access = accessForTypes(q, types, 't', env);
+    if (access !== 'FALSE') parts.push(`SELECT t.type, t.id, t.content FROM resource t WHERE t.tenant = $1 AND NOT t.deleted AND (t.type, t.id) IN (${sets.join(' UNION ')}) AND (${access})`);
+  }
+  if (auditKeys.length) {
+    const access = accessPredicate(q, AUDIT_TYPE, 'a', env);
+    if (access !== 'FALSE') parts.push(`SELECT a.type, a.id, a.content FROM ${AUDIT_TABLE} a WHERE a.tenant = $1 AND a.keys && ${q.p([...new Set(auditKeys)], 'text[]')} AND (${access})`);
+  }
+  if (parts.length === 0) return undefined;
+  const limit = `LIMIT ${q.p(INCLUDE_LIMIT + 1, 'int')}`;
+  return parts.length === 1 ? `${parts[0]} ${limit}` : `${parts.map((x) => `(${x})`).join(' UNION ALL ')} ${limit}`;
+}
+
+/**
+ * The targets of AuditEvents' references through `codes`, read off their keys ('param<US>Type/id';
+ * an absolute URL names no local resource and is left out).
+ */
+function auditTargets(q: Sql, ids: string[], codes: string[], targetType: string | undefined): string {
+  const v = `substr(k, strpos(k, chr(31)) + 1)`;
+  const typed = targetType ? ` AND split_part(${v}, '/', 1) = ${q.p(targetType)}` : '';
+  return `SELECT split_part(${v}, '/', 1), split_part(${v}, '/', 2) FROM ${AUDIT_TABLE} e, unnest(e.keys) k
+    WHERE e.tenant = $1 AND e.id = ANY(${q.p(ids, 'text[]')}) AND split_part(k, chr(31), 1) = ANY(${q.p(codes, 'text[]')})
+      AND ${v} ~ '^[A-Z][A-Za-z]+/[A-Za-z0-9.-]+$'${typed}`;
 }

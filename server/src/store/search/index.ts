@@ -3,6 +3,7 @@ import type { AccessPolicy } from '../../access/policy.ts';
 import type { Permission } from '../../access/scopes.ts';
 import type { Queryable } from '../../db/database.ts';
 import { loadDefinitions, resourceTypes } from '../../kernel/definitions.ts';
+import { AUDIT_TABLE, AUDIT_TYPE } from '../audit-table.ts';
 import { fail } from '../../kernel/outcome.ts';
 import { accessForTypes, accessPredicate, compileFilter, testedLate } from './compile.ts';
 import { type BundleRow, searchsetBundle } from './bundle.ts';
@@ -123,7 +124,10 @@ export async function search(
   const accessSql = types.length === 1 ? accessPredicate(q, types[0], alias, env) : accessForTypes(q, types, alias, env, true);
   const lateSql = late && accessSql !== 'TRUE' ? accessSql : undefined;
   if (!lateSql) conds.push(accessSql);
-  const base = `FROM resource r WHERE r.tenant = $1 AND ${and(conds)}`;
+  // AuditEvents are searched in their own table (../audit-table.ts); the parser keeps them apart from other types.
+  const audit = types.length === 1 && types[0] === AUDIT_TYPE;
+  const table = audit ? AUDIT_TABLE : 'resource';
+  const base = `FROM ${table} r WHERE r.tenant = $1 AND ${and(conds)}`;
   const baseParams = q.params.slice();
 
   const link = (relation: string, cursor?: Cursor): BundleLink => ({
@@ -137,11 +141,11 @@ export async function search(
     return searchsetBundle({ fhirBase: ctx.fhirBase, total: Number(rows[0].n), links: [link('self')], matches: [], includes: [], warnings: parsed.warnings });
   }
 
-  const keys = orderKeys(q, parsed.sort, 'r', types.length > 1);
+  const keys = orderKeys(q, parsed.sort, 'r', types.length > 1, audit);
   const cursor = parsed.cursor ? decodeCursor(parsed.cursor, keys) : undefined;
   const wantCount = parsed.total === 'accurate' || parsed.total === 'estimate';
   const [page, counted] = await Promise.all([
-    db.query<BundleRow & Record<string, string | null>>(pageQuery(q, base, keys, cursor, parsed.count, lateSql), q.params),
+    db.query<BundleRow & Record<string, string | null>>(pageQuery(q, base, keys, cursor, parsed.count, lateSql, table), q.params),
     wantCount ? db.query<{ n: number }>(countQuery(base, lateSql), baseParams) : undefined,
   ]);
 

@@ -1,6 +1,8 @@
 import { OperationOutcomeError } from '@medplum/core';
 import { type SearchParam, isKnownResourceType, resourceTypes, searchParam, searchParamsFor } from '../../kernel/definitions.ts';
 import { fail } from '../../kernel/outcome.ts';
+import { AUDIT_TYPE } from '../audit-table.ts';
+import { checkAuditParam, checkAuditSort } from './audit.ts';
 import { splitEscaped } from './escape.ts';
 import { checkChainDepth, checkRequestLimits, checkSortKeys, checkValues } from './limits.ts';
 import { type ValueContext, parseValue } from './parse-value.ts';
@@ -40,7 +42,8 @@ const MODIFIERS: Record<string, string[]> = {
 let allTypes: string[] | undefined;
 /** Every concrete resource type (for a system search without _type). */
 export function allResourceTypes(): string[] {
-  allTypes ??= resourceTypes().filter((t) => searchParamsFor(t).size > 0);
+  // AuditEvents are the access log in a table of their own (../audit-table.ts), searched by type.
+  allTypes ??= resourceTypes().filter((t) => t !== AUDIT_TYPE && searchParamsFor(t).size > 0);
   return allTypes;
 }
 
@@ -76,6 +79,7 @@ export function parseSearch(resourceType: string | undefined, pairs: [string, st
         const listed = pair[1].split(',').map((t) => t.trim());
         for (const t of listed) if (!isKnownResourceType(t)) fail('invalid', `Unknown resource type '${t}' in _type`, '_type');
         types = [...new Set(listed)];
+        if (types.length > 1 && types.includes(AUDIT_TYPE)) fail('not-supported', 'AuditEvent is searched on its own (AuditEvent?…), not together with other types', '_type');
         explicitTypes = true;
       });
     }
@@ -180,6 +184,7 @@ export function parseFilter(types: string[], name: string, value: string, opts: 
   const code = colon >= 0 ? head.slice(0, colon) : head;
   const modifier = colon >= 0 ? head.slice(colon + 1) : undefined;
   const param = lookupParam(types, code, name);
+  if (types.length === 1 && types[0] === AUDIT_TYPE) checkAuditParam(code, modifier, name, dot >= 0);
 
   if (dot >= 0) return parseChain(types, name, param, code, modifier, name.slice(dot + 1), value, opts);
 
@@ -262,6 +267,7 @@ function parseHas(types: string[], name: string, value: string, opts: ValueConte
   if (!isKnownResourceType(type)) fail('invalid', `Unknown resource type '${type}' in '${name}'`, name);
   const ref = searchParam(type, refParam);
   if (!ref || ref.type !== 'reference') fail('invalid', `'${refParam}' is not a reference search parameter of ${type}`, name);
+  if (type === AUDIT_TYPE) checkAuditParam(refParam, undefined, name);
   const targets = ref.definition.target ?? [];
   if (targets.length && !types.some((t) => targets.includes(t as never))) {
     fail('invalid', `${type}.${refParam} does not refer to ${types.join(', ')}`, name);
@@ -279,6 +285,7 @@ function parseSort(types: string[], value: string): SortKey[] {
     const code = descending ? key.slice(1) : key;
     if (!code || /[:.]/.test(code)) fail('invalid', `Invalid _sort key '${key}'`, '_sort');
     const param = lookupParam(types, code, '_sort');
+    if (types.length === 1 && types[0] === AUDIT_TYPE) checkAuditSort(code);
     if (param.type === 'composite' || param.type === 'special') {
       fail('not-supported', `Sorting by '${code}' (${param.type}) is not supported`, '_sort');
     }

@@ -18,7 +18,7 @@ import type { Sql } from './sql.ts';
  * Computed keys (per-row min/max subqueries) are computed in a fenced subquery (OFFSET 0) so each
  * is evaluated once per row rather than again in WHERE and ORDER BY.
  */
-export function pageQuery(q: Sql, base: string, keys: OrderKey[], cursor: Cursor | undefined, limit: number, late?: string): string {
+export function pageQuery(q: Sql, base: string, keys: OrderKey[], cursor: Cursor | undefined, limit: number, late?: string, table = 'resource'): string {
   const backward = cursor?.d === 'p';
   // `ordered`: the candidates as (type, id, k0…) in page order, without LIMIT.
   let ordered: string;
@@ -47,7 +47,7 @@ export function pageQuery(q: Sql, base: string, keys: OrderKey[], cursor: Cursor
     ? `SELECT v.type, v.id${keys.map((_, i) => `, v.k${i}`).join('')} FROM (${ordered}) v WHERE (SELECT 1 WHERE ${late}) IS NOT NULL ${limitN}`
     : `${ordered} ${limitN}`;
   const pRefs = keys.map((_, i) => `p.k${i}`);
-  return `SELECT p.type, p.id${pRefs.map((r, i) => `, ${r}::text AS k${i}`).join('')}, c.content FROM (${page}) p JOIN resource c ON c.tenant = $1 AND c.type = p.type AND c.id = p.id ORDER BY ${orderBy(pRefs, keys, backward)}`;
+  return `SELECT p.type, p.id${pRefs.map((r, i) => `, ${r}::text AS k${i}`).join('')}, c.content FROM (${page}) p JOIN ${table} c ON c.tenant = $1 AND c.type = p.type AND c.id = p.id ORDER BY ${orderBy(pRefs, keys, backward)}`;
 }
 
 /** `late`: the access test on the candidate row `v` (see pageQuery), when it is not in `base`. */

@@ -20,11 +20,20 @@ export interface OrderKey {
   computed: boolean;
 }
 
-export function orderKeys(q: Sql, sort: SortKey[], a: string, multiType: boolean): OrderKey[] {
-  const keys = sort.map((k) => sortKey(q, k, a));
+export function orderKeys(q: Sql, sort: SortKey[], a: string, multiType: boolean, audit = false): OrderKey[] {
+  const keys = sort.map((k) => (audit && k.param.code === 'date' ? auditDateKey(k, a) : sortKey(q, k, a)));
   if (multiType) keys.push({ expr: `${a}.type`, cast: 'text', descending: false, nullable: false, computed: false });
   keys.push({ expr: `${a}.id`, cast: 'text', descending: false, nullable: false, computed: false });
   return keys;
+}
+
+/**
+ * AuditEvent's `date` is its row's `recorded` (../audit-table.ts), one instant per event: ordered
+ * by its start both ways (the generic rule takes the range's end descending; for an instant the
+ * two orders agree up to its precision), so the (tenant, recorded) index serves either direction.
+ */
+function auditDateKey(k: SortKey, a: string): OrderKey {
+  return { expr: `${a}.recorded`, cast: 'timestamptz', descending: k.descending, nullable: false, computed: false };
 }
 
 function sortKey(q: Sql, k: SortKey, a: string): OrderKey {
