@@ -85,45 +85,56 @@ export async function writeVersions(
 
   const fresh = writes.filter((w) => !w.exists);
   const existing = writes.filter((w) => w.exists);
-  const resourceCols = (ws: VersionWrite[]) => ({
-    type: p(ws.map((w) => w.type)),
-    id: p(ws.map((w) => w.id)),
-    version: p(ws.map((w) => w.version)),
-    lu: p(ws.map((w) => w.lastUpdated)),
-    deleted: p(ws.map((w) => w.deleted)),
-    content: p(ws.map((w) => (w.deleted ? '' : w.content))),
-  });
-  // The history rows repeat the resource rows: when both are the whole batch (a bundle of creates),
-  // one set of arrays serves both, so each content is sent, escaped and parsed once, not twice.
-  let whole: ReturnType<typeof resourceCols> | undefined;
-  const colsOf = (ws: VersionWrite[]) => (ws.length === writes.length ? (whole ??= resourceCols(writes)) : resourceCols(ws));
+  const historied = writes.filter((w) => w.history !== false);
+  // One set of column arrays for the whole batch serves the resource rows (inserted and updated)
+  // and the history rows, each part taking its own rows by a flag: every content is sent, escaped
+  // and parsed once, however the batch mixes creates, updates and versions without history (an
+  // AuditEvent beside a response's writes). Was: the history rows' own arrays whenever they were
+  // not the whole batch.
+  const c = {
+    type: p(writes.map((w) => w.type)),
+    id: p(writes.map((w) => w.id)),
+    version: p(writes.map((w) => w.version)),
+    lu: p(writes.map((w) => w.lastUpdated)),
+    deleted: p(writes.map((w) => w.deleted)),
+    content: contentArray(writes, p),
+  };
+  // The versions as rows, once (a CTE read by several parts is computed once): a transaction's
+  // last statement goes out as text with its values inlined, where a parameter named twice would
+  // be sent, escaped and parsed twice.
+  const flags = (f: (w: VersionWrite) => boolean) => (writes.every(f) ? 'TRUE' : writes.some(f) ? `${p(writes.map(f))}::bool[]` : 'FALSE');
+  const ex = flags((w) => w.exists);
+  const hist = flags((w) => w.history !== false);
+  const perRow = (flag: string, name: string) => (flag.endsWith('[]') ? { arg: `, ${flag}`, col: `, ${name}` } : { arg: '', col: '' });
+  const exCol = perRow(ex, 'ex');
+  const histCol = perRow(hist, 'hist');
+  const method = historied.length ? { arg: `, ${p(writes.map((w) => w.method))}::text[]`, col: ', method' } : { arg: '', col: '' };
+  ctes.push(`w AS (SELECT * FROM unnest(${c.type}::text[], ${c.id}::text[], ${c.version}::int[], ${c.lu}::timestamptz[], ${c.deleted}::bool[], ${c.content}::text[]${method.arg}${exCol.arg}${histCol.arg})
+      AS w(type, id, version, lu, deleted, content${method.col}${exCol.col}${histCol.col}))`);
+  const exTest = exCol.arg ? 'w.ex' : ex;
   if (fresh.length) {
-    const c = colsOf(fresh);
     ctes.push(`ins_r AS (INSERT INTO resource (tenant, type, id, version, last_updated, deleted, content)
-      SELECT $1, * FROM unnest(${c.type}::text[], ${c.id}::text[], ${c.version}::int[], ${c.lu}::timestamptz[], ${c.deleted}::bool[], ${c.content}::text[]))`);
+      SELECT $1, w.type, w.id, w.version, w.lu, w.deleted, w.content FROM w${fresh.length === writes.length ? '' : ` WHERE NOT ${exTest}`})`);
   }
   // Every other part of a guarded write runs only if the guarded UPDATE took the row.
   const onlyIf = guarded ? ' AND EXISTS (SELECT 1 FROM upd_r)' : '';
   let replacedMatch: string | undefined;
-  const whereOnlyIf = guarded ? ' WHERE EXISTS (SELECT 1 FROM upd_r)' : '';
   if (existing.length) {
-    const c = colsOf(existing);
     const guard = guarded ? ` AND r.version = ${p(expectVersion)}::int` : '';
-    ctes.push(`upd_r AS (UPDATE resource r SET version = u.version, last_updated = u.lu, deleted = u.deleted, content = u.content
-      FROM unnest(${c.type}::text[], ${c.id}::text[], ${c.version}::int[], ${c.lu}::timestamptz[], ${c.deleted}::bool[], ${c.content}::text[])
-        AS u(type, id, version, lu, deleted, content)
-      WHERE r.tenant = $1 AND r.type = u.type AND r.id = u.id${guard} RETURNING 1)`);
+    const only = existing.length === writes.length ? '' : ` AND ${exTest}`;
+    ctes.push(`upd_r AS (UPDATE resource r SET version = w.version, last_updated = w.lu, deleted = w.deleted, content = w.content
+      FROM w WHERE r.tenant = $1 AND r.type = w.type AND r.id = w.id${only}${guard} RETURNING 1)`);
     // The index rows of the versions replaced: compared below with the new versions' rows, so
     // only the rows that differ are deleted and inserted (an update that changes one element
     // rewrites one row, not all of them). Plain equalities on (tenant, rtype, rid) so the planner
     // takes the *_resource index even before ANALYZE.
     replacedMatch = existing.map((w) => `(x.rtype = ${p(w.type)} AND x.rid = ${p(w.id)})`).join(' OR ');
   }
-  const historied = writes.filter((w) => w.history !== false);
+  const whereOnlyIf = guarded ? ' WHERE EXISTS (SELECT 1 FROM upd_r)' : '';
   if (historied.length) {
-    const h = { ...colsOf(historied), method: p(historied.map((w) => w.method)) };
+    const which = historied.length === writes.length ? whereOnlyIf : ` WHERE ${histCol.arg ? 'w.hist' : hist}${onlyIf}`;
     ctes.push(`ins_h AS (INSERT INTO resource_history (tenant, type, id, version, last_updated, deleted, method, content)
-    SELECT $1, * FROM unnest(${h.type}::text[], ${h.id}::text[], ${h.version}::int[], ${h.lu}::timestamptz[], ${h.deleted}::bool[], ${h.method}::text[], ${h.content}::text[])${whereOnlyIf})`);
+    SELECT $1, w.type, w.id, w.version, w.lu, w.deleted, w.method, w.content FROM w${which})`);
   }
 
   let indexRowCount = 0;
@@ -204,4 +215,18 @@ export async function writeVersions(
     if (code.startsWith('22')) fail('invalid', 'A value in the resource is outside the range the server can store');
     throw err;
   }
+}
+
+/**
+ * The contents of a batch as a text[] expression. A small batch names each content as a
+ * parameter of its own (`ARRAY[$7, $8, …]`): a transaction's last statement goes out as text
+ * (db/inline-params.ts), where a lone string is one plain literal while an array literal escapes
+ * every quote of the JSON again (`\\"` for `"`), near doubling what is sent and parsed. A large
+ * batch (a bundle) keeps one array parameter: the statement's text then does not vary with its size.
+ */
+const CONTENTS_AS_PARAMS = 32;
+function contentArray(writes: VersionWrite[], p: (v: unknown) => string): string {
+  const contents = writes.map((w) => (w.deleted ? '' : w.content));
+  if (writes.length > CONTENTS_AS_PARAMS) return p(contents);
+  return `ARRAY[${contents.map((x) => `${p(x)}::text`).join(', ')}]`;
 }
