@@ -1,5 +1,6 @@
 import type { QuestionnaireResponse, Task } from '@medplum/fhirtypes';
 import type { WriteEvent, WriteHook } from '../../store/hooks.ts';
+import type { SearchRequest } from '../../store/search/batch.ts';
 
 /**
  * Assignments: an instrument assigned to a patient is an SDC "questionnaire task"
@@ -39,28 +40,49 @@ export function sameQuestionnaire(a: string, b: string): boolean {
   return ua === ub && (!va || !vb);
 }
 
-export const assignmentHook: WriteHook = {
-  name: 'questionnaire-assignment',
-  types: ['QuestionnaireResponse'],
-
-  async afterWrite(event: WriteEvent) {
-    const response = event.after as QuestionnaireResponse | undefined;
-    if (!response || event.method === 'delete' || !response.questionnaire) return;
-    const patient = response.subject?.reference;
-    if (!patient?.startsWith('Patient/')) return;
-    const done = DONE.has(response.status);
-    if (!done && response.status !== 'in-progress') return;
-    const before = event.before as QuestionnaireResponse | undefined;
-    // An amended response was already counted when it was first completed.
-    if (done && before && DONE.has(before.status)) return;
-
-    const server = await event.repo.asServer({ reason: 'questionnaire assignment' });
-    const bundle = await server.searchParams('Task', [
+/**
+ * The search for the patient's assignment Tasks that a write of `response` makes (undefined: the
+ * write touches no assignment): completed → the open ones, in-progress → the requested ones.
+ */
+function assignmentSearch(response: QuestionnaireResponse | undefined, before: QuestionnaireResponse | undefined): SearchRequest | undefined {
+  if (!response?.questionnaire) return undefined;
+  const patient = response.subject?.reference;
+  if (!patient?.startsWith('Patient/')) return undefined;
+  const done = DONE.has(response.status);
+  if (!done && response.status !== 'in-progress') return undefined;
+  // An amended response was already counted when it was first completed.
+  if (done && before && DONE.has(before.status)) return undefined;
+  return [
+    'Task',
+    [
       ['patient', patient],
       ['code', `${SDC_TASK_SYSTEM}|${COMPLETE_QUESTIONNAIRE}`],
       ['status', (done ? OPEN : ['requested']).join(',')],
       ['_count', '100'],
-    ]);
+    ],
+  ];
+}
+
+export const assignmentHook: WriteHook = {
+  name: 'questionnaire-assignment',
+  types: ['QuestionnaireResponse'],
+
+  // The Task search of afterWrite goes out with the other hooks' reads, before the response is stored.
+  readAhead(event: WriteEvent) {
+    const search = assignmentSearch(event.after as QuestionnaireResponse | undefined, undefined);
+    return search ? { searches: [search] } : undefined;
+  },
+
+  async afterWrite(event: WriteEvent) {
+    if (event.method === 'delete') return;
+    const response = event.after as QuestionnaireResponse | undefined;
+    const search = assignmentSearch(response, event.before as QuestionnaireResponse | undefined);
+    if (!response || !search) return;
+    const patient = response.subject?.reference as string;
+    const done = DONE.has(response.status);
+
+    const server = await event.repo.asServer({ reason: 'questionnaire assignment' });
+    const bundle = await server.searchParams(...search);
     const tasks = (bundle.entry ?? [])
       .map((e) => e.resource as Task)
       .filter((t) => t.for?.reference === patient)
