@@ -1,9 +1,10 @@
 import { type TypedValue, evalFhirPathTyped, parseFhirPath, toTypedValue } from '@medplum/core';
-import type { Resource } from '@medplum/fhirtypes';
+import type { Observation, Resource } from '@medplum/fhirtypes';
 import { type SearchParam, searchParamsFor } from '../kernel/definitions.ts';
 import { dateRange, MAX_INSTANT, MIN_INSTANT } from './date-range.ts';
 import { type IndexRows, emptyRows } from './index-rows.ts';
 import { evalMemberPath, memberPath } from './member-paths.ts';
+import { scoreObservationRows } from './observation-index.ts';
 import { canonical } from './ucum.ts';
 import { decimalText } from '../kernel/json.ts';
 
@@ -13,6 +14,17 @@ import { decimalText } from '../kernel/json.ts';
  * `_id` and `_lastUpdated` are not indexed here: they live on the resource row itself.
  */
 export function indexResource(resource: Resource, fhirBase?: string): IndexRows {
+  // The shape of the Observations the server derives from a response (scores, SDC extraction):
+  // their rows built directly, as AuditEvents' are (./observation-index.ts).
+  if (resource.resourceType === 'Observation') {
+    const rows = scoreObservationRows(resource as Observation, fhirBase);
+    if (rows) return rows;
+  }
+  return indexEveryParam(resource, fhirBase);
+}
+
+/** The general indexer: every search parameter of the type, evaluated (what `indexResource` does for other shapes). */
+export function indexEveryParam(resource: Resource, fhirBase?: string): IndexRows {
   const rows = emptyRows();
   const base = fhirBase ? fhirBase.replace(/\/$/, '') + '/' : undefined;
   const root = [toTypedValue(resource)];
@@ -213,7 +225,7 @@ function addDate(rows: IndexRows, param: string, grp: number | null, tv: TypedVa
  * A decimal as the index stores it (numeric): its text as written where the number would lose
  * it (`123456789012345678901234567890`, not 1.2345678901234568e+29; ../kernel/json.ts).
  */
-function exact(holder: { value?: unknown } | undefined): number | string | null {
+export function exact(holder: { value?: unknown } | undefined): number | string | null {
   if (typeof holder?.value !== 'number') return null;
   return decimalText(holder, 'value') ?? holder.value;
 }
@@ -239,7 +251,7 @@ function addQuantity(rows: IndexRows, param: string, grp: number | null, tv: Typ
   if (typeof v.value === 'number') rows.quantity.push(quantityRow(param, grp, exact(v), exact(v), v.system, v.code, v.unit));
 }
 
-function quantityRow(
+export function quantityRow(
   param: string,
   grp: number | null,
   low: number | string | null,
