@@ -1,7 +1,7 @@
 import type { CodeableConcept, Coding, Observation, Quantity, Reference } from '@medplum/fhirtypes';
 import { dateRange } from './date-range.ts';
 import { type IndexRows, emptyRows } from './index-rows.ts';
-import { exact, normalizeString, quantityRow } from './indexer.ts';
+import { exact, normalizeString, quantityRow } from './index-values.ts';
 
 /**
  * Search-index rows of an Observation in the shape the server derives from a QuestionnaireResponse

@@ -14,16 +14,6 @@ export type SearchRequest = [resourceType: string, params: [string, string][]];
  * usual. Answers in request order.
  */
 export async function searchBatch(db: Queryable, ctx: SearchContext, requests: SearchRequest[], before: Statement[] = []): Promise<Bundle[]> {
-  return (await searchBatchWith(db, ctx, requests, before)).bundles;
-}
-
-/** As `searchBatch`, with the results of the `before` statements too. */
-export async function searchBatchWith(
-  db: Queryable,
-  ctx: SearchContext,
-  requests: SearchRequest[],
-  before: Statement[] = []
-): Promise<{ bundles: Bundle[]; before: QueryResult<Record<string, unknown>>[] }> {
   const firsts = requests.map(() => new FirstStatement(db));
   const runs = requests.map(([type, params], i) => search(firsts[i], ctx, type, params));
   // Each search has either handed over its first statement or finished (failed) without one.
@@ -38,7 +28,7 @@ export async function searchBatchWith(
     throw err;
   }
   taken.forEach((f, i) => f.answer(results[before.length + i]));
-  return { bundles: await Promise.all(runs), before: results.slice(0, before.length) };
+  return Promise.all(runs);
 }
 
 const noop = (): void => undefined;
