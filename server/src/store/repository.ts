@@ -35,7 +35,7 @@ import { emptyRows } from './index-rows.ts';
 import { indexResource } from './indexer.ts';
 import { explainedLeaves } from './search/access.ts';
 import { accessForTypes, accessPredicate, compileConstraint } from './search/compile.ts';
-import { type SearchRequest as BatchedSearch, searchBatch as runSearchBatch, searchBatchWith } from './search/batch.ts';
+import { type SearchRequest as BatchedSearch, searchBatch as runSearchBatch } from './search/batch.ts';
 import { search as runSearch } from './search/index.ts';
 import { Sql } from './search/sql.ts';
 import { validate } from './validate.ts';
@@ -108,11 +108,10 @@ interface TransactionWork {
 
 /**
  * Tenant-wide reads that later steps of a transaction will make (see `Repository.readAhead`):
- * searches as `searchParams` takes them, reads by id as `readResource` makes them, and statements
- * as `aggregateOver` runs them, each with the resource types it reads.
+ * reads by id as `readResource` makes them, and statements as `aggregateOver` runs them, with the
+ * resource types they read.
  */
 export interface ReadAhead {
-  searches?: BatchedSearch[];
   reads?: [resourceType: string, id: string][];
   statements?: { statement: Statement; types: readonly string[] }[];
 }
@@ -253,8 +252,8 @@ export class Repository extends FhirRepository {
    * Sends `ahead` now, in one round trip (with the transaction's BEGIN when it is the first), for
    * steps that will make those reads later in this transaction: a create's write hooks each make
    * a lookup of their own after the create (WriteHook.readAhead), one round trip each. A later
-   * read by a repository of this transaction that is exactly one of these (same tenant, same
-   * tenant-wide access, same search settings; same statement) is answered from here, once, unless
+   * read by a repository of this transaction that is exactly one of these (the same statement; a
+   * read by id by a repository that also reads tenant-wide) is answered from here, once, unless
    * a write of a type it reads came in between: then it reads again. Each statement of a batch has
    * its own snapshot, so a read answered from here is the read made a moment earlier in the same
    * transaction. Only reads this repository makes tenant-wide are sent; outside a transaction,
@@ -262,20 +261,15 @@ export class Repository extends FhirRepository {
    */
   async readAhead(ahead: ReadAhead): Promise<void> {
     if (!this.inTransaction) return;
-    // A search that reaches other types (chains, _has, includes) could be made stale by writes of
-    // those: it is left to be made when it is made.
-    const searches = (ahead.searches ?? []).filter(([type, params]) => this.tenantWide(type, 's') && !params.some(([k]) => k.includes('.') || REACHING.some((r) => k.startsWith(r))));
-    const reads = (ahead.reads ?? []).filter(([type, id]) => ID.test(id) && this.tenantWide(type, 'r'));
-    const statements = ahead.statements ?? [];
-    if (searches.length + reads.length + statements.length === 0) return;
+    const reads = (ahead.reads ?? []).filter(([type, id]) => ID.test(id) && this.tenantWide(type));
+    const statements = [...reads.map(([type, id]) => ({ statement: this.currentRowStatement(type, id, 'r'), types: [type] })), ...(ahead.statements ?? [])];
+    if (statements.length === 0) return;
     // Buffered creates that these reads could find are written first, as the reads themselves would.
-    await this.flushFor([...searches, ...[...reads.map(([t]) => t), ...statements.flatMap((x) => x.types)].map((t): BatchedSearch => [t, []])]);
-    const before = [...reads.map(([type, id]) => this.currentRowStatement(type, id, 'r')), ...statements.map((x) => x.statement)];
-    const answered = await searchBatchWith(this.q, this.ctx, searches, before);
+    const types = new Set(statements.flatMap((x) => x.types));
+    if (this.pending.some((w) => types.has(w.type))) await this.flush();
+    const answered = await runBatch(this.q, statements.map((x) => x.statement));
     const store = (this.txWork.ahead ??= new Map());
-    searches.forEach(([type, params], i) => store.set(this.searchKey(type, params), { types: [type], value: answered.bundles[i] }));
-    reads.forEach(([type], i) => store.set(statementKey(before[i]), { types: [type], value: answered.before[i].rows }));
-    statements.forEach((x, i) => store.set(statementKey(x.statement), { types: x.types, value: answered.before[reads.length + i].rows }));
+    statements.forEach((x, i) => store.set(statementKey(x.statement), { types: x.types, value: answered[i].rows }));
   }
 
   /** A read sent ahead (`readAhead`) under `key`, taken out; undefined when there is none. */
@@ -297,14 +291,8 @@ export class Repository extends FhirRepository {
   }
 
   /** Whether this repository reads `resourceType` tenant-wide, with no access predicate. */
-  private tenantWide(resourceType: string, permission: 'r' | 's'): boolean {
-    return this.ctx.access.readConstraint(resourceType, permission).kind === 'all';
-  }
-
-  /** What a search's answer depends on besides the data: the tenant and this repository's search settings. */
-  private searchKey(resourceType: string | undefined, params: [string, string][]): string {
-    const c = this.ctx;
-    return JSON.stringify(['search', c.tenant, c.fhirBase, c.lenient, c.defaultCount, c.maxCount, resourceType ?? null, params]);
+  private tenantWide(resourceType: string): boolean {
+    return this.ctx.access.readConstraint(resourceType, 'r').kind === 'all';
   }
 
   /**
@@ -454,7 +442,7 @@ export class Repository extends FhirRepository {
     this.ctx.access.assertCan(resourceType, 'r');
     // One round trip: the row and whether the caller may see it (outside the caller's reach
     // answers as if it did not exist: existence must not leak).
-    const ahead = this.txWork.ahead?.size && ID.test(id) && this.tenantWide(resourceType, 'r') ? (this.takeAhead(() => statementKey(this.currentRowStatement(resourceType, id, 'r'))) as CheckedRow[] | undefined) : undefined;
+    const ahead = this.txWork.ahead?.size && ID.test(id) && this.tenantWide(resourceType) ? (this.takeAhead(() => statementKey(this.currentRowStatement(resourceType, id, 'r'))) as CheckedRow[] | undefined) : undefined;
     const row = ahead ? ahead[0] : await this.currentRow(resourceType, id, 'r');
     if (!row?.visible) fail('not-found', `${resourceType}/${id} not found`);
     if (row.deleted) fail('gone', `${resourceType}/${id} was deleted`);
@@ -782,10 +770,6 @@ export class Repository extends FhirRepository {
   /** Search from raw query pairs: the HTTP layer's entry point (keeps composite and lenient handling intact). */
   async searchParams(resourceType: string | undefined, params: [string, string][]): Promise<Bundle> {
     await this.flushFor([[resourceType, params]]);
-    if (this.txWork.ahead?.size && resourceType && this.tenantWide(resourceType, 's')) {
-      const ahead = this.takeAhead(() => this.searchKey(resourceType, params));
-      if (ahead) return ahead as Bundle;
-    }
     return runSearch(this.q, this.ctx, resourceType, params);
   }
 
@@ -1002,14 +986,13 @@ export class Repository extends FhirRepository {
   private async hooksReadAhead(resource: Resource): Promise<void> {
     const hooks = hooksFor(this.ctx.hooks, resource.resourceType).filter((h) => h.readAhead);
     if (hooks.length === 0) return;
-    const all: Required<ReadAhead> = { searches: [], reads: [], statements: [] };
+    const all: Required<ReadAhead> = { reads: [], statements: [] };
     for (const h of hooks) {
       const a = h.readAhead?.({ repo: this, method: 'create', resourceType: resource.resourceType, id: resource.id as string, after: resource });
-      all.searches.push(...(a?.searches ?? []));
       all.reads.push(...(a?.reads ?? []));
       all.statements.push(...(a?.statements ?? []));
     }
-    if (all.searches.length + all.reads.length + all.statements.length === 0) return;
+    if (all.reads.length + all.statements.length === 0) return;
     const server = await this.asServer({ reason: 'write hooks read ahead' });
     await server.readAhead(all);
   }
