@@ -5,10 +5,25 @@ import { canonical } from './ucum.ts';
 // Values as the index rows store them: shared by the general indexer (./indexer.ts) and the
 // direct one of derived Observations (./observation-index.ts), which must make the same rows.
 
-/** Lower-case and strip combining accents, as the spec's string matching asks ("Évé" finds "eve"). */
+/**
+ * Lower-case and strip combining accents, as the spec's string matching asks ("Évé" finds "eve").
+ * Short texts are remembered: the same displays (an instrument's item texts and answers, a
+ * category) come back in every derived Observation, and NFD normalization is most of their indexing.
+ */
 export function normalizeString(s: string): string {
-  return s.normalize('NFD').replace(/[\u0300-\u036f]/g, '').toLowerCase();
+  let n = normalized.get(s);
+  if (n === undefined) {
+    n = s.normalize('NFD').replace(/[\u0300-\u036f]/g, '').toLowerCase();
+    if (s.length <= NORMALIZED_MAX_CHARS) {
+      if (normalized.size >= NORMALIZED_MAX) normalized.clear();
+      normalized.set(s, n);
+    }
+  }
+  return n;
 }
+const NORMALIZED_MAX = 10_000;
+const NORMALIZED_MAX_CHARS = 200;
+const normalized = new Map<string, string>();
 
 /**
  * A decimal as the index stores it (numeric): its text as written where the number would lose
