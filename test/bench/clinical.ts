@@ -1,5 +1,7 @@
 /**
  * npm run bench:clinical [-- --patients=10000] [--assessments=10] [--seconds=20] [--concurrency=6] [--runs=7] [--phases=submit]
+ *   [--server-node-options="--cpu-prof --cpu-prof-dir=/tmp/prof"] (NODE_OPTIONS of the server processes only;
+ *   "--import=./test/bench/sql-trace.ts" traces their statements, see that file)
  *
  * The measurement-based-care benchmark, on its own PostgreSQL database (BENCH_DATABASE_URL's
  * server, default the local one), dropped at the end:
@@ -35,8 +37,8 @@ import { HEAP_FLAGS } from '../../server/src/heap-flags.ts';
 
 const args = Object.fromEntries(
   process.argv.slice(2).map((a) => {
-    const [k, v] = a.replace(/^--/, '').split('=');
-    return [k, v ?? 'true'];
+    const [k, ...v] = a.replace(/^--/, '').split('=');
+    return [k, v.length ? v.join('=') : 'true'];
   })
 );
 const ROOT = join(import.meta.dirname, '../..');
@@ -48,6 +50,7 @@ const RUNS = Number(args.runs ?? 7);
 const SUBMIT_ONLY = args.phases === 'submit';
 const PORT = Number(args.port ?? 18090);
 const BASE = `http://127.0.0.1:${PORT}`;
+const SERVER_NODE_OPTIONS = args['server-node-options'];
 const TENANT = 'bench';
 const round = (n: number) => Math.round(n * 10) / 10;
 
@@ -71,7 +74,7 @@ const dbUrl = (() => {
 
 function startServer(): ChildProcess {
   return spawn(process.execPath, [...HEAP_FLAGS, join(ROOT, 'server/src/main.ts')], {
-    env: { ...process.env, PORT: String(PORT), BASE_URL: BASE, SEED_DEMO: 'false', LOG_LEVEL: 'error', DATABASE_URL: dbUrl },
+    env: { ...process.env, PORT: String(PORT), BASE_URL: BASE, SEED_DEMO: 'false', LOG_LEVEL: 'error', DATABASE_URL: dbUrl, ...(SERVER_NODE_OPTIONS ? { NODE_OPTIONS: SERVER_NODE_OPTIONS } : {}) },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
 }

@@ -47,9 +47,11 @@ class GuardedQueries implements Queryable {
       throw asOutcome(err);
     }
   };
-  batch: Queryable['batch'] = async (statements) => {
+  // The options go on: a transaction's last batch carries its COMMIT (db/pg.ts). They were dropped,
+  // so a last batch (a risk Task's timer row with the final writes) cost a round trip of its own for COMMIT.
+  batch: Queryable['batch'] = async (statements, options) => {
     try {
-      return await runBatch(this.q, statements);
+      return await runBatch(this.q, statements, options);
     } catch (err) {
       throw asOutcome(err);
     }

@@ -1,6 +1,6 @@
 import type { Resource } from '@medplum/fhirtypes';
 import type { Statement } from '../db/database.ts';
-import type { Repository } from './repository.ts';
+import type { ReadAhead, Repository } from './repository.ts';
 
 /**
  * Write hooks: the places where the rest of the server takes part in a write without the store
@@ -42,6 +42,13 @@ export interface WriteHook {
    * same SQL and parameters). Undefined: nothing to read ahead.
    */
   prefetch?(repo: Repository, resourceType: string): Statement | undefined;
+  /**
+   * For a create in a transaction, once the resource passed validation (`event.after` as it will
+   * be stored, without its meta): the tenant-wide reads this hook (or the server work it starts)
+   * will make later in the transaction. Those of every hook go out together in one round trip
+   * (`Repository.readAhead`), and the reads made later are answered from it. Undefined: none.
+   */
+  readAhead?(event: WriteEvent): ReadAhead | undefined;
 }
 
 export function hooksFor(hooks: readonly WriteHook[] | undefined, resourceType: string): WriteHook[] {

@@ -1,11 +1,13 @@
 import { type TypedValue, evalFhirPathTyped, parseFhirPath, toTypedValue } from '@medplum/core';
-import type { Resource } from '@medplum/fhirtypes';
+import type { Observation, Resource } from '@medplum/fhirtypes';
 import { type SearchParam, searchParamsFor } from '../kernel/definitions.ts';
 import { dateRange, MAX_INSTANT, MIN_INSTANT } from './date-range.ts';
 import { type IndexRows, emptyRows } from './index-rows.ts';
+import { exact, normalizeString, quantityRow } from './index-values.ts';
 import { evalMemberPath, memberPath } from './member-paths.ts';
-import { canonical } from './ucum.ts';
-import { decimalText } from '../kernel/json.ts';
+import { scoreObservationRows } from './observation-index.ts';
+
+export { normalizeString };
 
 /**
  * Turns a resource into its search-index rows: every R4 search parameter of its type is evaluated
@@ -13,6 +15,17 @@ import { decimalText } from '../kernel/json.ts';
  * `_id` and `_lastUpdated` are not indexed here: they live on the resource row itself.
  */
 export function indexResource(resource: Resource, fhirBase?: string): IndexRows {
+  // The shape of the Observations the server derives from a response (scores, SDC extraction):
+  // their rows built directly, as AuditEvents' are (./observation-index.ts).
+  if (resource.resourceType === 'Observation') {
+    const rows = scoreObservationRows(resource as Observation, fhirBase);
+    if (rows) return rows;
+  }
+  return indexEveryParam(resource, fhirBase);
+}
+
+/** The general indexer: every search parameter of the type, evaluated (what `indexResource` does for other shapes). */
+export function indexEveryParam(resource: Resource, fhirBase?: string): IndexRows {
   const rows = emptyRows();
   const base = fhirBase ? fhirBase.replace(/\/$/, '') + '/' : undefined;
   const root = [toTypedValue(resource)];
@@ -88,10 +101,6 @@ function addValue(
   }
 }
 
-/** Lower-case and strip combining accents, as the spec's string matching asks ("Évé" finds "eve"). */
-export function normalizeString(s: string): string {
-  return s.normalize('NFD').replace(/[\u0300-\u036f]/g, '').toLowerCase();
-}
 
 function pushString(rows: IndexRows, param: string, grp: number | null, s: unknown): void {
   if (typeof s !== 'string' || !s) return;
@@ -209,14 +218,6 @@ function addDate(rows: IndexRows, param: string, grp: number | null, tv: TypedVa
   }
 }
 
-/**
- * A decimal as the index stores it (numeric): its text as written where the number would lose
- * it (`123456789012345678901234567890`, not 1.2345678901234568e+29; ../kernel/json.ts).
- */
-function exact(holder: { value?: unknown } | undefined): number | string | null {
-  if (typeof holder?.value !== 'number') return null;
-  return decimalText(holder, 'value') ?? holder.value;
-}
 
 function addNumber(rows: IndexRows, param: string, grp: number | null, tv: TypedValue): void {
   const v = tv.value;
@@ -239,27 +240,3 @@ function addQuantity(rows: IndexRows, param: string, grp: number | null, tv: Typ
   if (typeof v.value === 'number') rows.quantity.push(quantityRow(param, grp, exact(v), exact(v), v.system, v.code, v.unit));
 }
 
-function quantityRow(
-  param: string,
-  grp: number | null,
-  low: number | string | null,
-  high: number | string | null,
-  system: string | undefined | null,
-  code: string | undefined | null,
-  unit: string | undefined | null
-): IndexRows['quantity'][number] {
-  const canon = canonical(system, code);
-  return {
-    param,
-    grp,
-    low,
-    high,
-    system: system ?? null,
-    code: code ?? null,
-    unit: unit ?? null,
-    canonCode: canon?.[0] ?? null,
-    // Canonical values are compared in doubles on both sides (search/sql-number.ts).
-    canonLow: canon && low !== null ? Number(low) * canon[1] : null,
-    canonHigh: canon && high !== null ? Number(high) * canon[1] : null,
-  };
-}

@@ -103,6 +103,18 @@ interface TransactionWork {
   afterCommit: (() => void)[];
   /** Rows of the hooks' reads sent ahead with a current row (WriteHook.prefetch), by statement. */
   prefetched?: Map<string, Record<string, unknown>[]>;
+  /** Reads sent ahead of the steps that make them (`readAhead`), by key, with the types they read. */
+  ahead?: Map<string, { types: readonly string[]; value: unknown }>;
+}
+
+/**
+ * Tenant-wide reads that later steps of a transaction will make (see `Repository.readAhead`):
+ * reads by id as `readResource` makes them, and statements as `aggregateOver` runs them, with the
+ * resource types they read.
+ */
+export interface ReadAhead {
+  reads?: [resourceType: string, id: string][];
+  statements?: { statement: Statement; types: readonly string[] }[];
 }
 
 /** Results of update-as-create, so the REST layer can answer 201 rather than 200. */
@@ -238,6 +250,53 @@ export class Repository extends FhirRepository {
   }
 
   /**
+   * Sends `ahead` now, in one round trip (with the transaction's BEGIN when it is the first), for
+   * steps that will make those reads later in this transaction: a create's write hooks each make
+   * a lookup of their own after the create (WriteHook.readAhead), one round trip each. A later
+   * read by a repository of this transaction that is exactly one of these (the same statement; a
+   * read by id by a repository that also reads tenant-wide) is answered from here, once, unless
+   * a write of a type it reads came in between: then it reads again. Each statement of a batch has
+   * its own snapshot, so a read answered from here is the read made a moment earlier in the same
+   * transaction. Only reads this repository makes tenant-wide are sent; outside a transaction,
+   * nothing is.
+   */
+  async readAhead(ahead: ReadAhead): Promise<void> {
+    if (!this.inTransaction) return;
+    const reads = (ahead.reads ?? []).filter(([type, id]) => ID.test(id) && this.tenantWide(type));
+    const statements = [...reads.map(([type, id]) => ({ statement: this.currentRowStatement(type, id, 'r'), types: [type] })), ...(ahead.statements ?? [])];
+    if (statements.length === 0) return;
+    // Buffered creates that these reads could find are written first, as the reads themselves would.
+    const types = new Set(statements.flatMap((x) => x.types));
+    if (this.pending.some((w) => types.has(w.type))) await this.flush();
+    const answered = await runBatch(this.q, statements.map((x) => x.statement));
+    const store = (this.txWork.ahead ??= new Map());
+    statements.forEach((x, i) => store.set(statementKey(x.statement), { types: x.types, value: answered[i].rows }));
+  }
+
+  /** A read sent ahead (`readAhead`) under `key`, taken out; undefined when there is none. */
+  private takeAhead(key: () => string): unknown {
+    const store = this.txWork.ahead;
+    if (!store?.size) return undefined;
+    const k = key();
+    const hit = store.get(k);
+    if (hit) store.delete(k);
+    return hit?.value;
+  }
+
+  /** A write of `types` in this transaction: the reads sent ahead of them are stale. */
+  private wrote(types: Iterable<string>): void {
+    const store = this.txWork.ahead;
+    if (!store?.size) return;
+    const written = new Set(types);
+    for (const [k, v] of store) if (v.types.some((t) => written.has(t))) store.delete(k);
+  }
+
+  /** Whether this repository reads `resourceType` tenant-wide, with no access predicate. */
+  private tenantWide(resourceType: string): boolean {
+    return this.ctx.access.readConstraint(resourceType, 'r').kind === 'all';
+  }
+
+  /**
    * A repository for the server's own work where there is no caller: installing a tenant's
    * platform content, seeding the demo clinic, the background loops (subscription delivery, risk
    * escalation), the picker's read of a related person's links. Tenant-admin access of `tenant`
@@ -352,7 +411,9 @@ export class Repository extends FhirRepository {
     const id = options?.assignedId && resource.id ? resource.id : generateId();
     const candidate = await this.beforeWrite('create', { ...resource, id });
     const stored = this.prepare(candidate, 1);
+    if (this.inTransaction) await this.hooksReadAhead(candidate);
     const write = this.versionWrite(stored, 'POST', false);
+    this.wrote([write.type]);
     if (this.inTransaction) {
       this.pending.push(write);
     } else {
@@ -371,7 +432,8 @@ export class Repository extends FhirRepository {
     this.ctx.access.assertCan(resourceType, 'r');
     // One round trip: the row and whether the caller may see it (outside the caller's reach
     // answers as if it did not exist: existence must not leak).
-    const row = await this.currentRow(resourceType, id, 'r');
+    const ahead = this.txWork.ahead?.size && ID.test(id) && this.tenantWide(resourceType) ? (this.takeAhead(() => statementKey(this.currentRowStatement(resourceType, id, 'r'))) as CheckedRow[] | undefined) : undefined;
+    const row = ahead ? ahead[0] : await this.currentRow(resourceType, id, 'r');
     if (!row?.visible) fail('not-found', `${resourceType}/${id} not found`);
     if (row.deleted) fail('gone', `${resourceType}/${id} was deleted`);
     return parseJson(row.content) as WithId<T>;
@@ -676,6 +738,7 @@ export class Repository extends FhirRepository {
         throw err;
       }
       if (written) {
+        this.wrote([resourceType]);
         const method: WriteMethod = write.deleted ? 'delete' : write.method === 'PATCH' ? 'patch' : row && !row.deleted ? 'update' : 'create';
         if (!write.deleted) await this.assertWritten(resourceType, id, method === 'create' ? 'c' : 'u');
         await this.afterWrite(method, resourceType, id, write.before, write.resource);
@@ -760,6 +823,8 @@ export class Repository extends FhirRepository {
    */
   async aggregateOver<T>(types: readonly string[], sql: string, params: unknown[]): Promise<T[]> {
     if (this.pending.some((w) => types.includes(w.type))) await this.flush();
+    const ahead = this.takeAhead(() => statementKey({ sql, params }));
+    if (ahead) return ahead as T[];
     const { rows } = await this.q.query<T>(sql, params);
     return rows;
   }
@@ -905,6 +970,21 @@ export class Repository extends FhirRepository {
     const a = this.ctx.access;
     if ((['c', 'u'] as const).some((p) => a.readConstraint(resourceType, p).kind !== 'all')) return true;
     return hooksFor(this.ctx.hooks, resourceType).some((h) => h.afterWrite);
+  }
+
+  /** The reads the write hooks will make after this create (WriteHook.readAhead), sent now tenant-wide, in one round trip. */
+  private async hooksReadAhead(resource: Resource): Promise<void> {
+    const hooks = hooksFor(this.ctx.hooks, resource.resourceType).filter((h) => h.readAhead);
+    if (hooks.length === 0) return;
+    const all: Required<ReadAhead> = { reads: [], statements: [] };
+    for (const h of hooks) {
+      const a = h.readAhead?.({ repo: this, method: 'create', resourceType: resource.resourceType, id: resource.id as string, after: resource });
+      all.reads.push(...(a?.reads ?? []));
+      all.statements.push(...(a?.statements ?? []));
+    }
+    if (all.reads.length + all.statements.length === 0) return;
+    const server = await this.asServer({ reason: 'write hooks read ahead' });
+    await server.readAhead(all);
   }
 
   private async beforeWrite<T extends Resource>(method: WriteMethod, resource: T, before?: Resource): Promise<T> {

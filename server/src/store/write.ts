@@ -27,8 +27,6 @@ export interface VersionWrite {
   resource?: Resource;
   /** The version this write replaces, for write hooks (not written). */
   before?: Resource;
-  /** False: no resource_history row (a version that can never change). */
-  history?: boolean;
 }
 
 const COLUMNS: Record<(typeof INDEX_TABLES)[number], { cols: string[]; types: string[]; pick: (r: any) => unknown[] }> = {
@@ -85,46 +83,48 @@ export async function writeVersions(
 
   const fresh = writes.filter((w) => !w.exists);
   const existing = writes.filter((w) => w.exists);
-  const resourceCols = (ws: VersionWrite[]) => ({
-    type: p(ws.map((w) => w.type)),
-    id: p(ws.map((w) => w.id)),
-    version: p(ws.map((w) => w.version)),
-    lu: p(ws.map((w) => w.lastUpdated)),
-    deleted: p(ws.map((w) => w.deleted)),
-    content: p(ws.map((w) => (w.deleted ? '' : w.content))),
-  });
-  // The history rows repeat the resource rows: when both are the whole batch (a bundle of creates),
-  // one set of arrays serves both, so each content is sent, escaped and parsed once, not twice.
-  let whole: ReturnType<typeof resourceCols> | undefined;
-  const colsOf = (ws: VersionWrite[]) => (ws.length === writes.length ? (whole ??= resourceCols(writes)) : resourceCols(ws));
+  // One set of column arrays for the whole batch serves the resource rows (inserted and updated)
+  // and the history rows, each part taking its own rows by a flag: every content is sent, escaped
+  // and parsed once, however the batch mixes creates and updates.
+  const c = {
+    type: p(writes.map((w) => w.type)),
+    id: p(writes.map((w) => w.id)),
+    version: p(writes.map((w) => w.version)),
+    lu: p(writes.map((w) => w.lastUpdated)),
+    deleted: p(writes.map((w) => w.deleted)),
+    content: contentArray(writes, p),
+  };
+  // The versions as rows, once (a CTE read by several parts is computed once): a transaction's
+  // last statement goes out as text with its values inlined, where a parameter named twice would
+  // be sent, escaped and parsed twice.
+  const flags = (f: (w: VersionWrite) => boolean) => (writes.every(f) ? 'TRUE' : writes.some(f) ? `${p(writes.map(f))}::bool[]` : 'FALSE');
+  const ex = flags((w) => w.exists);
+  const perRow = (flag: string, name: string) => (flag.endsWith('[]') ? { arg: `, ${flag}`, col: `, ${name}` } : { arg: '', col: '' });
+  const exCol = perRow(ex, 'ex');
+  ctes.push(`w AS (SELECT * FROM unnest(${c.type}::text[], ${c.id}::text[], ${c.version}::int[], ${c.lu}::timestamptz[], ${c.deleted}::bool[], ${c.content}::text[], ${p(writes.map((w) => w.method))}::text[]${exCol.arg})
+      AS w(type, id, version, lu, deleted, content, method${exCol.col}))`);
+  const exTest = exCol.arg ? 'w.ex' : ex;
   if (fresh.length) {
-    const c = colsOf(fresh);
     ctes.push(`ins_r AS (INSERT INTO resource (tenant, type, id, version, last_updated, deleted, content)
-      SELECT $1, * FROM unnest(${c.type}::text[], ${c.id}::text[], ${c.version}::int[], ${c.lu}::timestamptz[], ${c.deleted}::bool[], ${c.content}::text[]))`);
+      SELECT $1, w.type, w.id, w.version, w.lu, w.deleted, w.content FROM w${fresh.length === writes.length ? '' : ` WHERE NOT ${exTest}`})`);
   }
   // Every other part of a guarded write runs only if the guarded UPDATE took the row.
   const onlyIf = guarded ? ' AND EXISTS (SELECT 1 FROM upd_r)' : '';
   let replacedMatch: string | undefined;
-  const whereOnlyIf = guarded ? ' WHERE EXISTS (SELECT 1 FROM upd_r)' : '';
   if (existing.length) {
-    const c = colsOf(existing);
     const guard = guarded ? ` AND r.version = ${p(expectVersion)}::int` : '';
-    ctes.push(`upd_r AS (UPDATE resource r SET version = u.version, last_updated = u.lu, deleted = u.deleted, content = u.content
-      FROM unnest(${c.type}::text[], ${c.id}::text[], ${c.version}::int[], ${c.lu}::timestamptz[], ${c.deleted}::bool[], ${c.content}::text[])
-        AS u(type, id, version, lu, deleted, content)
-      WHERE r.tenant = $1 AND r.type = u.type AND r.id = u.id${guard} RETURNING 1)`);
+    const only = existing.length === writes.length ? '' : ` AND ${exTest}`;
+    ctes.push(`upd_r AS (UPDATE resource r SET version = w.version, last_updated = w.lu, deleted = w.deleted, content = w.content
+      FROM w WHERE r.tenant = $1 AND r.type = w.type AND r.id = w.id${only}${guard} RETURNING 1)`);
     // The index rows of the versions replaced: compared below with the new versions' rows, so
     // only the rows that differ are deleted and inserted (an update that changes one element
     // rewrites one row, not all of them). Plain equalities on (tenant, rtype, rid) so the planner
     // takes the *_resource index even before ANALYZE.
     replacedMatch = existing.map((w) => `(x.rtype = ${p(w.type)} AND x.rid = ${p(w.id)})`).join(' OR ');
   }
-  const historied = writes.filter((w) => w.history !== false);
-  if (historied.length) {
-    const h = { ...colsOf(historied), method: p(historied.map((w) => w.method)) };
-    ctes.push(`ins_h AS (INSERT INTO resource_history (tenant, type, id, version, last_updated, deleted, method, content)
-    SELECT $1, * FROM unnest(${h.type}::text[], ${h.id}::text[], ${h.version}::int[], ${h.lu}::timestamptz[], ${h.deleted}::bool[], ${h.method}::text[], ${h.content}::text[])${whereOnlyIf})`);
-  }
+  const whereOnlyIf = guarded ? ' WHERE EXISTS (SELECT 1 FROM upd_r)' : '';
+  ctes.push(`ins_h AS (INSERT INTO resource_history (tenant, type, id, version, last_updated, deleted, method, content)
+    SELECT $1, w.type, w.id, w.version, w.lu, w.deleted, w.method, w.content FROM w${whereOnlyIf})`);
 
   let indexRowCount = 0;
   for (const t of INDEX_TABLES) {
@@ -194,7 +194,7 @@ export async function writeVersions(
     const { rows } = alongside.length
       ? ((await runBatch(db, [...alongside, { sql, params }], { last: options.last })).at(-1) as unknown as { rows: { n: number }[] })
       : await db.query<{ n: number }>(sql, params, { prepare: true, last: options.last });
-    noteWrites(params.length > 0 ? writes.length + historied.length + indexRowCount : 0);
+    noteWrites(params.length > 0 ? 2 * writes.length + indexRowCount : 0);
     return rows[0].n > 0;
   } catch (err) {
     const code = (err as { code?: string }).code ?? '';
@@ -204,4 +204,18 @@ export async function writeVersions(
     if (code.startsWith('22')) fail('invalid', 'A value in the resource is outside the range the server can store');
     throw err;
   }
+}
+
+/**
+ * The contents of a batch as a text[] expression. A small batch names each content as a
+ * parameter of its own (`ARRAY[$7, $8, …]`): a transaction's last statement goes out as text
+ * (db/inline-params.ts), where a lone string is one plain literal while an array literal escapes
+ * every quote of the JSON again (`\\"` for `"`), near doubling what is sent and parsed. A large
+ * batch (a bundle) keeps one array parameter: the statement's text then does not vary with its size.
+ */
+const CONTENTS_AS_PARAMS = 32;
+function contentArray(writes: VersionWrite[], p: (v: unknown) => string): string {
+  const contents = writes.map((w) => (w.deleted ? '' : w.content));
+  if (writes.length > CONTENTS_AS_PARAMS) return p(contents);
+  return `ARRAY[${contents.map((x) => `${p(x)}::text`).join(', ')}]`;
 }

@@ -1,5 +1,6 @@
 import { OperationOutcomeError } from '@medplum/core';
 import type { Bundle, Goal, GoalTarget, Observation, Resource } from '@medplum/fhirtypes';
+import type { Statement } from '../../db/database.ts';
 import { log } from '../../log.ts';
 import { dateRange } from '../../store/date-range.ts';
 import { pgInstant } from '../../store/search/parse-value.ts';
@@ -104,16 +105,25 @@ export async function refreshGoals(repo: Repository, patient: string, code: stri
  * predicate: the hook decides tenant-wide, as its tenant-wide repository (Repository.asServer) does for the updates it makes.
  */
 async function activeGoals(repo: Repository, patient: string): Promise<Goal[]> {
+  const { sql, params } = activeGoalsStatement(repo.ctx.tenant, patient);
+  const rows = await repo.aggregateOver<{ content: string }>(['Goal'], sql, params as unknown[]);
+  return rows.map((r) => JSON.parse(r.content) as Goal);
+}
+
+/**
+ * The statement of `activeGoals`: the scoring hook sends it ahead with a response's other reads
+ * (Repository.readAhead), and the read after the total score is stored is answered from there.
+ */
+export function activeGoalsStatement(tenant: string, patient: string): Statement {
   const [type, id] = patient.split('/');
-  const rows = await repo.aggregateOver<{ content: string }>(['Goal'], 
-    `SELECT r.content FROM resource r
+  return {
+    sql: `SELECT r.content FROM resource r
      WHERE r.tenant = $1 AND r.type = 'Goal' AND NOT r.deleted
        AND r.id IN (SELECT s.rid FROM idx_reference s WHERE s.tenant = $1 AND s.rtype = 'Goal' AND s.param = 'subject' AND s.target_id = $3 AND s.target_type = $2)
        AND r.id IN (SELECT l.rid FROM idx_token l WHERE l.tenant = $1 AND l.rtype = 'Goal' AND l.param = 'lifecycle-status' AND l.code = 'active')
      ORDER BY r.id LIMIT 100`,
-    [repo.ctx.tenant, type, id]
-  );
-  return rows.map((r) => JSON.parse(r.content) as Goal);
+    params: [tenant, type, id],
+  };
 }
 
 async function assess(repo: Repository, goal: Goal, target: GoalTarget, patient: string, code: string): Promise<Goal['achievementStatus']> {

@@ -1,5 +1,7 @@
 import type { Observation, Patient, Questionnaire, QuestionnaireResponse } from '@medplum/fhirtypes';
 import { fail } from '../../kernel/outcome.ts';
+import { activeGoalsStatement } from '../careplan/goal-achievement.ts';
+import { RISK_RULES_ID } from '../codes.ts';
 import type { WriteEvent, WriteHook } from '../../store/hooks.ts';
 import { evaluateRisk, serverRepoFor } from '../risk/index.ts';
 import { extractObservations } from '../extract/index.ts';
@@ -55,6 +57,20 @@ export const scoringHook: WriteHook = {
     if (!byId) pending.set(event.repo, (byId = new Map()));
     byId.set(event.id, { questionnaire, score });
     return score.response;
+  },
+
+  // For a new scored response of a patient, the reads that follow its storage go out together
+  // with the other hooks' (Repository.readAhead): the tenant's risk rules, which evaluateRisk reads
+  // for every such response, and the patient's active Goals, which the goal hook reads once the
+  // total is stored (clinical/careplan).
+  readAhead(event: WriteEvent) {
+    const response = event.after as QuestionnaireResponse | undefined;
+    const patient = response?.subject?.reference;
+    if (!response?.questionnaire || !COMPLETE.has(response.status) || !patient?.startsWith('Patient/')) return undefined;
+    return {
+      reads: [['PlanDefinition', RISK_RULES_ID]],
+      statements: [{ statement: activeGoalsStatement(event.repo.ctx.tenant, patient), types: ['Goal'] }],
+    };
   },
 
   async afterWrite(event: WriteEvent) {
