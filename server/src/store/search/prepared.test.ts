@@ -8,16 +8,16 @@ import { search } from './index.ts';
 async function prepared(query: string): Promise<boolean> {
   loadDefinitions();
   const [type, qs] = query.split('?');
-  let first: QueryOptions | undefined | null = null;
+  const seen: (QueryOptions | undefined)[] = [];
   const db: Queryable = {
     async query(_sql: string, _params?: unknown[], options?: QueryOptions) {
-      if (first === null) first = options;
-      return { rows: [], rowCount: 0 };
+      seen.push(options);
+      return { rows: [], rowCount: 0 } as never;
     },
   };
   const ctx = { tenant: 't1', fhirBase: 'http://x/fhir/R4', access: tenantAdminPolicy('t1'), lenient: false, defaultCount: 20, maxCount: 100 };
   await search(db, ctx, type || undefined, [...new URLSearchParams(qs ?? '')] as [string, string][]);
-  return Boolean((first as QueryOptions | undefined)?.prepare);
+  return Boolean(seen[0]?.prepare);
 }
 
 test('searches that start from the rows they name are prepared', async () => {
@@ -29,6 +29,7 @@ test('searches that start from the rows they name are prepared', async () => {
     'Encounter?patient=Patient/p1&date=ge2010-01-01',
     'Observation?patient=Patient/p1&_count=10&_include=Observation:patient',
     'Observation?subject:Patient.identifier=123&_count=10',
+    'Observation?patient=p1',
   ]) {
     expect(await prepared(q), q).toBe(true);
   }
@@ -44,6 +45,10 @@ test('searches whose plan depends on how many rows a value matches are planned w
     'Patient?identifier=https://example.org/mrn|',
     'Observation?patient=Patient/p1&_lastUpdated=ge2020-01-01',
     'Observation?subject:Patient.name=smith',
+    // One Organization may be what every Encounter of the clinic points at.
+    'Encounter?service-provider=Organization/o1',
+    'Observation?subject=Group/g1',
+    'Encounter?service-provider:Organization.identifier=123',
     'Observation?patient:missing=true',
     'Patient',
     '?_type=Patient,Practitioner&identifier=123',

@@ -8,7 +8,7 @@ import type { Filter, ParamFilter } from './types.ts';
  *
  * A generic plan is made without the values, from each column's average statistics, so only
  * shapes whose plan cannot depend on the values are prepared: those that start from a few rows
- * named by the request itself — given resources (`patient=Patient/1`, `_id`), an identifier —
+ * named by the request itself — given patients (`patient=Patient/1`), `_id`, an identifier —
  * and test everything else on those rows. A code, a status, a name prefix or a date range may
  * match three rows or thirty thousand: with those alone the planner must see the value (custom
  * plans, unnamed statements, planned per run). The text of a statement does not tell these apart
@@ -47,13 +47,27 @@ export function isAnchor(f: Filter): boolean {
  */
 const MAX_VALUES = 4;
 
-/** A filter that names its few matches: given resources, resource ids, or an identifier. */
+/**
+ * A filter that names its few matches: resource ids, an identifier, references to given patients,
+ * or a chain to patients that pinpoints them. Only references to patients: one patient's record is
+ * bounded, while every Encounter of a clinic may point at one Organization — the values' own
+ * statistics then tell the planner to walk the page order instead of reading them all.
+ */
 function pinpoints(f: Filter): boolean {
-  if (f.kind === 'chain') return f.targets.every((t) => pinpoints(t.filter));
+  if (f.kind === 'chain') return f.targets.every((t) => t.type === PATIENT && pinpoints(t.filter));
   if (f.kind !== 'param' || f.missing !== undefined || f.values.length > MAX_VALUES) return false;
-  if (isAnchor(f)) return true;
+  if (isAnchor(f)) return toPatients(f);
   if (f.param.code === '_id') return true;
   return isIdentifier(f);
+}
+
+const PATIENT = 'Patient';
+
+/** Every value names a Patient (`Patient/1`, or a bare id of a parameter that targets Patient only). */
+function toPatients(f: ParamFilter): boolean {
+  const targets = f.param.definition.target ?? [];
+  const implied = f.modifier ?? (targets.length === 1 ? targets[0] : undefined);
+  return f.values.every((v) => v.kind === 'reference' && (v.type ?? implied) === PATIENT);
 }
 
 /** `identifier=[system|]code`: an identifier with its code (`system|` alone names a whole system). */
