@@ -39,10 +39,7 @@ export async function loadIncludes(db: Queryable, tenant: string, env: FilterEnv
     const q = new Sql(tenant);
     const sql = roundQuery(q, active, sources, env);
     if (!sql) break;
-    // A forward round reads the references of the page's own rows (a bounded few): its plan
-    // cannot depend on the values, so it is prepared (prepared.ts); a reverse round may find
-    // thousands of resources pointing at one and is planned with its values.
-    const { rows } = await db.query<Row>(sql, q.params, { prepare: active.every((s) => !s.reverse) });
+    const { rows } = await db.query<Row>(sql, q.params);
     if (rows.length > INCLUDE_LIMIT) truncated = true;
     const fresh: Row[] = [];
     for (const r of rows.slice(0, INCLUDE_LIMIT)) {
