@@ -20,7 +20,7 @@ import { capabilityStatement } from './interactions/metadata.ts';
 import { fail, informational, outcome, statusOf } from '../kernel/outcome.ts';
 import { jsonDepthExceeds } from './json-depth.ts';
 import { causeOf, isDatabaseError, ownError } from './own-errors.ts';
-import { parseJson, stringifyJson } from '../kernel/json.ts';
+import { parseJson, stringifyJson, stringifyStored } from '../kernel/json.ts';
 
 /**
  * The FHIR REST binding (https://hl7.org/fhir/R4/http.html): HTTP in, FhirRouter in the middle,
@@ -96,7 +96,7 @@ export function fhirHttp(deps: FhirHttpDeps): express.Router {
       const [result, resource] = await auditRequestScope.run(audit, () => deps.router.handleRequest(fhirReq, repo));
       audit.resource = resource;
       if (gone.signal.aborted) return clientWentAway(req);
-      respond(req, res, result, resource, prefer.return, access);
+      respond(req, res, result, resource, prefer.return, access, audit.interaction);
     } catch (err) {
       if (gone.signal.aborted) return clientWentAway(req);
       next(err);
@@ -114,7 +114,22 @@ function clientWentAway(req: Request): void {
   log.info('request stopped: the client went away', { method: req.method, path: req.baseUrl });
 }
 
-function respond(req: Request, res: Response, result: OperationOutcome, resource: Resource | undefined, preferReturn: string | undefined, access: AccessPolicy): void {
+/**
+ * Answers built from fresh reads, sent with their resources' stored text (kernel/json.ts
+ * `stringifyStored`): nothing between the read and the answer changes those objects (a notice or
+ * a subset makes new ones), which other interactions (operations, transactions) cannot promise.
+ */
+const FRESH_READS = new Set(['read', 'vread', 'search-type', 'search-system']);
+
+function respond(
+  req: Request,
+  res: Response,
+  result: OperationOutcome,
+  resource: Resource | undefined,
+  preferReturn: string | undefined,
+  access: AccessPolicy,
+  interaction: string | undefined
+): void {
   const status = statusOf(result);
   if (!isOk(result) && status >= 400) {
     // A fault the route guard converted (./route-guard.ts): log what it stands for.
@@ -163,12 +178,13 @@ function respond(req: Request, res: Response, result: OperationOutcome, resource
   // Disclosed outside the treating clinic: every Part 2 record carries the §2.32 notice
   // (read, vread, search and its _include, history, $everything, transaction responses).
   if (isExternal(access.context)) body = discloseAll(body);
-  send(req, res, status, body);
+  send(req, res, status, body, FRESH_READS.has(interaction ?? ''));
 }
 
-export function send(req: Request, res: Response, status: number, body: unknown): void {
+/** `fresh`: the body's stored resources are as read (FRESH_READS). */
+export function send(req: Request, res: Response, status: number, body: unknown, fresh = false): void {
   const pretty = lastQuery(req, '_pretty') === 'true';
-  res.status(status).type(FHIR_JSON).send(stringifyJson(body, pretty ? 2 : undefined));
+  res.status(status).type(FHIR_JSON).send(pretty ? stringifyJson(body, 2) : fresh ? stringifyStored(body) : stringifyJson(body));
 }
 
 export function sendError(req: Request, res: Response, err: unknown): void {

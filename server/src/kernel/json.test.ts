@@ -1,5 +1,5 @@
-import { expect, test } from 'vitest';
-import { carryDecimals, parseJson, stringifyJson } from './json.ts';
+import { expect, test, vi } from 'vitest';
+import { carryDecimals, parseJson, parseStored, stringifyJson, stringifyStored } from './json.ts';
 
 test('every number literal comes back as written, in objects and arrays', () => {
   const literals = ['12.50', '1.000', '0.10', '-0', '-0.0', '1e5', '1.5E-7', '0.0000001', '123456789012345678901234567890', '9999999999999999', '0.1000000000000000055', '12.5', '100', '0', '-3', '1.05'];
@@ -35,4 +35,33 @@ test('a copy gets the texts back where its numbers are unchanged', () => {
   expect(stringifyJson(copy)).toBe('{"q":{"value":12.5},"r":[0.1,3]}');
   carryDecimals(o, copy);
   expect(stringifyJson(copy)).toBe('{"q":{"value":12.50},"r":[0.10,3]}');
+});
+
+test('a stored resource answered unchanged is sent as its stored text, inside a Bundle too', () => {
+  const text = stringifyJson(parseJson('{"resourceType":"Observation","id":"o1","valueQuantity":{"value":12.50},"note":[{"text":"a \\"quoted\\" \\u0000 word"}]}'));
+  const r = parseStored(text);
+  expect(stringifyStored(r)).toBe(text);
+  const bundle = { resourceType: 'Bundle', type: 'searchset', total: 1.5, entry: [{ fullUrl: 'x', resource: r, search: { mode: 'match' } }, { resource: parseStored(text) }] };
+  expect(stringifyStored(bundle)).toBe(stringifyJson(bundle));
+  expect(JSON.parse(stringifyStored(bundle))).toEqual(JSON.parse(stringifyJson(bundle)));
+  // A copy made for the answer (a notice, a subset) is not stored: written from the object.
+  const copy = { ...(r as object), id: 'o2' };
+  expect(stringifyStored(copy)).toBe(stringifyJson(copy));
+});
+
+test('a string that holds the placeholder of a stored text is written as it is', () => {
+  const stored = parseStored('{"resourceType":"Basic","id":"b"}');
+  // The placeholder is random per process: read it off the replacer stringifyStored passes.
+  let marker = '';
+  const spy = vi.spyOn(JSON, 'stringify').mockImplementationOnce(function (this: unknown, value: unknown, replacer?: unknown) {
+    marker = (replacer as (k: string, v: unknown) => string).call({}, 'k', stored);
+    return '';
+  });
+  stringifyStored({ probe: stored });
+  spy.mockRestore();
+  expect(marker).toMatch(/^\u0000/);
+  for (const s of [marker, marker.replace(/\d+$/, '1'), marker.slice(0, -1)]) {
+    const body = { resourceType: 'Bundle', entry: [{ resource: stored }, { resource: { resourceType: 'Basic', id: s } }] };
+    expect(stringifyStored(body)).toBe(stringifyJson(body));
+  }
 });

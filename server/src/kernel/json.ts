@@ -32,6 +32,59 @@ export function stringifyJson(value: unknown, space?: number): string {
   return JSON.stringify(value, decimalReplacer, space);
 }
 
+/**
+ * Resources as read from the database (parseStored), each with the text it was parsed from: an
+ * answer that sends them unchanged sends that text (stringifyStored) instead of serializing them
+ * again. The text is what stringifyJson wrote when the resource was stored, and stringifyJson of
+ * its parse gives that text back (decimals too, above), so the bytes are the same.
+ */
+const storedTexts = new WeakMap<object, string>();
+
+/** parseJson of a stored resource's text, remembered for stringifyStored. */
+export function parseStored(text: string): unknown {
+  const value = parseJson(text);
+  if (typeof value === 'object' && value !== null) storedTexts.set(value, text);
+  return value;
+}
+
+/**
+ * Where the text of a stored resource stands in stringifyStored's first pass. U+0000 is written
+ * `\u0000` by JSON.stringify; a stored string holding this marker too is detected (one match too
+ * many) and the value serialized as usual.
+ */
+const MARK = `\u0000stored-${Math.random().toString(36).slice(2)}-`;
+const MARKED = new RegExp(`"${JSON.stringify(MARK).slice(1, -1).replace(/[\\^$.*+?()[\]{}|]/g, '\\$&')}(\\d+)"`, 'g');
+
+/**
+ * stringifyJson (compact), with every resource parsed by parseStored written as its stored text.
+ * Only for values nothing has changed since they were read: the caller vouches for that (the
+ * HTTP layer, for the answer of a read, vread or search, built from fresh reads; a resource it
+ * changes for the answer, such as a disclosure notice or a _summary, is a new object).
+ */
+export function stringifyStored(value: unknown): string {
+  if (typeof value === 'object' && value !== null) {
+    const whole = storedTexts.get(value);
+    if (whole !== undefined) return whole;
+  }
+  const texts: string[] = [];
+  const json = JSON.stringify(value, function (this: unknown, key: string, v: unknown) {
+    if (typeof v === 'object' && v !== null) {
+      const text = storedTexts.get(v);
+      if (text === undefined) return v;
+      texts.push(text);
+      return `${MARK}${texts.length - 1}`;
+    }
+    return decimalReplacer.call(this, key, v);
+  });
+  if (texts.length === 0) return json;
+  let found = 0;
+  const out = json.replace(MARKED, (_, i: string) => {
+    found++;
+    return texts[Number(i)] ?? '';
+  });
+  return found === texts.length ? out : stringifyJson(value);
+}
+
 function decimalReplacer(this: unknown, key: string, value: unknown): unknown {
   if (typeof value !== 'number' || typeof this !== 'object' || this === null) return value;
   const text = decimalText(this, key);

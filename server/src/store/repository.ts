@@ -26,7 +26,7 @@ import { type AccessPolicy, tenantAdminPolicy } from '../access/policy.ts';
 import type { Permission } from '../access/scopes.ts';
 import { type Database, type Queryable, type Statement, runBatch } from '../db/database.ts';
 import { fail } from '../kernel/outcome.ts';
-import { carryDecimals, hasDecimalText, parseJson, stringifyJson } from '../kernel/json.ts';
+import { carryDecimals, hasDecimalText, parseJson, parseStored, stringifyJson } from '../kernel/json.ts';
 import { asOutcome, guardQueries } from './database-errors.ts';
 import { carryFhirPathPatchDecimals, carryFromDonors, carryPatchDecimals } from './decimals.ts';
 import { type HistoryPage, type HistoryQuery, historyBundle, readHistoryRows } from './history.ts';
@@ -436,7 +436,7 @@ export class Repository extends FhirRepository {
     const row = ahead ? ahead[0] : await this.currentRow(resourceType, id, 'r');
     if (!row?.visible) fail('not-found', `${resourceType}/${id} not found`);
     if (row.deleted) fail('gone', `${resourceType}/${id} was deleted`);
-    return parseJson(row.content) as WithId<T>;
+    return parseStored(row.content) as WithId<T>;
   }
 
   async readReference<T extends Resource>(reference: Reference<T>): Promise<WithId<T>> {
@@ -468,7 +468,7 @@ export class Repository extends FhirRepository {
     );
     if (!rows[0]) missing();
     if (rows[0].deleted) fail('gone', `${resourceType}/${id}/_history/${vid} is a delete`);
-    return parseJson(rows[0].content) as WithId<T>;
+    return parseStored(rows[0].content) as WithId<T>;
   }
 
   /**

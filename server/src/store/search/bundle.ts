@@ -1,6 +1,6 @@
 import type { Bundle, BundleEntry, BundleLink, Resource } from '@medplum/fhirtypes';
 import { type SubsetOptions, applySubset } from '../../kernel/subset.ts';
-import { parseJson } from '../../kernel/json.ts';
+import { parseStored } from '../../kernel/json.ts';
 
 /**
  * The searchset Bundle (https://hl7.org/fhir/R4/search.html#bundle, bundle.html#searchset):
@@ -28,7 +28,7 @@ export function searchsetBundle(parts: SearchsetParts): Bundle<Resource> {
   const entry: BundleEntry<Resource>[] = [];
   const wantSubset = parts.subset && ((parts.subset.summary && parts.subset.summary !== 'false') || parts.subset.elements);
   for (const row of parts.matches) {
-    const resource = parseJson(row.content) as Resource;
+    const resource = parseStored(row.content) as Resource;
     entry.push({
       fullUrl: `${parts.fhirBase}/${row.type}/${row.id}`,
       resource: wantSubset && parts.subset ? applySubset(resource, parts.subset) : resource,
@@ -36,7 +36,7 @@ export function searchsetBundle(parts: SearchsetParts): Bundle<Resource> {
     });
   }
   for (const row of parts.includes) {
-    entry.push({ fullUrl: `${parts.fhirBase}/${row.type}/${row.id}`, resource: parseJson(row.content) as Resource, search: { mode: 'include' } });
+    entry.push({ fullUrl: `${parts.fhirBase}/${row.type}/${row.id}`, resource: parseStored(row.content) as Resource, search: { mode: 'include' } });
   }
   if (parts.warnings.length) {
     entry.push({

@@ -15,6 +15,7 @@ import { type Cursor, decodeCursor, encodeCursor, searchUrl } from './paging.ts'
 import { countQuery, pageQuery } from './query.ts';
 import { orderKeys } from './sort.ts';
 import { Sql, and } from './sql.ts';
+import { fixedPlan, isAnchor } from './prepared.ts';
 import type { Filter, ParsedSearch } from './types.ts';
 
 /**
@@ -38,28 +39,7 @@ export interface SearchContext {
   permission?: Permission;
 }
 
-/**
- * A reference to given resources (`patient=Patient/1`, `subject=…`): few matches, whatever the
- * type. With several index filters the planner has to guess which one to start from, and it
- * cannot know that `Task?code=…risk-task&patient=…` should start from the patient: a code or a
- * status that appeared since the last ANALYZE (or that many resources share, in correlated
- * columns) is estimated at one row too, and it starts from the code — every risk Task of the
- * clinic, each then checked against the patient and the access rules (5–16 ms on a bench clinic
- * of 300 Tasks, growing with the clinic). So such a reference anchors the search: its ids are read
- * first (`= ANY(ARRAY(…))`, one index range), and the other filters are checked on those rows only
- * (`EXISTS (… OFFSET 0)`: OFFSET keeps PostgreSQL from turning the check back into a join it
- * would reorder).
- */
-function isAnchor(f: Filter): boolean {
-  return (
-    f.kind === 'param' &&
-    f.param.type === 'reference' &&
-    f.missing === undefined &&
-    (f.modifier === undefined || /^[A-Z]/.test(f.modifier)) &&
-    f.values.length > 0 &&
-    f.values.every((v) => v.kind === 'reference' && Boolean(v.id))
-  );
-}
+/** The anchor's rows first, the other filters checked on them (prepared.ts `isAnchor`). */
 const anchored = (set: string) => `r.id = ANY(ARRAY(${set}))`;
 const probed = (set: string) => `EXISTS (SELECT 1 FROM (${set}) s(rid) WHERE s.rid = r.id OFFSET 0)`;
 
@@ -144,8 +124,11 @@ export async function search(
   const keys = orderKeys(q, parsed.sort, 'r', types.length > 1, audit);
   const cursor = parsed.cursor ? decodeCursor(parsed.cursor, keys) : undefined;
   const wantCount = parsed.total === 'accurate' || parsed.total === 'estimate';
+  // Named and prepared where its plan cannot depend on the values (prepared.ts).
+  // Not the audit table's: its keys' selectivity differs by orders of magnitude between values.
+  const prepare = !audit && fixedPlan(filters, anchor, types, Boolean(lateSql));
   const [page, counted] = await Promise.all([
-    db.query<BundleRow & Record<string, string | null>>(pageQuery(q, base, keys, cursor, parsed.count, lateSql, table), q.params),
+    db.query<BundleRow & Record<string, string | null>>(pageQuery(q, base, keys, cursor, parsed.count, lateSql, table), q.params, { prepare }),
     wantCount ? db.query<{ n: number }>(countQuery(base, lateSql), baseParams) : undefined,
   ]);
 
