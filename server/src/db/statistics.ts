@@ -103,7 +103,7 @@ async function run(db: Database, command: 'ANALYZE' | 'VACUUM (ANALYZE)', interv
         return;
       }
       if (command !== 'ANALYZE') sinceVacuum = 0;
-      for (const t of [...TABLES, AUDIT]) await q.query(`${command} ${t}`);
+      for (const t of [AUDIT, ...TABLES]) await q.query(`${command} ${t}`);
       const { rows } = await q.query<{ n: number }>(
         `SELECT coalesce(sum(greatest(reltuples, 0)), 0)::float8 AS n FROM pg_class WHERE relname = ANY($1::text[])`,
         [TABLES]
