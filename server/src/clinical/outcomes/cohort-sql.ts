@@ -126,13 +126,15 @@ obs AS (
   WHERE ${visible('Observation', 'o')}
 ),
 -- Baseline and latest as min/max of [epoch, value] pairs: plain aggregates, hashed, with no sort
--- of 100,000s of rows (two scores at the same instant resolve to the lower value).
+-- of 100,000s of rows (two scores at the same instant resolve to the lower value). Grouped in the
+-- "C" collation (access is checked above): with a cohort filter the estimates are tiny and
+-- PostgreSQL sorts to group instead, and byte order sorts ids several times faster.
 per AS MATERIALIZED (
-  SELECT o.pid, o.code, count(*)::int AS n,
+  SELECT o.pid COLLATE "C" AS pid, o.code, count(*)::int AS n,
     (min(ARRAY[extract(epoch FROM o.at)::numeric, o.value]))[2] AS baseline,
     (max(ARRAY[extract(epoch FROM o.at)::numeric, o.value]))[2] AS latest
   FROM obs o
-  GROUP BY o.pid, o.code
+  GROUP BY 1, 2
 ),
 -- The cohort's plans' scheduled assessments, from the rows the write path keeps (mbc_schedule,
 -- clinical/outcomes/schedule-sql.ts), rather than every plan's JSON parsed at every request.
@@ -143,7 +145,7 @@ plan_acts AS (
   WHERE ${visible('CarePlan', 'sp')}
 ),
 acts AS (
-  SELECT pa.id AS pid, pa.code, pa.start_at, pa.end_at, pa.step_s
+  SELECT pa.id COLLATE "C" AS pid, pa.code, pa.start_at, pa.end_at, pa.step_s
   FROM (SELECT pid AS id, code, start_at, end_at, step_s FROM plan_acts) pa WHERE ${visible('Patient', 'pa')}
 ),
 -- Occurrences start + k·step (k ≥ 0) inside [max(start, from), min(end, to)).
@@ -159,8 +161,8 @@ sched AS (
   GROUP BY e.code
 )
 SELECT ru.code,
-  (SELECT count(DISTINCT pid COLLATE "C") FROM per)::int AS all_patients,
-  (SELECT count(DISTINCT pid COLLATE "C") FROM per WHERE n >= 2)::int AS all_paired,
+  (SELECT count(DISTINCT pid) FROM per)::int AS all_patients,
+  (SELECT count(DISTINCT pid) FROM per WHERE n >= 2)::int AS all_paired,
   count(p.pid)::int AS patients,
   (count(p.pid) FILTER (WHERE p.n >= 2))::int AS paired,
   (count(p.pid) FILTER (WHERE p.n >= 2 AND p.baseline > 0 AND p.baseline - p.latest >= p.baseline * ${half}))::int AS responders,
