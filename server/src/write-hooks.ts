@@ -3,6 +3,7 @@ import { assignmentHook } from './clinical/assignments/hook.ts';
 import { consentHook } from './clinical/consent/hook.ts';
 import { goalAchievementHook } from './clinical/careplan/goal-achievement.ts';
 import { noteHook } from './clinical/notes/note-hook.ts';
+import { outcomesHook } from './clinical/outcomes/hook.ts';
 import { part2Hook } from './clinical/part2/hook.ts';
 import { profileValidationHook } from './clinical/profiles/profile-hook.ts';
 import { riskHooks } from './clinical/risk/index.ts';
@@ -33,6 +34,8 @@ export const writeHooks: readonly WriteHook[] = [
   ...riskHooks,
   profileValidationHook,
   goalAchievementHook,
+  // The cohort report's narrow copies of scores and scheduled assessments (clinical/outcomes/hook.ts).
+  outcomesHook,
   // Consent: a patient only revokes their own; every change reaches external recipients' cached policies (clinical/consent).
   consentHook,
   // Subscriptions: a Subscription is checked; every change that matches one is recorded as an

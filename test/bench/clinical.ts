@@ -23,6 +23,7 @@ import { tenantAdminPolicy } from '../../server/src/access/policy.ts';
 import { registerBackendClient } from '../../server/src/auth/clients.ts';
 import { LOINC, PROGRAM_SYSTEM } from '../../server/src/clinical/codes.ts';
 import { PHQ9 } from '../../server/src/clinical/outcomes/definitions.ts';
+import { outcomesHook } from '../../server/src/clinical/outcomes/hook.ts';
 import { scoreObservation } from '../../server/src/clinical/outcomes/score-observation.ts';
 import { INSTRUMENTS } from '../../server/src/clinical/scoring/index.ts';
 import { openDatabase } from '../../server/src/db/open.ts';
@@ -109,7 +110,9 @@ try {
   const db = await openDatabase({ databaseUrl: dbUrl, dataDir: 'memory', dbPoolSize: 4, secretKeys: BENCH_SECRET_KEYS });
   await createTenant(db, { id: TENANT, name: 'Clinical benchmark' });
   const credentials = await makeCredentials(async (jwks) => (await registerBackendClient(db, { tenant: TENANT, name: 'bench', jwks, scope: 'system/*.cruds' })).clientId);
-  const repo = new Repository(db, { tenant: TENANT, access: tenantAdminPolicy(TENANT), fhirBase: `${BASE}/fhir/R4`, lenient: false, defaultCount: 20, maxCount: 1000 });
+  // The bulk load skips the server's hooks except the one that keeps the cohort report's rows
+  // (clinical/outcomes/hook.ts), as the server would for these writes.
+  const repo = new Repository(db, { tenant: TENANT, access: tenantAdminPolicy(TENANT), fhirBase: `${BASE}/fhir/R4`, lenient: false, defaultCount: 20, maxCount: 1000, hooks: [outcomesHook] });
 
   server = startServer();
   await ready(server);

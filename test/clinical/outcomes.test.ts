@@ -338,3 +338,71 @@ describe('$mbc-cohort', () => {
     expect((await res.json()).issue[0].diagnostics).toContain('CarePlan');
   });
 });
+
+describe('$mbc-cohort follows updates and deletes of scores and plans (mbc_score, mbc_schedule)', () => {
+  const TENANT = 'cohort-rows';
+  let token: string;
+  const Q1 = 'start=2025-01-01&end=2025-03-31';
+  async function write(method: 'PUT' | 'DELETE', r: Resource): Promise<void> {
+    const url = `${r.resourceType}/${r.id}`;
+    const res = await s.fhir(url, { token, method, ...(method === 'PUT' ? { json: r } : {}) });
+    expect(res.status, await res.clone().text()).toBeLessThan(300);
+  }
+  async function figures(code: string) {
+    const res = await s.fhir(`$mbc-cohort?${Q1}`, { token });
+    expect(res.status, await res.clone().text()).toBe(200);
+    const body = (await res.json()) as Parameters;
+    const i = instrument(body, code);
+    const m = (name: string) => [part(part(i, name), 'count')?.valueInteger, part(part(i, name), 'denominator')?.valueInteger];
+    return { patients: part(i, 'patients')?.valueInteger, paired: part(i, 'patientsWithTwoOrMore')?.valueInteger, response: m('response'), median: part(i, 'medianChange')?.valueDecimal, scheduled: m('scheduledCompleted') };
+  }
+  const score = (id: string, rule: InstrumentRule, date: string, value: number, status: 'final' | 'entered-in-error' = 'final') =>
+    ({ ...scoreObservation('r1', rule, `${date}T10:00:00Z`, value, status), id }) as Resource;
+  const plan = (status: string, start: string, end?: string) =>
+    ({
+      resourceType: 'CarePlan', id: 'plan1', status, intent: 'plan', subject: { reference: 'Patient/r1' }, period: { start },
+      activity: [{ detail: { kind: 'ServiceRequest', code: { coding: [{ system: 'http://loinc.org', code: PHQ9.panelCode }] }, status: 'scheduled',
+        scheduledTiming: { repeat: { frequency: 1, period: 4, periodUnit: 'wk', ...(end ? { boundsPeriod: { end } } : {}) } } } }],
+    }) as Resource;
+
+  beforeAll(async () => {
+    await s.ensureTenant(TENANT);
+    token = await s.token('system/*.cruds', TENANT);
+    await write('PUT', patient('r1'));
+  });
+
+  test('a score changed, voided, recoded or deleted counts as it now is', async () => {
+    await write('PUT', score('s1', PHQ9, '2025-01-06', 20));
+    await write('PUT', score('s2', PHQ9, '2025-02-03', 10));
+    expect(await figures(PHQ9.totalCode)).toMatchObject({ patients: 1, paired: 1, response: [1, 1], median: -10 });
+    await write('PUT', score('s2', PHQ9, '2025-02-03', 15));
+    expect(await figures(PHQ9.totalCode)).toMatchObject({ patients: 1, paired: 1, response: [0, 1], median: -5 });
+    await write('PUT', score('s2', PHQ9, '2025-02-03', 15, 'entered-in-error'));
+    expect(await figures(PHQ9.totalCode)).toMatchObject({ patients: 1, paired: 0 });
+    // Recoded as a GAD-7 total: it leaves PHQ-9 and joins GAD-7.
+    await write('PUT', score('s2', GAD7, '2025-02-03', 6));
+    expect(await figures(PHQ9.totalCode)).toMatchObject({ patients: 1, paired: 0 });
+    expect(await figures(GAD7.totalCode)).toMatchObject({ patients: 1, paired: 0 });
+    // Moved out of the window.
+    await write('PUT', score('s2', GAD7, '2025-06-03', 6));
+    expect(await figures(GAD7.totalCode)).toMatchObject({ patients: 0 });
+    await write('DELETE', score('s1', PHQ9, '2025-01-06', 20));
+    expect(await figures(PHQ9.totalCode)).toMatchObject({ patients: 0, paired: 0 });
+  });
+
+  test("a plan's schedule follows its updates and its delete; a year-month bound is read as that month", async () => {
+    // Every 4 weeks from 2025-01-06: 01-06, 02-03, 03-03, 03-31 in Q1.
+    await write('PUT', plan('active', '2025-01-06'));
+    expect((await figures(PHQ9.totalCode)).scheduled).toEqual([0, 4]);
+    // Ends with February (a year-month end covers the month): 01-06, 02-03.
+    await write('PUT', plan('active', '2025-01-06', '2025-02'));
+    expect((await figures(PHQ9.totalCode)).scheduled).toEqual([0, 2]);
+    await write('PUT', plan('draft', '2025-01-06'));
+    expect((await figures(PHQ9.totalCode)).scheduled).toEqual([0, 0]);
+    await write('PUT', plan('active', '2025-01'));
+    // From 2025-01-01: 01-01, 01-29, 02-26, 03-26.
+    expect((await figures(PHQ9.totalCode)).scheduled).toEqual([0, 4]);
+    await write('DELETE', plan('active', '2025-01'));
+    expect((await figures(PHQ9.totalCode)).scheduled).toEqual([0, 0]);
+  });
+});

@@ -2,15 +2,15 @@ import type { AccessPolicy } from '../../access/policy.ts';
 import { compileConstraint } from '../../store/search/compile.ts';
 import { Sql } from '../../store/search/sql.ts';
 import { tokenCondition } from '../../store/search/sql-token.ts';
-import { LOINC } from '../codes.ts';
 import { COUNTED_STATUSES, RESPONSE_REDUCTION, RULES } from './definitions.ts';
 
 /**
- * The cohort report as ONE SQL statement over the search-index tables (db/migrations/001-core.sql):
- * scored totals are found by code (idx_token 'code'), status (idx_token 'status'), subject
- * (idx_reference 'subject'), time (idx_date 'date', the low bound of effective[x]) and value
- * (idx_quantity 'value-quantity'); nothing is loaded into JavaScript. Only the CarePlans of the
- * cohort are read as jsonb, for their activities' scheduledTiming, which no search parameter indexes.
+ * The cohort report as ONE SQL statement over two narrow tables the write path keeps
+ * (migration 022, ./hook.ts): mbc_score, the scored totals as their index rows describe them
+ * (code, subject, date = the low bound of effective[x], value-quantity, status), and
+ * mbc_schedule, each CarePlan's scheduled assessments (./schedule-sql.ts). The cohort filters
+ * read the index tables (CarePlan category, Coverage payor/beneficiary, CareTeam
+ * participant/subject); nothing is loaded into JavaScript.
  *
  * Cut-offs come from ./definitions.ts as bind parameters, so the per-patient summary and the
  * cohort always agree.
@@ -43,18 +43,6 @@ export interface CohortRow {
   completed: number;
 }
 
-/** UCUM definite durations in seconds (mo = a_j/12 = 30.4375 d; a = a_j = 365.25 d). */
-const UNIT_SECONDS = `CASE u WHEN 's' THEN 1 WHEN 'min' THEN 60 WHEN 'h' THEN 3600 WHEN 'd' THEN 86400
-  WHEN 'wk' THEN 604800 WHEN 'mo' THEN 2629800 WHEN 'a' THEN 31557600 END`;
-
-/**
- * A FHIR date or dateTime string as the instant its period starts / ends, read as UTC when it has
- * no zone (as the date index does, store/date-range.ts); a date-only end covers its whole day.
- * Year and year-month precision are not expected in a schedule's bounds and count from their start.
- */
-const startOf = (e: string) => `(CASE WHEN length(${e}) = 10 THEN (${e} || 'T00:00:00Z')::timestamptz ELSE (${e})::timestamptz END)`;
-const endOf = (e: string) => `(CASE WHEN length(${e}) = 10 THEN (${e} || 'T00:00:00Z')::timestamptz + interval '1 day' ELSE (${e})::timestamptz END)`;
-
 export function cohortQuery(tenant: string, access: AccessPolicy, fhirBase: string, f: CohortFilter): { sql: string; params: unknown[] } {
   const q = new Sql(tenant);
   const env = { access, fhirBase, permission: 's' as const };
@@ -83,11 +71,9 @@ export function cohortQuery(tenant: string, access: AccessPolicy, fhirBase: stri
   const codes = q.p(RULES.map((r) => r.totalCode), 'text[]');
   const remit = q.p(RULES.map((r) => r.remissionBelow), 'numeric[]');
   const rc = q.p(RULES.map((r) => r.reliableChange), 'numeric[]');
-  const panels = q.p(RULES.map((r) => r.panelCode), 'text[]');
   const statuses = q.p([...COUNTED_STATUSES], 'text[]');
   const from = q.p(f.from, 'timestamptz');
   const to = q.p(f.to, 'timestamptz');
-  const loinc = q.p(LOINC);
   const half = q.p(RESPONSE_REDUCTION, 'numeric');
 
   // The cohort: patients passing every filter given (intersection). No filter: every patient with scores.
@@ -118,67 +104,49 @@ export function cohortQuery(tenant: string, access: AccessPolicy, fhirBase: stri
 
   const sql = `
 WITH ${cohortCte}
-rules AS (SELECT * FROM unnest(${codes}, ${remit}, ${rc}, ${panels}) AS u(code, remit, rc, panel)),
--- Each index slice (code, subject, date, value) is scanned once and the slices are hash-joined
--- on rid (the caller runs this with nested loops, merge joins and JIT off, see cohort.ts): a
--- cohort is 100,000s of scores, for which per-row index probes cost several times more. Ids are
--- compared in the "C" collation: they are ASCII, and byte order hashes and sorts them faster.
-code_s AS (SELECT rid COLLATE "C" AS rid, code FROM idx_token
-  WHERE tenant = $1 AND rtype = 'Observation' AND param = 'code' AND system = ${loinc} AND code = ANY(${codes})),
--- Statuses that do NOT count are few (preliminary, entered-in-error …): exclude those, rather
--- than join every Observation's status.
-uncounted_s AS MATERIALIZED (SELECT rid COLLATE "C" AS rid FROM idx_token
-  WHERE tenant = $1 AND rtype = 'Observation' AND param = 'status' AND NOT (code = ANY(${statuses}))),
-subject_s AS (SELECT rid COLLATE "C" AS rid, target_id COLLATE "C" AS target_id FROM idx_reference
-  WHERE tenant = $1 AND rtype = 'Observation' AND param = 'subject' AND target_type = 'Patient'),
-date_s AS (SELECT rid COLLATE "C" AS rid, low FROM idx_date
-  WHERE tenant = $1 AND rtype = 'Observation' AND param = 'date' AND low >= ${from} AND low < ${to}),
-value_s AS (SELECT rid COLLATE "C" AS rid, low FROM idx_quantity
-  WHERE tenant = $1 AND rtype = 'Observation' AND param = 'value-quantity'),
+rules AS (SELECT * FROM unnest(${codes}, ${remit}, ${rc}) AS u(code, remit, rc)),
+-- The scored totals in the window, from the narrow copy the write path keeps (mbc_score,
+-- clinical/outcomes/hook.ts): one scan of ~1,700 pages at 10,000 patients × 10 scores, instead
+-- of four index-table slices of 100,000s of rows hash-joined on rid (~13,500 pages; the caller
+-- still runs this with nested loops, merge joins and JIT off, see cohort.ts). A score counts
+-- unless a status of it is not counted.
+-- Ids keep the database's collation: an access predicate probes the index tables by them
+-- (x.rid = o.id), which an id in another collation cannot use — with "C" ids here, a clinician's
+-- 500-patient caseload probed the whole subject index once per score (minutes at 10,000 patients).
+-- Each score is checked against the caller's access to its Patient and to itself, in one scan:
+-- PostgreSQL evaluates the cheaper predicate first, so a clinician's caseload (Patient: a hashed
+-- id list) spares the per-score Observation probe of every other patient's scores.
 obs AS (
-  SELECT c.rid AS id, c.code, r.target_id AS pid, d.low AS at, v.low AS value
-  FROM code_s c
-  JOIN subject_s r ON r.rid = c.rid
-  JOIN date_s d ON d.rid = c.rid
-  JOIN value_s v ON v.rid = c.rid${joinCohort('r.target_id')}
-  WHERE NOT EXISTS (SELECT 1 FROM uncounted_s u WHERE u.rid = c.rid)
+  SELECT o.id, o.code, o.pid, o.at, o.value
+  FROM (SELECT sp.oid AS id, sp.code, sp.id AS pid, sp.at, sp.value
+        FROM (SELECT s.pid AS id, s.id AS oid, s.code, s.at, s.value
+              FROM mbc_score s${joinCohort('s.pid')}
+              WHERE s.tenant = $1 AND s.code = ANY(${codes}) AND s.at >= ${from} AND s.at < ${to} AND s.statuses <@ ${statuses}) sp
+        WHERE ${visible('Patient', 'sp')}) o
+  WHERE ${visible('Observation', 'o')}
 ),
 -- Baseline and latest as min/max of [epoch, value] pairs: plain aggregates, hashed, with no sort
--- of 100,000s of rows (two scores at the same instant resolve to the lower value).
-per_all AS MATERIALIZED (
-  SELECT o.pid AS id, o.code, count(*)::int AS n,
+-- of 100,000s of rows (two scores at the same instant resolve to the lower value). Grouped in the
+-- "C" collation (access is checked above): with a cohort filter the estimates are tiny and
+-- PostgreSQL sorts to group instead, and byte order sorts ids several times faster.
+per AS MATERIALIZED (
+  SELECT o.pid COLLATE "C" AS pid, o.code, count(*)::int AS n,
     (min(ARRAY[extract(epoch FROM o.at)::numeric, o.value]))[2] AS baseline,
     (max(ARRAY[extract(epoch FROM o.at)::numeric, o.value]))[2] AS latest
-  FROM obs o WHERE ${visible('Observation', 'o')}
-  GROUP BY o.pid, o.code
+  FROM obs o
+  GROUP BY 1, 2
 ),
--- The patient's own visibility, once per patient and instrument rather than once per score.
-per AS (SELECT pa.id AS pid, pa.code, pa.n, pa.baseline, pa.latest FROM per_all pa WHERE ${visible('Patient', 'pa')}),
-plan_rows AS (
-  SELECT r.target_id AS pid, p.content
-  FROM resource p
-  JOIN idx_reference r ON r.tenant = $1 AND r.rtype = 'CarePlan' AND r.rid = p.id AND r.param = 'subject' AND r.target_type = 'Patient'${joinCohort('r.target_id')}
-  WHERE p.tenant = $1 AND p.type = 'CarePlan' AND NOT p.deleted${programPlans ? ` AND p.id IN (${programPlans})` : ''}
-    AND ${visible('CarePlan', 'p')}
-),
--- Materialized so each plan's JSON is parsed once, not once per expression that reads it.
-plans AS MATERIALIZED (
-  SELECT pp.id AS pid, pp.content::jsonb AS j FROM (SELECT pid AS id, content FROM plan_rows) pp WHERE ${visible('Patient', 'pp')}
+-- The cohort's plans' scheduled assessments, from the rows the write path keeps (mbc_schedule,
+-- clinical/outcomes/schedule-sql.ts), rather than every plan's JSON parsed at every request.
+plan_acts AS (
+  SELECT sp.id, sp.pid, sp.code, sp.start_at, sp.end_at, sp.step_s
+  FROM (SELECT s.plan_id AS id, s.pid, s.code, s.start_at, s.end_at, s.step_s FROM mbc_schedule s${joinCohort('s.pid')}
+        WHERE s.tenant = $1${programPlans ? ` AND s.plan_id IN (${programPlans})` : ''}) sp
+  WHERE ${visible('CarePlan', 'sp')}
 ),
 acts AS (
-  SELECT pl.pid, ru.code, x.start_at, x.end_at, x.step_s
-  FROM plans pl
-  CROSS JOIN LATERAL jsonb_array_elements(coalesce(pl.j->'activity', '[]'::jsonb)) AS a(act)
-  JOIN rules ru ON EXISTS (SELECT 1 FROM jsonb_array_elements(coalesce(a.act#>'{detail,code,coding}', '[]'::jsonb)) AS cd(c)
-                           WHERE cd.c->>'system' = ${loinc} AND cd.c->>'code' = ru.panel)
-  CROSS JOIN LATERAL (SELECT
-      (SELECT ${startOf('b')} FROM (SELECT coalesce(a.act#>>'{detail,scheduledTiming,repeat,boundsPeriod,start}', pl.j#>>'{period,start}') AS b) y) AS start_at,
-      (SELECT ${endOf('e')} FROM (SELECT coalesce(a.act#>>'{detail,scheduledTiming,repeat,boundsPeriod,end}', pl.j#>>'{period,end}') AS e) z) AS end_at,
-      (SELECT (a.act#>>'{detail,scheduledTiming,repeat,period}')::numeric * (${UNIT_SECONDS})
-              / coalesce((a.act#>>'{detail,scheduledTiming,repeat,frequency}')::numeric, 1)
-       FROM (SELECT a.act#>>'{detail,scheduledTiming,repeat,periodUnit}' AS u) w) AS step_s) x
-  WHERE a.act#>>'{detail,status}' IN ('scheduled', 'in-progress') AND coalesce(pl.j->>'status', '') NOT IN ('draft', 'entered-in-error')
-    AND x.start_at IS NOT NULL AND x.step_s > 0
+  SELECT pa.id COLLATE "C" AS pid, pa.code, pa.start_at, pa.end_at, pa.step_s
+  FROM (SELECT pid AS id, code, start_at, end_at, step_s FROM plan_acts) pa WHERE ${visible('Patient', 'pa')}
 ),
 -- Occurrences start + k·step (k ≥ 0) inside [max(start, from), min(end, to)).
 expected AS (
