@@ -360,3 +360,23 @@ describe('logs carry no PHI', () => {
     expect(lines.filter((l) => /zebedee/i.test(l))).toEqual([]);
   });
 });
+
+describe('the audit trail over HTTP', () => {
+  test('AuditEvent?… by its parameters; an unindexed one is a 400 naming it; the CapabilityStatement says which', async () => {
+    await s.fhir('Patient/pc', { token: admin });
+    await waitForAudit(s.db, (e) => subtypeOf(e) === 'read' && patientsOf(e).includes('Patient/pc'));
+    const found = await s.fhir(`AuditEvent?patient=Patient/pc&subtype=read&_sort=-date`, { token: admin });
+    expect(found.status).toBe(200);
+    const bundle = (await found.json()) as Bundle<AuditEvent>;
+    expect(bundle.entry?.length).toBeGreaterThan(0);
+    for (const e of bundle.entry ?? []) expect(patientsOf(e.resource as AuditEvent)).toContain('Patient/pc');
+    const refused = await s.fhir('AuditEvent?action=R', { token: admin });
+    expect(refused.status).toBe(400);
+    expect(((await refused.json()) as { issue: { expression?: string[] }[] }).issue[0].expression).toEqual(['action']);
+
+    const meta = (await (await s.fhir('metadata')).json()) as { rest: { resource: { type: string; interaction: { code: string }[]; searchParam: { name: string }[] }[] }[] };
+    const audit = meta.rest[0].resource.find((r) => r.type === 'AuditEvent');
+    expect(audit?.interaction.map((i) => i.code).sort()).toEqual(['history-instance', 'history-type', 'read', 'search-type', 'vread']);
+    expect(audit?.searchParam.map((p) => p.name).sort()).toEqual(['_id', '_lastUpdated', 'agent', 'date', 'entity', 'outcome', 'patient', 'subtype', 'type']);
+  });
+});

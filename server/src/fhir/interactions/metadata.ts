@@ -2,6 +2,8 @@ import type { CapabilityStatement, CapabilityStatementRestResource } from '@medp
 import { subscriptionCapabilities } from '../../subscriptions/capabilities.ts';
 import { websocketUrl } from '../../subscriptions/channels/websocket.ts';
 import { resourceTypes, searchParamsFor } from '../../kernel/definitions.ts';
+import { AUDIT_TYPE } from '../../store/audit-table.ts';
+import { AUDIT_SEARCH_PARAMS } from '../../store/search/audit.ts';
 import { DISCLOSURES_OPERATION } from './disclosures-operation.ts';
 
 /**
@@ -9,6 +11,7 @@ import { DISCLOSURES_OPERATION } from './disclosures-operation.ts';
  * actually routes and indexes, so it cannot drift from the code. Public, like SMART discovery.
  */
 export const TYPE_INTERACTIONS = ['read', 'vread', 'update', 'patch', 'delete', 'history-instance', 'history-type', 'create', 'search-type'] as const;
+const AUDIT_INTERACTIONS = ['read', 'vread', 'history-instance', 'history-type', 'search-type'] as const;
 export const SYSTEM_INTERACTIONS = ['transaction', 'batch', 'search-system', 'history-system'] as const;
 
 /** FHIR Bulk Data Access 2.0 (https://hl7.org/fhir/uv/bulkdata/): $export at system, Patient and Group level (server/src/bulk). */
@@ -62,6 +65,16 @@ export function capabilityStatement(baseUrl: string, fhirBase: string, software:
         })),
         operation: [{ name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate' }],
       };
+      if (type === AUDIT_TYPE) {
+        // The audit trail: written by the server alone, searched by what its table indexes (server/src/audit).
+        r.interaction = AUDIT_INTERACTIONS.map((code) => ({ code }));
+        r.searchParam = r.searchParam?.filter((p) => AUDIT_SEARCH_PARAMS.includes(p.name));
+        r.searchInclude = r.searchInclude?.filter((i) => AUDIT_SEARCH_PARAMS.includes(i.split(':')[1]));
+        r.updateCreate = false;
+        r.conditionalCreate = false;
+        r.conditionalUpdate = false;
+        r.conditionalDelete = 'not-supported';
+      }
       if (type === 'Patient') {
         r.operation?.push({ name: 'everything', definition: 'http://hl7.org/fhir/OperationDefinition/Patient-everything' });
         // Accounting of disclosures (./disclosures.ts); not a published operation: our own definition.

@@ -37,6 +37,9 @@ const PARAMS: Record<string, readonly string[]> = {
   patient: ['missing', 'Type'],
 };
 
+/** The AuditEvent search parameters the audit table answers (the CapabilityStatement lists these). */
+export const AUDIT_SEARCH_PARAMS: readonly string[] = Object.keys(PARAMS);
+
 /** Refuses (400) an AuditEvent parameter or modifier the audit table does not index. */
 export function checkAuditParam(code: string, modifier: string | undefined, name: string, chained = false): void {
   const allowed = PARAMS[code];
