@@ -8,6 +8,9 @@
  * then loads K-1 more copies of the sample (fresh UUIDs) and runs the search mix again.
  * Finally it restarts the server on the loaded database and times start → first answer.
  * With --phases=ingest it stops after the ingest phase (prints that phase and exits).
+ * --server-node-options="…" sets NODE_OPTIONS of the server processes only (a profiler's flags);
+ * each phase's start is printed to stderr, to line a profile up with it; --perf=DIR profiles
+ * each phase with Linux perf (see PERF_DIR).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createReadStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -18,6 +21,7 @@ import pg from 'pg';
 import { registerBackendClient } from '../../server/src/auth/clients.ts';
 import { openDatabase } from '../../server/src/db/open.ts';
 import { createTenant } from '../../server/src/tenant/tenants.ts';
+import { dueTables, tableCounts } from '../../server/src/db/statistics.ts';
 import { issueAccessToken } from '../../server/src/auth/access-token.ts';
 import { type SigningKeys, loadSigningKeys } from '../../server/src/auth/keys.ts';
 import { type BenchClient, type Credentials, benchClient, fixedTokenClient, makeCredentials, percentile } from './client.ts';
@@ -28,8 +32,8 @@ import { HEAP_FLAGS } from '../../server/src/heap-flags.ts';
 
 const args = Object.fromEntries(
   process.argv.slice(2).map((a) => {
-    const [k, v] = a.replace(/^--/, '').split('=');
-    return [k, v ?? 'true'];
+    const [k, ...v] = a.replace(/^--/, '').split('=');
+    return [k, v.length ? v.join('=') : 'true'];
   })
 );
 const ROOT = join(import.meta.dirname, '../..');
@@ -41,6 +45,20 @@ const MAX_BUNDLES = args.bundles ? Number(args.bundles) : Infinity;
 const USE_PGLITE = args.db === 'pglite';
 const PORT = Number(args.port ?? 18080);
 const INGEST_ONLY = args.phases === 'ingest';
+/**
+ * With --perf=DIR, `perf record -a -g` (all processes: the server's, PostgreSQL's, the load
+ * generator's) samples 15 s of each phase, from 3 s in, into DIR/<phase>.data. Needs Linux perf;
+ * add --server-node-options=--perf-basic-prof for the server's JavaScript frames.
+ */
+const PERF_DIR = args.perf;
+function profilePhase(name: string): void {
+  if (!PERF_DIR) return;
+  mkdirSync(PERF_DIR, { recursive: true });
+  const file = join(PERF_DIR, `${name.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '')}.data`);
+  setTimeout(() => spawn('perf', ['record', '-F', '299', '-g', '-a', '-q', '-o', file, '--', 'sleep', '15'], { stdio: 'ignore' }).on('error', () => console.error('perf could not start')), 3000).unref();
+}
+/** NODE_OPTIONS of the server processes only, e.g. --server-node-options="--perf-basic-prof" for `perf`. */
+const SERVER_NODE_OPTIONS = args['server-node-options'];
 const BASE = `http://127.0.0.1:${PORT}`;
 
 interface Phase {
@@ -93,6 +111,7 @@ function startServer(db: { url?: string; dataDir?: string }): { proc: ChildProce
       SEED_DEMO: 'false',
       LOG_LEVEL: 'error',
       STATISTICS_INTERVAL_MS: '2000',
+      ...(SERVER_NODE_OPTIONS ? { NODE_OPTIONS: SERVER_NODE_OPTIONS } : {}),
       ...(db.url ? { DATABASE_URL: db.url } : { DATABASE_URL: '', DATA_DIR: db.dataDir }),
     },
     stdio: ['ignore', 'inherit', 'inherit'],
@@ -157,6 +176,7 @@ async function ingest(client: BenchClient, proc: ChildProcess, copies: number[],
   // Throughput swings with the machine's other load; the CPU a resource costs does not.
   const meter = db.url && proc.pid ? await cpuMeter(proc.pid, db.url) : undefined;
   await meter?.start();
+  profilePhase('ingest');
   const started = performance.now();
   const queue: string[] = [];
   let done = false;
@@ -231,6 +251,9 @@ async function runFor(
   let errors = 0;
   const meter = await meterFor(proc);
   await meter?.start();
+  // When each phase ran, to line up with a profile or a trace of the database taken meanwhile.
+  console.error(`phase "${name}" from ${new Date().toISOString()} for ${SECONDS} s`);
+  profilePhase(name);
   const started = performance.now();
   const until = started + SECONDS * 1000;
   await Promise.all(
@@ -346,8 +369,10 @@ async function settle(since: Date): Promise<void> {
   await c.connect();
   const until = Date.now() + 300_000;
   while (Date.now() < until) {
-    const { rows } = await c.query("SELECT last_vacuum FROM pg_stat_user_tables WHERE relname = 'idx_uri'");
-    if (rows[0]?.last_vacuum && new Date(rows[0].last_vacuum) > since) break;
+    // The keeper has vacuumed since `since` (resource always changes by more than a tenth in a
+    // load) and left no table due (it covers each that changed by more than a tenth).
+    const { rows } = await c.query("SELECT last_vacuum FROM pg_stat_user_tables WHERE relname = 'resource'");
+    if (rows[0]?.last_vacuum && new Date(rows[0].last_vacuum) > since && dueTables('VACUUM (ANALYZE)', await tableCounts(c)).length === 0) break;
     await new Promise((r) => setTimeout(r, 500));
   }
   await c.end();

@@ -1,6 +1,7 @@
-import { expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
+import { freshDatabase } from '../../../test/support/database.ts';
 import type { Queryable } from './database.ts';
-import { NAPTIME_MS, SMALL, analyzed, clusterQuiet, due, noteWrites } from './statistics.ts';
+import { NAPTIME_MS, SMALL, analyzed, clusterQuiet, due, dueTables, noteWrites, tableCounts } from './statistics.ts';
 
 // The keeper must refresh statistics after bulk writes, and must not VACUUM while a load runs
 // (it would compete with it) nor ever on PGlite (it would hold the only connection).
@@ -56,4 +57,45 @@ test('the cluster is quiet only once its write counters have not moved for an in
   written += 10; // another node wrote
   expect(await clusterQuiet(q, 2000, t + 4000)).toBe(false);
   expect(await clusterQuiet(q, 2000, t + 6000)).toBe(true);
+});
+
+// Each table is judged by itself, on PostgreSQL's counts for all nodes: a few thousand updates
+// must not VACUUM the large index tables, and a table another node has just covered (its counters
+// reset) is not covered again.
+test('a command covers only the tables whose own changes pass their floor and a tenth of their rows', () => {
+  const counts = [
+    { relname: 'resource', sinceAnalyze: 4915, sinceVacuum: 4915, live: 190_000 },
+    { relname: 'resource_history', sinceAnalyze: 4915, sinceVacuum: 4915, live: 30_000 },
+    { relname: 'idx_token', sinceAnalyze: 0, sinceVacuum: 0, live: 2_000_000 },
+    { relname: 'idx_uri', sinceAnalyze: 900, sinceVacuum: 900, live: 0 },
+    { relname: 'audit_event', sinceAnalyze: 40_000, sinceVacuum: 40_000, live: 60_000 },
+  ];
+  expect(dueTables('VACUUM (ANALYZE)', counts)).toEqual(['resource_history', 'idx_uri', 'audit_event (tenant, recorded, last_updated, keys)']);
+  expect(dueTables('ANALYZE', [{ relname: 'resource', sinceAnalyze: 30_000, sinceVacuum: 0, live: 190_000 }])).toEqual(['resource']);
+  expect(dueTables('VACUUM (ANALYZE)', [{ relname: 'resource', sinceAnalyze: 30_000, sinceVacuum: 0, live: 190_000 }])).toEqual([]);
+});
+
+// The counts are PostgreSQL's own (all nodes): a table written past its floor is due until some
+// node vacuums it, and then no longer, which is what keeps a second node from vacuuming it again.
+describe.runIf(process.env.DATABASE_URL)('the tables due, on PostgreSQL (needs DATABASE_URL)', () => {
+  test('a table written past its floor is due for VACUUM until it is vacuumed', async () => {
+    const t = await freshDatabase();
+    try {
+      const dueNow = async () => dueTables('VACUUM (ANALYZE)', await t.db.unbounded(tableCounts));
+      // A backend reports its counts to PostgreSQL's statistics within a second or two of going idle.
+      const until = async (want: boolean) => {
+        for (let i = 0; i < 100 && (await dueNow()).includes('idx_uri') !== want; i++) await new Promise((r) => setTimeout(r, 100));
+        return (await dueNow()).includes('idx_uri');
+      };
+      await t.db.query(
+        `INSERT INTO idx_uri (tenant, rtype, rid, param, grp, value)
+         SELECT 't', 'Questionnaire', 'q' || g, 'url', NULL, 'http://example.org/q/' || g FROM generate_series(1, 800) g`
+      );
+      expect(await until(true)).toBe(true);
+      await t.db.unbounded((q) => q.query('VACUUM (ANALYZE) idx_uri'));
+      expect(await until(false)).toBe(false);
+    } finally {
+      await t.drop();
+    }
+  });
 });

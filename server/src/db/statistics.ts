@@ -16,7 +16,8 @@ import type { Database, Queryable } from './database.ts';
  *    load each doubling cost more (idx_token's ANALYZE with its extended statistics is seconds of
  *    a core at half a million rows) and ANALYZE took a third of the database's CPU (issue 12,
  *    perf of `npm run bench` ingest).
- *  - When writes have paused for a whole interval after a load: VACUUM (ANALYZE) on PostgreSQL.
+ *  - When writes have paused for a whole interval after a load: VACUUM (ANALYZE) on PostgreSQL,
+ *    of the tables that changed by more than a tenth (`dueTables`).
  *    The pause must be the cluster's (PostgreSQL's write counters have not moved for an interval),
  *    not only this process's: in a loaded cluster one process often goes an interval without a
  *    write, and the bench's ingest ran four to six VACUUM (ANALYZE)s in the middle of its load.
@@ -35,6 +36,8 @@ const TABLES = ['resource', 'resource_history', 'idx_token', 'idx_string', 'idx_
 const AUDIT = 'audit_event (tenant, recorded, last_updated, keys)';
 const LOCK = 424244;
 const FLOOR = 5000;
+/** A table's own floor, once the sum is due (autovacuum's is 50 rows; a small table is cheap to cover). */
+const TABLE_FLOOR = 500;
 /** Below this many rows (all our tables together) a doubling is analyzed at once, not after the minute. */
 export const SMALL = 200_000;
 /** Least time between two ANALYZEs that are due by the 10% rule (autovacuum_naptime's default). */
@@ -103,7 +106,7 @@ async function run(db: Database, command: 'ANALYZE' | 'VACUUM (ANALYZE)', interv
         return;
       }
       if (command !== 'ANALYZE') sinceVacuum = 0;
-      for (const t of [AUDIT, ...TABLES]) await q.query(`${command} ${t}`);
+      for (const t of db.kind === 'postgres' ? await tablesDue(q, command) : [AUDIT, ...TABLES]) await q.query(`${command} ${t}`);
       const { rows } = await q.query<{ n: number }>(
         `SELECT coalesce(sum(greatest(reltuples, 0)), 0)::float8 AS n FROM pg_class WHERE relname = ANY($1::text[])`,
         [TABLES]
@@ -114,6 +117,47 @@ async function run(db: Database, command: 'ANALYZE' | 'VACUUM (ANALYZE)', interv
     })
   );
   return locking && ran;
+}
+
+/** One of our tables as PostgreSQL counts it (all nodes). */
+export interface TableCounts {
+  relname: string;
+  /** Rows inserted, updated or deleted since its last ANALYZE (`n_mod_since_analyze`). */
+  sinceAnalyze: number;
+  /** Rows inserted since its last VACUUM plus dead rows (`n_ins_since_vacuum + n_dead_tup`). */
+  sinceVacuum: number;
+  live: number;
+}
+
+/**
+ * The tables a command should cover: those whose own changes pass TABLE_FLOOR + 10% of their rows,
+ * as autovacuum judges each table by itself (the sum over our tables still decides when). Covering all of them whenever the sum was due cost a
+ * whole VACUUM (ANALYZE) of idx_token (seconds of a core) after a few thousand updates, and each
+ * node ran it again after the other (both had counted writes): `npm run bench` spent a third of
+ * the search phase's database CPU on them. A table another node has just covered has its
+ * counters reset, so it is not covered twice. Exported for the keeper's tests.
+ */
+export function dueTables(command: 'ANALYZE' | 'VACUUM (ANALYZE)', counts: TableCounts[]): string[] {
+  return counts
+    .filter((c) => (command === 'ANALYZE' ? c.sinceAnalyze : c.sinceVacuum) > TABLE_FLOOR + 0.1 * c.live)
+    .map((c) => (c.relname === 'audit_event' ? AUDIT : c.relname));
+}
+
+/** PostgreSQL's counts for the audit table and our tables (exported for the bench, which waits for the keeper). */
+export async function tableCounts(q: Queryable): Promise<TableCounts[]> {
+  const { rows } = await q.query<TableCounts>(
+    `SELECT relname, n_mod_since_analyze::float8 AS "sinceAnalyze", (n_ins_since_vacuum + n_dead_tup)::float8 AS "sinceVacuum",
+            n_live_tup::float8 AS live
+       FROM pg_stat_user_tables WHERE schemaname = current_schema() AND relname = ANY($1::text[])`,
+    [['audit_event', ...TABLES]]
+  );
+  return rows;
+}
+
+async function tablesDue(q: Queryable, command: 'ANALYZE' | 'VACUUM (ANALYZE)'): Promise<string[]> {
+  const rows = await tableCounts(q);
+  // The audit table first: a VACUUM after a load is then done with it when the record's tables are.
+  return dueTables(command, rows.sort((a, b) => Number(b.relname === 'audit_event') - Number(a.relname === 'audit_event')));
 }
 
 /** PostgreSQL's count of rows written to our tables (all nodes) when last read, and since when it has stood. */
