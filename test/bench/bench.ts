@@ -51,9 +51,13 @@ const INGEST_ONLY = args.phases === 'ingest';
  * add --server-node-options=--perf-basic-prof for the server's JavaScript frames.
  */
 const PERF_DIR = args.perf;
-function profilePhase(name: string): void {
+function profilePhase(name: string, serverPid: number | undefined): void {
   if (!PERF_DIR) return;
   mkdirSync(PERF_DIR, { recursive: true });
+  // Which processes were whose, for `perf report --pid`: the load generator (this process), the
+  // server's primary and its workers.
+  const workers = serverPid ? readFileSync(`/proc/${serverPid}/task/${serverPid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number) : [];
+  writeFileSync(join(PERF_DIR, 'pids.json'), JSON.stringify({ loadGenerator: process.pid, server: serverPid, workers }) + '\n');
   const file = join(PERF_DIR, `${name.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '')}.data`);
   setTimeout(() => spawn('perf', ['record', '-F', '299', '-g', '-a', '-q', '-o', file, '--', 'sleep', '15'], { stdio: 'ignore' }).on('error', () => console.error('perf could not start')), 3000).unref();
 }
@@ -176,7 +180,7 @@ async function ingest(client: BenchClient, proc: ChildProcess, copies: number[],
   // Throughput swings with the machine's other load; the CPU a resource costs does not.
   const meter = db.url && proc.pid ? await cpuMeter(proc.pid, db.url) : undefined;
   await meter?.start();
-  profilePhase('ingest');
+  profilePhase('ingest', proc.pid);
   const started = performance.now();
   const queue: string[] = [];
   let done = false;
@@ -253,7 +257,7 @@ async function runFor(
   await meter?.start();
   // When each phase ran, to line up with a profile or a trace of the database taken meanwhile.
   console.error(`phase "${name}" from ${new Date().toISOString()} for ${SECONDS} s`);
-  profilePhase(name);
+  profilePhase(name, proc.pid);
   const started = performance.now();
   const until = started + SECONDS * 1000;
   await Promise.all(
