@@ -1,6 +1,6 @@
 /**
  * npm run bench:soak [-- --minutes=30] [--window-minutes=5] [--rate=N] [--probe-seconds=20]
- *                      [--concurrency=16] [--max-rss-growth-pct=10] [--bundles=N]
+ *                      [--concurrency=16] [--max-rss-growth-pct=10] [--bundles=N] [--server-node-options="…"]
  *
  * The soak (issue 12): the mixed workload of `npm run bench` — reads, the 11-kind search mix,
  * If-Match updates (GET + PUT), creates — plus PHQ-9 submissions (one in four a positive screen:
@@ -39,6 +39,7 @@ import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { createGunzip } from 'node:zlib';
+import { HEAP_FLAGS } from '../../server/src/heap-flags.ts';
 import { type BenchClient, benchClient, percentile } from './client.ts';
 import { type ServerProcess, freshPostgres, setUpTenant, startServerProcess } from './server-process.ts';
 import { heartRate } from './subscription-fixture.ts';
@@ -59,6 +60,8 @@ const PROBE_SECONDS = Number(args['probe-seconds'] ?? 20);
 const CONCURRENCY = Number(args.concurrency ?? 16);
 const MAX_RSS_GROWTH_PCT = Number(args['max-rss-growth-pct'] ?? 10);
 const MAX_BUNDLES = args.bundles ? Number(args.bundles) : Infinity;
+/** Node flags of the two server processes only, e.g. --server-node-options=--trace-gc to tell heap growth from a leak. */
+const SERVER_NODE_OPTIONS = args['server-node-options'];
 const MAX_IN_FLIGHT = 256;
 const TENANT = 'soak';
 const ON_CALL = 'http://bh-fhir.org/fhir/CodeSystem/on-call-role';
@@ -206,8 +209,11 @@ const nodes: ServerProcess[] = [];
 let exitCode = 1;
 try {
   // Two nodes: one public base URL (tokens name it), each on its own port.
-  const first = await startServerProcess({ shared, env: { STATISTICS_INTERVAL_MS: '2000' }, quiet: false });
-  nodes.push(first, await startServerProcess({ shared, baseUrl: first.url, env: { STATISTICS_INTERVAL_MS: '2000' }, quiet: false }));
+  const env = { STATISTICS_INTERVAL_MS: '2000' };
+  // V8 flags such as --trace-gc are refused in NODE_OPTIONS: they go on the command line.
+  const execArgv = SERVER_NODE_OPTIONS ? [...HEAP_FLAGS, ...SERVER_NODE_OPTIONS.split(/\s+/).filter(Boolean)] : undefined;
+  const first = await startServerProcess({ shared, env, quiet: false, execArgv });
+  nodes.push(first, await startServerProcess({ shared, baseUrl: first.url, env, quiet: false, execArgv }));
   const base = first.url;
   // Both get their tokens from the public base; the second sends its requests to node 2.
   const clients = [await benchClient(base, tenancy), await benchClient(base, tenancy, nodes[1].url)];
