@@ -8,7 +8,7 @@ import { auditConstraint } from './audit.ts';
 import { type Compilers, type FilterEnv, toPredicate } from './compiled.ts';
 import { parseFilter } from './parse.ts';
 import type { Sql } from './sql.ts';
-import { and, or } from './sql.ts';
+import { and, or, textArray } from './sql.ts';
 import type { Filter } from './types.ts';
 
 /**
@@ -105,7 +105,7 @@ const FEW_PATIENTS = 20;
 
 function compartmentPredicate(q: Sql, type: string, alias: string, patients: string[]): string {
   if (patients.length === 0) return 'FALSE';
-  if (type === 'Patient') return patients.length === 1 ? `${alias}.id = ${q.p(patients[0])}` : `${alias}.id = ANY(${q.p(patients, 'text[]')})`;
+  if (type === 'Patient') return patients.length === 1 ? `${alias}.id = ${q.p(patients[0])}` : `${alias}.id = ANY(${q.p(textArray(patients), 'text[]')})`;
   const params = patientCompartmentParams().get(type);
   if (!params?.length) return 'FALSE';
   const x = q.alias('a');
@@ -125,7 +125,7 @@ function compartmentPredicate(q: Sql, type: string, alias: string, patients: str
   // the hundreds of ids against target_id's most common values (433 ids: 1.3 ms of planning per
   // statement, against 0.6 ms so); the probe is by rid either way, and the list stays a constant
   // that PostgreSQL hashes once per statement.
-  const probeMany = `${x}.tenant = $1 AND ${x}.rtype = ${q.p(type)} AND ${x}.rid = ${alias}.id AND ${param} AND ${x}.target_type = 'Patient' AND (${x}.target_id || '') = ANY(${q.p(patients, 'text[]')})`;
+  const probeMany = `${x}.tenant = $1 AND ${x}.rtype = ${q.p(type)} AND ${x}.rid = ${alias}.id AND ${param} AND ${x}.target_type = 'Patient' AND (${x}.target_id || '') = ANY(${q.p(textArray(patients), 'text[]')})`;
   return `COALESCE((SELECT TRUE FROM idx_reference ${x} WHERE ${probeMany} LIMIT 1), FALSE)`;
 }
 
