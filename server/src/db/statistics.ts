@@ -130,12 +130,13 @@ export interface TableCounts {
 }
 
 /**
- * The tables a command should cover: those whose own changes pass TABLE_FLOOR + 10% of their rows,
- * as autovacuum judges each table by itself (the sum over our tables still decides when). Covering all of them whenever the sum was due cost a
- * whole VACUUM (ANALYZE) of idx_token (seconds of a core) after a few thousand updates, and each
- * node ran it again after the other (both had counted writes): `npm run bench` spent a third of
- * the search phase's database CPU on them. A table another node has just covered has its
- * counters reset, so it is not covered twice. Exported for the keeper's tests.
+ * The tables a command should cover: those whose own changes pass TABLE_FLOOR + 10% of their
+ * rows, as autovacuum judges each table by itself (the sum over our tables still decides when).
+ * Covering all of them whenever the sum was due cost a whole VACUUM (ANALYZE) of idx_token
+ * (seconds of a core) after a few thousand updates, and each node ran it again after the other
+ * (both had counted writes): `npm run bench` spent about a third of the search phase's database
+ * CPU on them. A table another node has just covered has its counters reset, so it is not
+ * covered twice. Exported for the keeper's tests.
  */
 export function dueTables(command: 'ANALYZE' | 'VACUUM (ANALYZE)', counts: TableCounts[]): string[] {
   return counts
