@@ -132,7 +132,9 @@ describe(`delivery survives the server process (${process.env.DATABASE_URL ? 'Po
     second.bind(bindToken);
     const [handshake] = await second.until(isNotification('handshake', sub.id));
     expect(parseNotification(handshake)?.eventsSinceStart).toBe('4');
-    await second.until((m) => isNotification('event-notification', sub.id)(m) && Boolean(parseNotification(m)?.events.some((e) => e.number === '4')), 1, 30_000);
+    // If the kill fell between sending event 2 and recording it, the dead process's lease on the
+    // Subscription holds for (max timeout + 30) s = 31 s before the new process may deliver: wait past it.
+    await second.until((m) => isNotification('event-notification', sub.id)(m) && Boolean(parseNotification(m)?.events.some((e) => e.number === '4')), 1, 45_000);
     const numbers = (socket: typeof first) =>
       socket.notifications().filter((n) => n.type === 'event-notification').flatMap((n) => n.events.map((e) => Number(e.number)));
     expect(numbers(first)).toEqual([1, 2]);
