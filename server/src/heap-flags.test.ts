@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { HEAP_FLAGS, withHeapFlags } from './heap-flags.ts';
+import { COMPILE_CACHE, HEAP_FLAGS, withHeapFlags } from './heap-flags.ts';
 
 describe('heap flags', () => {
-  it('npm start gives the server its heap flags', () => {
+  it('npm start gives the server its heap flags and its compile cache', () => {
     const pkg = JSON.parse(readFileSync(join(import.meta.dirname, '../../package.json'), 'utf8')) as { scripts: Record<string, string> };
-    expect(pkg.scripts.start).toBe(`node ${HEAP_FLAGS.join(' ')} server/src/main.ts`);
+    expect(pkg.scripts.start).toBe(`NODE_COMPILE_CACHE=${COMPILE_CACHE} node ${HEAP_FLAGS.join(' ')} server/src/main.ts`);
   });
 
   it('adds each flag unless execArgv already sets it', () => {

@@ -28,7 +28,7 @@ import { type BenchClient, type Credentials, benchClient, fixedTokenClient, make
 import { type CpuMeter, cpuMeter } from './cpu.ts';
 import { BENCH_SECRET_KEYS } from './secret-keys.ts';
 import { type Samples, collectSamples, pick, searchMix } from './workload.ts';
-import { HEAP_FLAGS } from '../../server/src/heap-flags.ts';
+import { COMPILE_CACHE, HEAP_FLAGS } from '../../server/src/heap-flags.ts';
 
 const args = Object.fromEntries(
   process.argv.slice(2).map((a) => {
@@ -110,6 +110,7 @@ function startServer(db: { url?: string; dataDir?: string }): { proc: ChildProce
   const proc = spawn(process.execPath, [...HEAP_FLAGS, join(ROOT, 'server/src/main.ts')], {
     env: {
       ...process.env,
+      NODE_COMPILE_CACHE: join(ROOT, COMPILE_CACHE),
       PORT: String(PORT),
       BASE_URL: BASE,
       SEED_DEMO: 'false',

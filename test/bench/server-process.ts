@@ -12,7 +12,7 @@ import { registerBackendClient } from '../../server/src/auth/clients.ts';
 import { loadSigningKeys } from '../../server/src/auth/keys.ts';
 import { requestToken } from '../../server/src/cli/backend-key.ts';
 import { openDatabase } from '../../server/src/db/open.ts';
-import { HEAP_FLAGS } from '../../server/src/heap-flags.ts';
+import { COMPILE_CACHE, HEAP_FLAGS } from '../../server/src/heap-flags.ts';
 import { createTenant } from '../../server/src/tenant/tenants.ts';
 import { BENCH_SECRET_KEYS } from './secret-keys.ts';
 
@@ -146,6 +146,7 @@ export async function startServerProcess(o: StartOptions): Promise<ServerProcess
   const proc = spawn(process.execPath, [...(o.execArgv ?? HEAP_FLAGS), join(ROOT, 'server/src/main.ts')], {
     env: {
       ...process.env,
+      NODE_COMPILE_CACHE: join(ROOT, COMPILE_CACHE),
       PORT: String(port),
       BASE_URL: o.baseUrl ?? url,
       WORKERS: '1',

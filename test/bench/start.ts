@@ -26,7 +26,7 @@ import { type BenchClient, benchClient } from './client.ts';
 import { type SharedDatabase, type Tenancy, freePort, freshPostgres, setUpTenant, startServerProcess, systemToken } from './server-process.ts';
 import { heartRate } from './subscription-fixture.ts';
 import { type Samples, collectSamples, emptySamples, phq9Response, pick, searchMix } from './workload.ts';
-import { HEAP_FLAGS } from '../../server/src/heap-flags.ts';
+import { COMPILE_CACHE, HEAP_FLAGS } from '../../server/src/heap-flags.ts';
 
 const args = Object.fromEntries(
   process.argv.slice(2).map((a) => {
@@ -190,6 +190,7 @@ async function run(c: Config, tenancy: Tenancy, samples: Samples, patientId: str
   const proc = spawn(process.execPath, [...HEAP_FLAGS, join(ROOT, 'server/src/main.ts')], {
     env: {
       ...process.env,
+      NODE_COMPILE_CACHE: join(ROOT, COMPILE_CACHE),
       PORT: String(port),
       BASE_URL: url,
       WORKERS: String(c.workers),

