@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { freshDatabase } from '../../../test/support/database.ts';
 import type { Queryable } from './database.ts';
-import { NAPTIME_MS, SMALL, analyzed, clusterQuiet, due, dueTables, noteWrites, tableCounts } from './statistics.ts';
+import { NAPTIME_MS, SMALL, VACUUM_AT_LEAST_EVERY_MS, analyzed, clusterQuiet, due, dueTables, noteWrites, tableCounts, vacuumed } from './statistics.ts';
 
 // The keeper must refresh statistics after bulk writes, and must not VACUUM while a load runs
 // (it would compete with it) nor ever on PGlite (it would hold the only connection).
@@ -17,6 +17,26 @@ test('nothing is due before enough rows were written; then ANALYZE; VACUUM only 
   // A whole interval without writes: PostgreSQL vacuums, PGlite still only analyzes.
   expect(due('postgres', interval, wrote + interval + 1)).toBe('VACUUM (ANALYZE)');
   expect(due('pglite', interval, wrote + interval + 1)).toBe('ANALYZE');
+});
+
+// Writes that never pause must not keep VACUUM away for good (dead rows and an ageing visibility
+// map slow every read): past VACUUM_AT_LEAST_EVERY_MS since the last one it comes without a pause.
+test('under writes that never pause, VACUUM still comes once the last one is old enough', () => {
+  const interval = 10_000;
+  const t = Date.now();
+  vacuumed(t);
+  noteWrites(6000, t + 60_000);
+  expect(due('postgres', interval, t + 60_001)).toBe('ANALYZE');
+  noteWrites(6000, t + VACUUM_AT_LEAST_EVERY_MS - 1);
+  expect(due('postgres', interval, t + VACUUM_AT_LEAST_EVERY_MS - 1)).toBe('ANALYZE');
+  noteWrites(10, t + VACUUM_AT_LEAST_EVERY_MS);
+  expect(due('postgres', interval, t + VACUUM_AT_LEAST_EVERY_MS)).toBe('VACUUM (ANALYZE)');
+  // Never on PGlite, and not again until writes have piled up after it.
+  expect(due('pglite', interval, t + VACUUM_AT_LEAST_EVERY_MS)).toBe('ANALYZE');
+  vacuumed(t + VACUUM_AT_LEAST_EVERY_MS);
+  analyzed(1_000_000, t + VACUUM_AT_LEAST_EVERY_MS, 1_000_000);
+  noteWrites(10, t + 2 * VACUUM_AT_LEAST_EVERY_MS);
+  expect(due('postgres', interval, t + 2 * VACUUM_AT_LEAST_EVERY_MS)).toBeUndefined();
 });
 
 // Re-analyzing costs about half a second of a core: once the tables have statistics, the 10% rule

@@ -16,8 +16,9 @@ import type { Database, Queryable } from './database.ts';
  *    load each doubling cost more (idx_token's ANALYZE with its extended statistics is seconds of
  *    a core at half a million rows) and ANALYZE took a third of the database's CPU (issue 12,
  *    perf of `npm run bench` ingest).
- *  - When writes have paused for a whole interval after a load: VACUUM (ANALYZE) on PostgreSQL,
- *    of the tables that changed by more than a tenth (`dueTables`).
+ *  - When writes have paused for a whole interval after a load, or have gone on for
+ *    VACUUM_AT_LEAST_EVERY_MS since the last one: VACUUM (ANALYZE) on PostgreSQL, of the tables
+ *    that changed by more than a tenth (`dueTables`).
  *    The pause must be the cluster's (PostgreSQL's write counters have not moved for an interval),
  *    not only this process's: in a loaded cluster one process often goes an interval without a
  *    write, and the bench's ingest ran four to six VACUUM (ANALYZE)s in the middle of its load.
@@ -51,6 +52,15 @@ const NAPTIME_FACTOR = 20;
 let lastAnalyzeMs = 0;
 const naptime = (): number => Math.max(NAPTIME_MS, NAPTIME_FACTOR * lastAnalyzeMs);
 
+/**
+ * Under writes that never pause (a clinic's working day; bench:soak) VACUUM still comes this long
+ * after the last one: without it dead rows and an ageing visibility map slow every read for as
+ * long as the load lasts (bench:soak's p95 rose 38 → 65 ms over 30 minutes with autovacuum off and
+ * no VACUUM). It covers only the tables due (`dueTables`), so it costs what their changes cost.
+ */
+export const VACUUM_AT_LEAST_EVERY_MS = 10 * 60_000;
+let lastVacuumAt = Date.now();
+
 let sinceAnalyze = 0;
 let sinceVacuum = 0;
 let lastWriteAt = 0;
@@ -58,11 +68,19 @@ let rowsAtLastAnalyze = 0;
 let lastAnalyzeAt = -Infinity;
 
 /** Called by the write path with the number of rows it inserted. */
-export function noteWrites(rows: number): void {
+export function noteWrites(rows: number, at = Date.now()): void {
   sinceAnalyze += rows;
   sinceVacuum += rows;
-  lastWriteAt = Date.now();
+  lastWriteAt = at;
 }
+
+/** A VACUUM ran (or another node's made one unneeded) at `at` (exported for the keeper's tests). */
+export function vacuumed(at: number): void {
+  sinceVacuum = 0;
+  lastVacuumAt = at;
+}
+
+const vacuumOverdue = (now: number): boolean => now - lastVacuumAt >= VACUUM_AT_LEAST_EVERY_MS;
 
 /**
  * An ANALYZE that started at `at`, when `counted` rows had been written since the last one, found
@@ -98,14 +116,14 @@ async function run(db: Database, command: 'ANALYZE' | 'VACUUM (ANALYZE)', interv
       const startedAt = Date.now();
       const counted = sinceAnalyze;
       // Still due at the next tick (sinceVacuum is kept), when the counters may have stood still.
-      if (db.kind === 'postgres' && command !== 'ANALYZE' && !(await clusterQuiet(q, intervalMs, startedAt))) return;
+      if (db.kind === 'postgres' && command !== 'ANALYZE' && !vacuumOverdue(startedAt) && !(await clusterQuiet(q, intervalMs, startedAt))) return;
       // PostgreSQL counts every node's writes per table: decide on those (another node may have
       // analyzed a moment ago, and its ANALYZE counts for the minute here too).
       if (db.kind === 'postgres' && command === 'ANALYZE' && !(await analyzeDueCluster(q, startedAt))) {
         sinceAnalyze = 0;
         return;
       }
-      if (command !== 'ANALYZE') sinceVacuum = 0;
+      if (command !== 'ANALYZE') vacuumed(startedAt);
       for (const t of db.kind === 'postgres' ? await tablesDue(q, command) : [AUDIT, ...TABLES]) await q.query(`${command} ${t}`);
       const { rows } = await q.query<{ n: number }>(
         `SELECT coalesce(sum(greatest(reltuples, 0)), 0)::float8 AS n FROM pg_class WHERE relname = ANY($1::text[])`,
@@ -202,7 +220,7 @@ const doubled = () => rowsAtLastAnalyze < SMALL && sinceAnalyze > Math.max(FLOOR
 
 /** What the keeper would do now, if anything. */
 export function due(kind: Database['kind'], intervalMs: number, now = Date.now()): 'ANALYZE' | 'VACUUM (ANALYZE)' | undefined {
-  if (kind === 'postgres' && sinceVacuum > FLOOR && now - lastWriteAt >= intervalMs) return 'VACUUM (ANALYZE)';
+  if (kind === 'postgres' && sinceVacuum > FLOOR && (now - lastWriteAt >= intervalMs || vacuumOverdue(now))) return 'VACUUM (ANALYZE)';
   if (sinceAnalyze <= FLOOR + 0.1 * rowsAtLastAnalyze) return undefined;
   if (doubled() || now - lastAnalyzeAt >= naptime()) return 'ANALYZE';
   return undefined;
