@@ -13,7 +13,7 @@
  * each phase with Linux perf (see PERF_DIR).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createReadStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { createGunzip } from 'node:zlib';
@@ -84,11 +84,15 @@ interface Phase {
 
 // --- server process -----------------------------------------------------------------------
 
-async function freshDatabase(): Promise<{ url?: string; dataDir?: string }> {
+/**
+ * The run's own database. `drop` removes it at the end (the whole sample makes gigabytes on a disk
+ * that has been seen with less than 300 MB free); `--keep-db` keeps it, for a look afterwards.
+ */
+async function freshDatabase(): Promise<{ url?: string; dataDir?: string; drop: () => Promise<void> }> {
   if (USE_PGLITE) {
     const dataDir = join(ROOT, '.bench', `pglite-${Date.now()}`);
     mkdirSync(dataDir, { recursive: true });
-    return { dataDir };
+    return { dataDir, drop: async () => rmSync(dataDir, { recursive: true, force: true }) };
   }
   // Default: the local server over its Unix socket, as an app co-located with its database would
   // connect (loopback TCP costs the kernel more per query than the query costs PostgreSQL).
@@ -102,7 +106,22 @@ async function freshDatabase(): Promise<{ url?: string; dataDir?: string }> {
   await c.end();
   const u = new URL(admin);
   u.pathname = `/${name}`;
-  return { url: u.toString() };
+  const drop = async () => {
+    const a = new pg.Client({ connectionString: admin });
+    await a.connect();
+    // FORCE: the stopped server's connections may not all be gone yet.
+    await a.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await a.end();
+  };
+  return { url: u.toString(), drop };
+}
+
+async function dropDatabase(): Promise<void> {
+  // The meters' connections to it go first.
+  for (const m of meters.values()) await m.close();
+  meters.clear();
+  if (args['keep-db']) console.error(`kept the database: ${db.url ?? db.dataDir}`);
+  else await db.drop();
 }
 
 function startServer(db: { url?: string; dataDir?: string }): { proc: ChildProcess; ready: Promise<number> } {
@@ -360,6 +379,7 @@ console.error(`ingested: ${phases[0].resourcesPerSec} resources/s${phases[0].cpu
 if (INGEST_ONLY) {
   await stopServer(server.proc);
   console.log(JSON.stringify({ when: new Date().toISOString(), database: USE_PGLITE ? 'pglite' : 'postgresql', concurrency: CONCURRENCY, phases }, null, 2));
+  await dropDatabase();
   process.exit(0);
 }
 // The server refreshes planner statistics after bulk writes (db/statistics.ts): ANALYZE as
@@ -373,11 +393,16 @@ async function settle(since: Date): Promise<void> {
   const c = new pg.Client({ connectionString: db.url });
   await c.connect();
   const until = Date.now() + 300_000;
+  let nothingDueSince: number | undefined;
   while (Date.now() < until) {
     // The keeper has vacuumed since `since` (resource always changes by more than a tenth in a
-    // load) and left no table due (it covers each that changed by more than a tenth).
+    // load) and left no table due (it covers each that changed by more than a tenth). A load
+    // below the keeper's floor (--bundles=1) is never vacuumed: nothing due for 20 s (ten of the
+    // keeper's intervals here) is settled too.
     const { rows } = await c.query("SELECT last_vacuum FROM pg_stat_user_tables WHERE relname = 'resource'");
-    if (rows[0]?.last_vacuum && new Date(rows[0].last_vacuum) > since && dueTables('VACUUM (ANALYZE)', await tableCounts(c)).length === 0) break;
+    const nothingDue = dueTables('VACUUM (ANALYZE)', await tableCounts(c)).length === 0;
+    nothingDueSince = nothingDue ? (nothingDueSince ?? Date.now()) : undefined;
+    if (nothingDue && ((rows[0]?.last_vacuum && new Date(rows[0].last_vacuum) > since) || Date.now() - (nothingDueSince ?? Date.now()) >= 20_000)) break;
     await new Promise((r) => setTimeout(r, 500));
   }
   await c.end();
@@ -501,4 +526,5 @@ console.log(`\nrestart: start → /metadata ${result.restart.startToMetadataMs} 
 console.log('\n' + JSON.stringify(result, null, 2));
 mkdirSync(join(ROOT, '.bench'), { recursive: true });
 writeFileSync(join(ROOT, '.bench', `result-${Date.now()}.json`), JSON.stringify(result, null, 2));
+await dropDatabase();
 process.exit(0);
