@@ -32,6 +32,6 @@ export function auditStatement(tenant: string, events: AuditEvent[]): Statement 
 /** Stores AuditEvents of one tenant in one statement. */
 export async function insertAuditEvents(q: Queryable, tenant: string, events: AuditEvent[]): Promise<void> {
   if (events.length === 0) return;
-  const { sql, params } = auditStatement(tenant, events);
-  await q.query(sql, params, { prepare: true });
+  const { sql, params, prepare } = auditStatement(tenant, events);
+  await q.query(sql, params, { prepare });
 }

@@ -31,7 +31,8 @@ export interface Queryable {
    * Several statements in one round trip, in order, each with its own snapshot (READ COMMITTED):
    * a lock taken by one is held when the next starts. Where a round trip costs more than the
    * statements (pg: a socket write and a wake-up of the backend each), reads that do not depend
-   * on each other go out together. Optional: `runBatch` falls back to one statement at a time.
+   * on each other go out together. All or none take effect: outside a transaction the batch is
+   * one of its own. Optional: `runBatch` falls back to one statement at a time.
    */
   batch?(statements: Statement[], options?: QueryOptions): Promise<QueryResult<Record<string, unknown>>[]>;
 }
@@ -39,6 +40,8 @@ export interface Queryable {
 export interface Statement {
   sql: string;
   params?: unknown[];
+  /** As QueryOptions.prepare, for a statement that goes out in a batch. */
+  prepare?: boolean;
 }
 
 /**
@@ -49,7 +52,7 @@ export async function runBatch(q: Queryable, statements: Statement[], options?: 
   if (statements.length === 0) return [];
   if (q.batch && (statements.length > 1 || options?.last)) return q.batch(statements, options);
   const out: QueryResult<Record<string, unknown>>[] = [];
-  for (const [i, s] of statements.entries()) out.push(await q.query(s.sql, s.params, i === statements.length - 1 ? options : undefined));
+  for (const [i, s] of statements.entries()) out.push(await q.query(s.sql, s.params, { prepare: s.prepare, ...(i === statements.length - 1 ? options : undefined) }));
   return out;
 }
 

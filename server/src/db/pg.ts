@@ -3,7 +3,6 @@ import pg from 'pg';
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Database, type QueryOptions, type Queryable, type QueryResult, type Statement, LOCK_WAIT_MS, retryingTransaction } from './database.ts';
-import { inlinable, inlineParams, smallParams } from './inline-params.ts';
 import { RequestGone, checkSignal, isQueryCanceled, statementTimedOut } from './request-scope.ts';
 import { shareSecretBox } from './secret-box.ts';
 
@@ -24,12 +23,6 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 pg.types.setTypeParser(pg.types.builtins.NUMERIC, (v) => Number(v));
 
 /**
- * Up to this many characters of values, a transaction's last statement goes out as text with its
- * COMMIT (one round trip of two); beyond it (a large bundle) the values stay bind parameters.
- */
-const LAST_INLINE_LIMIT = 256 * 1024;
-
-/**
  * Every statement runs on a connection taken from the pool for it (or for its transaction), so
  * that (a) the connection carries the statement timeout the server asked for, set on it once
  * (`SET statement_timeout`, redone only when the wanted value changes: no extra round trip per
@@ -40,7 +33,10 @@ const LAST_INLINE_LIMIT = 256 * 1024;
  * can never stop the next user's statement.
  */
 export async function openPostgres(url: string, poolSize: number): Promise<Database> {
-  const pool = new pg.Pool({ connectionString: url, max: poolSize });
+  // Pipeline mode: a statement goes out without waiting for the one before it to be answered,
+  // so the statements of a batch (with their BEGIN and COMMIT) share one round trip and each
+  // keeps its bind parameters and, when prepared, its cached plan (`pipeline` below).
+  const pool = new pg.Pool({ connectionString: url, max: poolSize, pipeline: true } as pg.PoolConfig);
   // An idle client that errors (server restart) must not crash the process.
   pool.on('error', () => undefined);
   let timeoutMs = 0;
@@ -133,37 +129,37 @@ export async function openPostgres(url: string, poolSize: number): Promise<Datab
     return isQueryCanceled(err) && ms > 0 ? statementTimedOut(ms) : err;
   };
 
-  const wrap = (c: pg.PoolClient, signal?: AbortSignal): Queryable => ({
+  const wrap = (c: pg.PoolClient, signal?: AbortSignal): Required<Queryable> => ({
     async query<R>(sql: string, params?: unknown[], options?: QueryOptions): Promise<QueryResult<R>> {
-      // Inside a transaction: a request whose client has gone starts no further statement.
-      checkSignal(signal);
-      try {
-        const r = options?.prepare
-          ? await c.query({ name: statementName(sql), text: sql, values: params as unknown[] })
-          : await c.query(sql, params as unknown[]);
-        return { rows: r.rows as R[], rowCount: r.rowCount ?? 0 };
-      } catch (err) {
-        // Translated here already, so code inside a transaction that looks at errors sees it too.
-        throw translate(err, c, signal);
-      }
+      return (await pipeline(c, [{ sql, params, prepare: options?.prepare }], signal))[0] as QueryResult<R>;
     },
-    batch: (statements) => batchOn(c, statements, signal),
+    // Outside a transaction a batch is one of its own: all of it or none takes effect.
+    batch: (statements) => pipeline(c, statements, signal, ...(statements.length > 1 ? (['BEGIN', 'COMMIT'] as const) : [])),
   });
 
   /**
-   * Statements in one simple-protocol query (one round trip; `prefix`, such as BEGIN, first).
-   * Outside a transaction PostgreSQL runs such a query as one implicit transaction.
+   * The statements, `prefix` (BEGIN) first and `suffix` (COMMIT) last, sent one after another
+   * without waiting (pipeline mode): one round trip. Each is its own extended-protocol exchange
+   * with its bind parameters; a prepared one is parsed once per connection and its plan reused.
+   * Answers for the statements alone. Inside a transaction, a statement after one that failed
+   * fails too (the transaction is aborted) and COMMIT rolls back: the first failure is the error.
    */
-  const batchOn = async (c: pg.PoolClient, statements: Statement[], signal: AbortSignal | undefined, prefix?: string, suffix?: string): Promise<QueryResult<Record<string, unknown>>[]> => {
+  const pipeline = async (c: pg.PoolClient, statements: Statement[], signal: AbortSignal | undefined, prefix?: string, suffix?: string): Promise<QueryResult<Record<string, unknown>>[]> => {
+    // Inside a transaction: a request whose client has gone starts no further statement.
     checkSignal(signal);
-    const text = [...(prefix ? [prefix] : []), ...statements.map((s) => inlineParams(s.sql, s.params)), ...(suffix ? [suffix] : [])].join(';\n');
-    try {
-      const r = (await c.query(text)) as unknown as pg.QueryResult | pg.QueryResult[];
-      const all = Array.isArray(r) ? r : [r];
-      return all.slice(prefix ? 1 : 0, suffix ? -1 : undefined).map((x) => ({ rows: x.rows as Record<string, unknown>[], rowCount: x.rowCount ?? 0 }));
-    } catch (err) {
-      throw translate(err, c, signal);
-    }
+    const sent = [
+      ...(prefix ? [c.query(prefix)] : []),
+      ...statements.map((s) => (s.prepare ? c.query({ name: statementName(s.sql), text: s.sql, values: s.params }) : c.query(s.sql, s.params))),
+      ...(suffix ? [c.query(suffix)] : []),
+    ];
+    const settled = await Promise.allSettled(sent);
+    const failed = settled.find((r) => r.status === 'rejected');
+    // Translated here already, so code inside a transaction that looks at errors sees it too.
+    if (failed) throw translate(failed.reason, c, signal);
+    return settled
+      .slice(prefix ? 1 : 0, suffix ? -1 : undefined)
+      .map((r) => (r as PromiseFulfilledResult<pg.QueryResult>).value)
+      .map((x) => ({ rows: x.rows as Record<string, unknown>[], rowCount: x.rowCount ?? 0 }));
   };
 
   // Idempotent: a test's teardown and Server.close may both close it.
@@ -172,49 +168,35 @@ export async function openPostgres(url: string, poolSize: number): Promise<Datab
     const db: Database = {
       kind: 'postgres',
       query: (sql, params, options) => withClient((c) => wrap(c).query(sql, params, options), signal),
+      batch: (statements) => withClient((c) => wrap(c).batch(statements), signal),
       transaction: (fn, options) =>
         retryingTransaction(() =>
           withClient(async (client) => {
-            // BEGIN goes out with the first statement's turn, not before: a transaction whose
-            // only statement is its last (a single create and its AuditEvent, one INSERT) runs
-            // that statement alone and needs neither BEGIN nor COMMIT: two round trips of three.
+            // BEGIN goes out with the first statements, COMMIT with the last (`pipeline`): a
+            // transaction costs no round trip of its own. One whose only statement is its last (a
+            // single create and its AuditEvent, one INSERT) runs that statement alone: it is
+            // atomic by itself.
             const state = { begun: false, ended: false, committed: false };
             const begin = options?.serializable ? 'BEGIN ISOLATION LEVEL SERIALIZABLE' : 'BEGIN';
+            const send = async (statements: Statement[], qo: QueryOptions | undefined) => {
+              if (state.ended) throw new Error('a statement after the transaction\'s last one');
+              // Before the state moves: a request gone now leaves a transaction to roll back.
+              checkSignal(signal);
+              if (qo?.last) state.ended = true;
+              const alone = qo?.last && !state.begun && !options?.serializable && statements.length === 1;
+              const prefix = state.begun || alone ? undefined : begin;
+              state.begun ||= !alone;
+              const suffix = qo?.last && state.begun ? 'COMMIT' : undefined;
+              // Sent is as good as committed or rolled back: a failed statement aborts the rest.
+              if (suffix) state.committed = true;
+              return pipeline(client, statements, signal, prefix, suffix);
+            };
             try {
-              const inner = wrap(client, signal);
               const tx: Queryable = {
                 async query(sql, params, qo) {
-                  if (state.ended) throw new Error('a statement after the transaction\'s last one');
-                  if (qo?.last) state.ended = true;
-                  // The last statement of a begun transaction carries its COMMIT (simple protocol).
-                  if (qo?.last && state.begun && inlinable(sql) && smallParams(params, LAST_INLINE_LIMIT)) {
-                    const [r] = await batchOn(client, [{ sql, params }], signal, undefined, 'COMMIT');
-                    state.committed = true;
-                    return r as QueryResult<never>;
-                  }
-                  if (!state.begun && !(qo?.last && !options?.serializable)) {
-                    state.begun = true;
-                    // BEGIN and a small first statement share a round trip (simple protocol).
-                    if (inlinable(sql) && smallParams(params)) return (await batchOn(client, [{ sql, params }], signal, begin))[0] as QueryResult<never>;
-                    await client.query(begin);
-                  }
-                  return inner.query(sql, params, qo);
+                  return (await send([{ sql, params, prepare: qo?.prepare }], qo))[0] as QueryResult<never>;
                 },
-                // The first statements of a transaction carry its BEGIN in the same round trip.
-                // A last batch carries the COMMIT; a last batch that is also the first needs no
-                // BEGIN: a simple query of several statements runs as one transaction by itself.
-                async batch(statements, qo) {
-                  if (state.ended) throw new Error('a statement after the transaction\'s last one');
-                  if (qo?.last) {
-                    state.ended = true;
-                    if (!state.begun && !options?.serializable) return batchOn(client, statements, signal);
-                  }
-                  const prefix = state.begun ? undefined : begin;
-                  state.begun = true;
-                  const out = await batchOn(client, statements, signal, prefix, qo?.last ? 'COMMIT' : undefined);
-                  if (qo?.last) state.committed = true;
-                  return out;
-                },
+                batch: (statements, qo) => send(statements, qo),
               };
               shareSecretBox(db, tx);
               const result = await fn(tx);

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { freshDatabase, type TestDatabase } from '../../../test/support/database.ts';
+import { runBatch } from './database.ts';
 
 // A transaction's last statement (the repository's final flush) may run on its own when it is also
 // the first (pg: no BEGIN / COMMIT round trips). Whatever the driver does, a transaction must keep
@@ -79,5 +80,64 @@ describe('the last statement of a transaction', () => {
       expect(outcome).toBe('ran');
       expect(await value('after-last')).toBe(1);
     }
+  });
+});
+
+describe('a batch of statements (one round trip on pg)', () => {
+  test('the last batch of a transaction commits it, earlier statements included', async () => {
+    await t.db.transaction(async (q) => {
+      await q.query('INSERT INTO tx_probe (k, v) VALUES ($1, 1)', ['b-first']);
+      await runBatch(
+        q,
+        [
+          { sql: 'INSERT INTO tx_probe (k, v) VALUES ($1, 2)', params: ['b-second'], prepare: true },
+          { sql: 'UPDATE tx_probe SET v = v + 10 WHERE k = $1', params: ['b-first'] },
+        ],
+        { last: true }
+      );
+    });
+    expect([await value('b-first'), await value('b-second')]).toEqual([11, 2]);
+  });
+
+  test('a failing statement rolls the whole transaction back, and the error is its own, not "transaction aborted"', async () => {
+    const failure = await t.db
+      .transaction(async (q) => {
+        await q.query('INSERT INTO tx_probe (k, v) VALUES ($1, 1)', ['c-first']);
+        await runBatch(
+          q,
+          [
+            { sql: 'INSERT INTO tx_probe (k, v) VALUES ($1, NULL)', params: ['c-violates'] },
+            { sql: 'INSERT INTO tx_probe (k, v) VALUES ($1, 3)', params: ['c-after'], prepare: true },
+          ],
+          { last: true }
+        );
+      })
+      .then(() => 'committed', (err: Error) => err.message);
+    expect(failure).toMatch(/null value/);
+    expect([await value('c-first'), await value('c-after')]).toEqual([undefined, undefined]);
+  });
+});
+
+describe.runIf(process.env.DATABASE_URL)('a batch on PostgreSQL (needs DATABASE_URL)', () => {
+  test('outside a transaction it is all or nothing', async () => {
+    const batch = t.db.batch?.bind(t.db);
+    expect(batch).toBeDefined();
+    await expect(
+      (batch as NonNullable<typeof batch>)([
+        { sql: 'INSERT INTO tx_probe (k, v) VALUES ($1, 1)', params: ['d-first'], prepare: true },
+        { sql: 'INSERT INTO tx_probe (k, v) VALUES ($1, NULL)', params: ['d-violates'] },
+      ])
+    ).rejects.toThrow(/null value/);
+    expect(await value('d-first')).toBeUndefined();
+  });
+
+  test('a prepared statement of a batch is parsed once on its connection, before the statements after it run', async () => {
+    const text = 'SELECT $1::int + 1 AS next';
+    const [first, seen] = await runBatch(t.db, [
+      { sql: text, params: [41], prepare: true },
+      { sql: 'SELECT count(*)::int AS n FROM pg_prepared_statements WHERE statement = $1', params: [text] },
+    ]);
+    expect(first.rows).toEqual([{ next: 42 }]);
+    expect(seen.rows).toEqual([{ n: 1 }]);
   });
 });

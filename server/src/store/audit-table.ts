@@ -98,6 +98,7 @@ export function auditInsert(tenant: string, rows: AuditRow[]): Statement {
       rows.map((r) => r.keys.join('\u001c')),
       rows.map((r) => r.content),
     ],
+    prepare: true,
   };
 }
 

@@ -861,8 +861,8 @@ export class Repository extends FhirRepository {
       );
       return rows[0];
     }
-    const { sql, params } = this.currentRowStatement(resourceType, id, permission);
-    const { rows } = await this.q.query<CheckedRow>(sql, params, { prepare: true });
+    const { sql, params, prepare } = this.currentRowStatement(resourceType, id, permission);
+    const { rows } = await this.q.query<CheckedRow>(sql, params, { prepare });
     return rows[0];
   }
 
@@ -876,6 +876,7 @@ export class Repository extends FhirRepository {
       sql: `SELECT r.version, r.deleted, r.content, ${visible} AS visible, ${allowed} AS allowed
        FROM ${tableOf(resourceType)} r WHERE r.tenant = $1 AND r.type = ${q.p(resourceType)} AND r.id = ${q.p(id)}`,
       params: q.params,
+      prepare: true,
     };
   }
 

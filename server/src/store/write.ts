@@ -94,9 +94,8 @@ export async function writeVersions(
     deleted: p(writes.map((w) => w.deleted)),
     content: contentArray(writes, p),
   };
-  // The versions as rows, once (a CTE read by several parts is computed once): a transaction's
-  // last statement goes out as text with its values inlined, where a parameter named twice would
-  // be sent, escaped and parsed twice.
+  // The versions as rows, once (a CTE read by several parts is computed once): each content is
+  // sent, and each unnested, once.
   const flags = (f: (w: VersionWrite) => boolean) => (writes.every(f) ? 'TRUE' : writes.some(f) ? `${p(writes.map(f))}::bool[]` : 'FALSE');
   const ex = flags((w) => w.exists);
   const perRow = (flag: string, name: string) => (flag.endsWith('[]') ? { arg: `, ${flag}`, col: `, ${name}` } : { arg: '', col: '' });
@@ -190,10 +189,13 @@ export async function writeVersions(
   // so old index rows are removed and new ones added without interfering.
   try {
     const sql = `WITH ${ctes.join(',\n')} SELECT ${guarded ? '(SELECT count(*) FROM upd_r)::int' : '1'} AS n`;
+    // Prepared, but not a text that names each replaced resource of a large batch: every count
+    // would be a statement of its own, kept by each connection.
+    const prepare = existing.length <= PREPARED_REPLACING_AT_MOST;
     // Statements that go with these writes (Repository.deferStatement) share their round trip.
     const { rows } = alongside.length
-      ? ((await runBatch(db, [...alongside, { sql, params }], { last: options.last })).at(-1) as unknown as { rows: { n: number }[] })
-      : await db.query<{ n: number }>(sql, params, { prepare: true, last: options.last });
+      ? ((await runBatch(db, [...alongside, { sql, params, prepare }], { last: options.last })).at(-1) as unknown as { rows: { n: number }[] })
+      : await db.query<{ n: number }>(sql, params, { prepare, last: options.last });
     noteWrites(params.length > 0 ? 2 * writes.length + indexRowCount : 0);
     return rows[0].n > 0;
   } catch (err) {
@@ -208,12 +210,13 @@ export async function writeVersions(
 
 /**
  * The contents of a batch as a text[] expression. A small batch names each content as a
- * parameter of its own (`ARRAY[$7, $8, …]`): a transaction's last statement goes out as text
- * (db/inline-params.ts), where a lone string is one plain literal while an array literal escapes
- * every quote of the JSON again (`\\"` for `"`), near doubling what is sent and parsed. A large
- * batch (a bundle) keeps one array parameter: the statement's text then does not vary with its size.
+ * parameter of its own (`ARRAY[$7, $8, …]`): a lone string goes out as it is, where an array
+ * parameter is an array literal that escapes every quote of the JSON again (`\\"` for `"`), near
+ * doubling what is built, sent and parsed. A large batch (a bundle) keeps one array parameter:
+ * the statement's text, prepared, then does not vary with its size.
  */
 const CONTENTS_AS_PARAMS = 32;
+const PREPARED_REPLACING_AT_MOST = 8;
 function contentArray(writes: VersionWrite[], p: (v: unknown) => string): string {
   const contents = writes.map((w) => (w.deleted ? '' : w.content));
   if (writes.length > CONTENTS_AS_PARAMS) return p(contents);

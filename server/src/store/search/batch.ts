@@ -48,7 +48,7 @@ class FirstStatement implements Queryable {
 
   query<R = Record<string, unknown>>(sql: string, params?: unknown[], options?: QueryOptions): Promise<QueryResult<R>> {
     if (this.statement) return this.db.query<R>(sql, params, options);
-    this.statement = { sql, params };
+    this.statement = { sql, params, prepare: options?.prepare };
     const p = new Promise<QueryResult<Record<string, unknown>>>((resolve, reject) => (this.settle = { resolve, reject }));
     this.signal();
     return p as Promise<QueryResult<R>>;
