@@ -16,9 +16,9 @@ export interface QueryOptions {
   prepare?: boolean;
   /**
    * Inside a transaction: this is its last statement (the repository's final flush). When it is
-   * also the first, it runs on its own, without BEGIN and COMMIT: a single statement is atomic by
-   * itself, and each of those two is a round trip (pg only; a serializable transaction always
-   * begins). Otherwise it carries the COMMIT in its round trip (pg, unless its values are large).
+   * also the first, it runs on its own, without BEGIN and COMMIT: a single statement (or batch)
+   * is atomic by itself (pg only; a serializable transaction always begins). Otherwise it carries
+   * the COMMIT in its round trip (pg).
    * A statement after the last one is refused, and the transaction's callback must return right
    * after it: once the last statement has run, the transaction is committed.
    */

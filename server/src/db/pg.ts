@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Database, type QueryOptions, type Queryable, type QueryResult, type Statement, LOCK_WAIT_MS, retryingTransaction } from './database.ts';
 import { RequestGone, checkSignal, isQueryCanceled, statementTimedOut } from './request-scope.ts';
+import { StatementBatch } from './pg-batch.ts';
 import { shareSecretBox } from './secret-box.ts';
 
 const names = new Map<string, string>();
@@ -33,10 +34,7 @@ pg.types.setTypeParser(pg.types.builtins.NUMERIC, (v) => Number(v));
  * can never stop the next user's statement.
  */
 export async function openPostgres(url: string, poolSize: number): Promise<Database> {
-  // Pipeline mode: a statement goes out without waiting for the one before it to be answered,
-  // so the statements of a batch (with their BEGIN and COMMIT) share one round trip and each
-  // keeps its bind parameters and, when prepared, its cached plan (`pipeline` below).
-  const pool = new pg.Pool({ connectionString: url, max: poolSize, pipeline: true } as pg.PoolConfig);
+  const pool = new pg.Pool({ connectionString: url, max: poolSize });
   // An idle client that errors (server restart) must not crash the process.
   pool.on('error', () => undefined);
   let timeoutMs = 0;
@@ -131,35 +129,37 @@ export async function openPostgres(url: string, poolSize: number): Promise<Datab
 
   const wrap = (c: pg.PoolClient, signal?: AbortSignal): Required<Queryable> => ({
     async query<R>(sql: string, params?: unknown[], options?: QueryOptions): Promise<QueryResult<R>> {
-      return (await pipeline(c, [{ sql, params, prepare: options?.prepare }], signal))[0] as QueryResult<R>;
+      return (await exchange(c, [{ sql, params, prepare: options?.prepare }], signal))[0] as QueryResult<R>;
     },
-    // Outside a transaction a batch is one of its own: all of it or none takes effect.
-    batch: (statements) => pipeline(c, statements, signal, ...(statements.length > 1 ? (['BEGIN', 'COMMIT'] as const) : [])),
+    batch: (statements) => exchange(c, statements, signal),
   });
 
   /**
-   * The statements, `prefix` (BEGIN) first and `suffix` (COMMIT) last, sent one after another
-   * without waiting (pipeline mode): one round trip. Each is its own extended-protocol exchange
-   * with its bind parameters; a prepared one is parsed once per connection and its plan reused.
-   * Answers for the statements alone. Inside a transaction, a statement after one that failed
-   * fails too (the transaction is aborted) and COMMIT rolls back: the first failure is the error.
+   * The statements, `prefix` (BEGIN) first and `suffix` (COMMIT) last, in one round trip: a lone
+   * unprepared statement as pg sends it, others as one exchange (./pg-batch.ts), which outside an explicit
+   * transaction is a transaction of its own. A prepared statement is parsed once per connection
+   * and its plan reused. Answers for the statements alone.
    */
-  const pipeline = async (c: pg.PoolClient, statements: Statement[], signal: AbortSignal | undefined, prefix?: string, suffix?: string): Promise<QueryResult<Record<string, unknown>>[]> => {
+  const exchange = async (c: pg.PoolClient, statements: Statement[], signal: AbortSignal | undefined, prefix?: string, suffix?: string): Promise<QueryResult<Record<string, unknown>>[]> => {
     // Inside a transaction: a request whose client has gone starts no further statement.
     checkSignal(signal);
-    const sent = [
-      ...(prefix ? [c.query(prefix)] : []),
-      ...statements.map((s) => (s.prepare ? c.query({ name: statementName(s.sql), text: s.sql, values: s.params }) : c.query(s.sql, s.params))),
-      ...(suffix ? [c.query(suffix)] : []),
-    ];
-    const settled = await Promise.allSettled(sent);
-    const failed = settled.find((r) => r.status === 'rejected');
-    // Translated here already, so code inside a transaction that looks at errors sees it too.
-    if (failed) throw translate(failed.reason, c, signal);
-    return settled
-      .slice(prefix ? 1 : 0, suffix ? -1 : undefined)
-      .map((r) => (r as PromiseFulfilledResult<pg.QueryResult>).value)
-      .map((x) => ({ rows: x.rows as Record<string, unknown>[], rowCount: x.rowCount ?? 0 }));
+    const all = [...(prefix ? [{ sql: prefix }] : []), ...statements, ...(suffix ? [{ sql: suffix }] : [])];
+    try {
+      let results: pg.QueryResult[];
+      // A prepared statement goes as a batch too, alone or not: only the batch knows which names
+      // a failed batch may have left on the connection.
+      if (all.length === 1 && !(all[0] as Statement).prepare) {
+        results = [await c.query(all[0].sql, (all[0] as Statement).params)];
+      } else {
+        const batch = new StatementBatch(all.map((s: Statement) => ({ text: s.sql, values: s.params, name: s.prepare ? statementName(s.sql) : undefined })));
+        c.query(batch as unknown as pg.QueryConfig);
+        results = await batch.done;
+      }
+      return results.slice(prefix ? 1 : 0, suffix ? -1 : undefined).map((x) => ({ rows: x.rows as Record<string, unknown>[], rowCount: x.rowCount ?? 0 }));
+    } catch (err) {
+      // Translated here already, so code inside a transaction that looks at errors sees it too.
+      throw translate(err, c, signal);
+    }
   };
 
   // Idempotent: a test's teardown and Server.close may both close it.
@@ -172,9 +172,9 @@ export async function openPostgres(url: string, poolSize: number): Promise<Datab
       transaction: (fn, options) =>
         retryingTransaction(() =>
           withClient(async (client) => {
-            // BEGIN goes out with the first statements, COMMIT with the last (`pipeline`): a
-            // transaction costs no round trip of its own. One whose only statement is its last (a
-            // single create and its AuditEvent, one INSERT) runs that statement alone: it is
+            // BEGIN goes out with the first statements, COMMIT with the last (`exchange`): a
+            // transaction costs no round trip of its own. One whose first statements are its last
+            // (a single create and its AuditEvent, one INSERT) sends them alone: one exchange is
             // atomic by itself.
             const state = { begun: false, ended: false, committed: false };
             const begin = options?.serializable ? 'BEGIN ISOLATION LEVEL SERIALIZABLE' : 'BEGIN';
@@ -183,13 +183,14 @@ export async function openPostgres(url: string, poolSize: number): Promise<Datab
               // Before the state moves: a request gone now leaves a transaction to roll back.
               checkSignal(signal);
               if (qo?.last) state.ended = true;
-              const alone = qo?.last && !state.begun && !options?.serializable && statements.length === 1;
+              const alone = qo?.last && !state.begun && !options?.serializable;
               const prefix = state.begun || alone ? undefined : begin;
               state.begun ||= !alone;
               const suffix = qo?.last && state.begun ? 'COMMIT' : undefined;
-              // Sent is as good as committed or rolled back: a failed statement aborts the rest.
+              // A statement that fails stops the rest, COMMIT included: the catch below rolls back.
+              const out = await exchange(client, statements, signal, prefix, suffix);
               if (suffix) state.committed = true;
-              return pipeline(client, statements, signal, prefix, suffix);
+              return out;
             };
             try {
               const tx: Queryable = {

@@ -131,6 +131,15 @@ describe.runIf(process.env.DATABASE_URL)('a batch on PostgreSQL (needs DATABASE_
     expect(await value('d-first')).toBeUndefined();
   });
 
+  test('a prepared statement named twice in one batch is parsed once and runs twice', async () => {
+    const text = 'SELECT $1::int * 2 AS twice';
+    const answers = await runBatch(t.db, [
+      { sql: text, params: [2], prepare: true },
+      { sql: text, params: [3], prepare: true },
+    ]);
+    expect(answers.map((r) => r.rows[0])).toEqual([{ twice: 4 }, { twice: 6 }]);
+  });
+
   test('a prepared statement of a batch is parsed once on its connection, before the statements after it run', async () => {
     const text = 'SELECT $1::int + 1 AS next';
     const [first, seen] = await runBatch(t.db, [
@@ -139,5 +148,25 @@ describe.runIf(process.env.DATABASE_URL)('a batch on PostgreSQL (needs DATABASE_
     ]);
     expect(first.rows).toEqual([{ next: 42 }]);
     expect(seen.rows).toEqual([{ n: 1 }]);
+  });
+});
+
+describe.runIf(process.env.DATABASE_URL)('prepared statements after a failed batch (needs DATABASE_URL)', () => {
+  test('a statement prepared in a batch that then failed runs again on the same connection, alone and in batches', async () => {
+    const text = "SELECT $1::text || '-again' AS v";
+    const answers = await t.db.unbounded(async (q) => {
+      const failed = await runBatch(q, [
+        { sql: text, params: ['first'], prepare: true },
+        { sql: 'INSERT INTO tx_probe (k, v) VALUES ($1, NULL)', params: ['e-violates'] },
+      ]).then(() => 'ran', (err: Error) => err.message);
+      const alone = await q.query<{ v: string }>(text, ['alone'], { prepare: true });
+      const batched = await runBatch(q, [
+        { sql: text, params: ['one'], prepare: true },
+        { sql: text, params: ['two'], prepare: true },
+      ]);
+      return [failed, alone.rows[0].v, ...batched.map((r) => r.rows[0].v)];
+    });
+    expect(answers[0]).toMatch(/null value/);
+    expect(answers.slice(1)).toEqual(['alone-again', 'one-again', 'two-again']);
   });
 });
