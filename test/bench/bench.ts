@@ -7,7 +7,8 @@
  * mix at N concurrent clients. Prints a table and JSON (also written to .bench/). With --scale=K it
  * then loads K-1 more copies of the sample (fresh UUIDs) and runs the search mix again.
  * Finally it restarts the server on the loaded database and times start → first answer.
- * With --phases=ingest it stops after the ingest phase (prints that phase and exits).
+ * With --phases=ingest it stops after the ingest phase (prints that phase and exits); with a list
+ * of read, update, search, access (e.g. --phases=read,update) it loads, then runs only those.
  * --server-node-options="…" sets NODE_OPTIONS of the server processes only (a profiler's flags);
  * each phase's start is printed to stderr, to line a profile up with it; --perf=DIR profiles
  * each phase with Linux perf (see PERF_DIR).
@@ -45,6 +46,8 @@ const MAX_BUNDLES = args.bundles ? Number(args.bundles) : Infinity;
 const USE_PGLITE = args.db === 'pglite';
 const PORT = Number(args.port ?? 18080);
 const INGEST_ONLY = args.phases === 'ingest';
+/** The load phases to run after the ingest (all by default): read, update, search, access. */
+const PHASES = new Set<string>(args.phases ? args.phases.split(',') : ['read', 'update', 'search', 'access']);
 /**
  * With --perf=DIR, `perf record -a -g` (all processes: the server's, PostgreSQL's, the load
  * generator's) samples 15 s of each phase, from 3 s in, into DIR/<phase>.data. Needs Linux perf;
@@ -408,8 +411,8 @@ async function settle(since: Date): Promise<void> {
   await c.end();
 }
 await settle(new Date());
-phases.push(await runFor('read', server.proc, (w, i) => client.request('GET', i % 2 ? `Patient/${pick(samples.patientIds, w * 31 + i)}` : `Observation/${pick(samples.observationIds, w * 131 + i)}`)));
-phases.push(
+if (PHASES.has('read')) phases.push(await runFor('read', server.proc, (w, i) => client.request('GET', i % 2 ? `Patient/${pick(samples.patientIds, w * 31 + i)}` : `Observation/${pick(samples.observationIds, w * 131 + i)}`)));
+if (PHASES.has('update')) phases.push(
   await runFor('If-Match update', server.proc, async (w, i) => {
     // Each client updates its own resources, so If-Match conflicts come only from real races.
     const perWorker = Math.max(1, Math.floor(samples.observationIds.length / CONCURRENCY));
@@ -420,15 +423,15 @@ phases.push(
     return client.request('PUT', `Observation/${id}`, JSON.stringify(body), { 'if-match': `W/"${body.meta.versionId}"` });
   })
 );
-const search1 = await searchPhase(client, server.proc, samples, '');
-phases.push(search1.phase);
+const search1 = PHASES.has('search') || PHASES.has('access') ? await searchPhase(client, server.proc, samples, '') : undefined;
+if (search1) phases.push(search1.phase);
 
 // Access cost (issue 3 §7): the same search mix with a clinician's user/ token and with patient/
 // tokens. The clinician is on the care team of every sample patient, so the access predicate is
 // evaluated in full and the results match the system token's; each patient/ client is one
 // patient, whose own id the patient-specific queries use.
 const clinicianPerQuery: Record<string, { p50: number; p95: number; n: number }> = {};
-const access = await accessPhases();
+const access = PHASES.has('access') ? await accessPhases() : [];
 phases.push(...access);
 
 async function accessPhases(): Promise<Phase[]> {
@@ -476,7 +479,7 @@ async function accessPhases(): Promise<Phase[]> {
   return out;
 }
 let search10: typeof search1 | undefined;
-if (SCALE > 1) {
+if (SCALE > 1 && search1) {
   phases.push(await ingest(client, server.proc, Array.from({ length: SCALE - 1 }, (_, k) => k + 1), { ...samples, patientIds: [...samples.patientIds] }));
   await settle(new Date());
   search10 = await searchPhase(client, server.proc, samples, ` at ${SCALE}x data`);
@@ -500,13 +503,16 @@ const result = {
   secondsPerPhase: SECONDS,
   scale: SCALE,
   phases,
-  searchMixPerQuery: search1.perQuery,
-  searchMixPerQueryClinician: clinicianPerQuery,
-  accessCost: {
-    clinicianVsSystem: round(access[0].perSec / ((search1.phase.perSec + access[3].perSec) / 2)),
-    patientVsSystemSameQueries: round(access[1].perSec / access[2].perSec),
-  },
-  ...(search10 ? { searchMixPerQueryScaled: search10.perQuery, scaledSlowdownP95: round(search10.phase.p95 / search1.phase.p95), scaledThroughputRatio: round(search1.phase.perSec / search10.phase.perSec) } : {}),
+  ...(search1 ? { searchMixPerQuery: search1.perQuery, searchMixPerQueryClinician: clinicianPerQuery } : {}),
+  ...(search1 && access.length
+    ? {
+        accessCost: {
+          clinicianVsSystem: round(access[0].perSec / ((search1.phase.perSec + access[3].perSec) / 2)),
+          patientVsSystemSameQueries: round(access[1].perSec / access[2].perSec),
+        },
+      }
+    : {}),
+  ...(search1 && search10 ? { searchMixPerQueryScaled: search10.perQuery, scaledSlowdownP95: round(search10.phase.p95 / search1.phase.p95), scaledThroughputRatio: round(search1.phase.perSec / search10.phase.perSec) } : {}),
   restart: { startToMetadataMs: round(restartMs), startToFirstReadMs: round(firstAnswerMs), firstReadStatus: firstRead.status },
 };
 
@@ -518,7 +524,7 @@ for (const p of phases) {
 }
 console.log('\n| search | p50 ms | p95 ms | n | clinician p50 ms | clinician p95 ms | clinician n |');
 console.log('|---|---:|---:|---:|---:|---:|---:|');
-for (const [k, v] of Object.entries(search1.perQuery)) {
+for (const [k, v] of Object.entries(search1?.perQuery ?? {})) {
   const c = clinicianPerQuery[k];
   console.log(`| ${k} | ${v.p50} | ${v.p95} | ${v.n} | ${c?.p50 ?? ''} | ${c?.p95 ?? ''} | ${c?.n ?? ''} |`);
 }

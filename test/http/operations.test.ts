@@ -114,6 +114,10 @@ describe('/metrics', () => {
     expect(text).toMatch(/^http_requests_in_flight 1$/m); // the scrape itself
     expect(text).toMatch(new RegExp(`^process_resident_memory_bytes\\{pid="${process.pid}"\\} \\d+$`, 'm'));
     expect(text).toMatch(/^nodejs_heap_used_bytes\{pid="\d+"\} \d+$/m);
+    // Where the resident size goes: V8's committed heap (never below what is in use) and Buffers.
+    const gauge = (name: string) => Number(new RegExp(`^${name}\\{pid="${process.pid}"\\} (\\d+)$`, 'm').exec(text)?.[1]);
+    expect(gauge('nodejs_heap_total_bytes')).toBeGreaterThanOrEqual(gauge('nodejs_heap_used_bytes'));
+    expect(gauge('nodejs_external_memory_bytes')).toBeGreaterThan(0);
     // The pg pool's connections; PGlite has no pool.
     expect(/^db_pool_connections\{state="total"\} \d+$/m.test(text)).toBe(s.db.kind === 'postgres');
     expect(/^db_pool_connections\{state="waiting"\} \d+$/m.test(text)).toBe(s.db.kind === 'postgres');

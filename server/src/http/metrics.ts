@@ -35,6 +35,8 @@ const FAMILIES: Record<string, Family> = {
   subscription_notifications_pending: { help: 'Subscription events recorded and not yet delivered (database-wide, read at most every 5 s).', type: 'gauge', merge: 'max' },
   process_resident_memory_bytes: { help: 'Resident set size of each server process.', type: 'gauge', merge: 'sum' },
   nodejs_heap_used_bytes: { help: 'V8 heap in use in each server process.', type: 'gauge', merge: 'sum' },
+  nodejs_heap_total_bytes: { help: 'V8 heap committed (in use or kept for reuse) in each server process.', type: 'gauge', merge: 'sum' },
+  nodejs_external_memory_bytes: { help: 'Memory outside the V8 heap held by JavaScript objects (Buffers) in each server process.', type: 'gauge', merge: 'sum' },
 };
 
 /** Upper bounds of the duration buckets, seconds. */
@@ -88,6 +90,8 @@ export function processSamples(): Sample[] {
   return [
     { name: 'process_resident_memory_bytes', labels: { pid }, value: mem.rss },
     { name: 'nodejs_heap_used_bytes', labels: { pid }, value: mem.heapUsed },
+    { name: 'nodejs_heap_total_bytes', labels: { pid }, value: mem.heapTotal },
+    { name: 'nodejs_external_memory_bytes', labels: { pid }, value: mem.external },
   ];
 }
 
