@@ -1,6 +1,7 @@
 import type { Resource } from '@medplum/fhirtypes';
 import type { Statement } from '../db/database.ts';
-import type { ReadAhead, Repository } from './repository.ts';
+import type { Repository } from './repository.ts';
+import type { ReadAhead } from './transaction-work.ts';
 
 /**
  * Write hooks: the places where the rest of the server takes part in a write without the store

@@ -1,16 +1,4 @@
-import {
-  type Operation,
-  type SearchRequest,
-  type WithId,
-  OperationOutcomeError,
-  applyPatch,
-  deepClone,
-  fhirpathPatchTypedValue,
-  formatSearchQuery,
-  generateId,
-  parseFhirPathPatchParameters,
-  toTypedValue,
-} from '@medplum/core';
+import { type Operation, type SearchRequest, type WithId, OperationOutcomeError, formatSearchQuery, generateId } from '@medplum/core';
 import {
   type CreateResourceOptions,
   type DeleteResourceOptions,
@@ -26,21 +14,33 @@ import { type AccessPolicy, tenantAdminPolicy } from '../access/policy.ts';
 import type { Permission } from '../access/scopes.ts';
 import { type Database, type Queryable, type Statement, runBatch } from '../db/database.ts';
 import { fail } from '../kernel/outcome.ts';
-import { carryDecimals, hasDecimalText, parseJson, parseStored, stringifyJson } from '../kernel/json.ts';
+import { carryDecimals, hasDecimalText, parseJson, parseStored } from '../kernel/json.ts';
+import { type CompartmentPageRequest, compartmentPage } from './compartment-page.ts';
+import {
+  type CheckedRow,
+  ID,
+  assertRowVisible,
+  assertVisible,
+  checkedRowStatement,
+  precondition,
+  readCheckedRow,
+  readCurrentRow,
+  refusal,
+  within,
+} from './current-row.ts';
 import { asOutcome, guardQueries } from './database-errors.ts';
-import { carryFhirPathPatchDecimals, carryFromDonors, carryPatchDecimals } from './decimals.ts';
 import { type HistoryPage, type HistoryQuery, historyBundle, readHistoryRows } from './history.ts';
-import { AUDIT_TABLE, AUDIT_TYPE, tableOf } from './audit-table.ts';
+import { AUDIT_TABLE, AUDIT_TYPE } from './audit-table.ts';
 import { type WriteHook, type WriteMethod, hooksFor } from './hooks.ts';
 import { emptyRows } from './index-rows.ts';
-import { indexResource } from './indexer.ts';
-import { explainedLeaves } from './search/access.ts';
-import { accessForTypes, accessPredicate, compileConstraint } from './search/compile.ts';
+import { patched } from './patch.ts';
 import { type SearchRequest as BatchedSearch, searchBatch as runSearchBatch } from './search/batch.ts';
 import { search as runSearch } from './search/index.ts';
-import { Sql } from './search/sql.ts';
-import { validate } from './validate.ts';
+import { type ReadAhead, type TransactionWork, forgetAhead, keepAhead, keepPrefetched, statementKey, takeAhead } from './transaction-work.ts';
+import { stamped, versionWrite } from './version.ts';
 import { type VersionWrite, writeVersions } from './write.ts';
+
+export type { ReadAhead } from './transaction-work.ts';
 
 export interface RepositoryContext {
   tenant: string;
@@ -79,43 +79,7 @@ export interface ServerWork {
   tenant?: string;
 }
 
-const ID = /^[A-Za-z0-9\-.]{1,64}$/;
-
 const MAX_ATTEMPTS = 20;
-
-interface CurrentRow {
-  version: number;
-  deleted: boolean;
-  content: string;
-}
-
-/** A current row with the caller's access to it (`Repository.currentRow` with a permission). */
-interface CheckedRow extends CurrentRow {
-  /** Within the caller's reach for reading. */
-  visible: boolean;
-  /** Within the caller's reach for the permission asked. */
-  allowed: boolean;
-}
-
-/** Work to do at the commit of one transaction (see `onBeforeCommit`, `onAfterCommit`). */
-interface TransactionWork {
-  beforeCommit: ((root: Repository) => Promise<void>)[];
-  afterCommit: (() => void)[];
-  /** Rows of the hooks' reads sent ahead with a current row (WriteHook.prefetch), by statement. */
-  prefetched?: Map<string, Record<string, unknown>[]>;
-  /** Reads sent ahead of the steps that make them (`readAhead`), by key, with the types they read. */
-  ahead?: Map<string, { types: readonly string[]; value: unknown }>;
-}
-
-/**
- * Tenant-wide reads that later steps of a transaction will make (see `Repository.readAhead`):
- * reads by id as `readResource` makes them, and statements as `aggregateOver` runs them, with the
- * resource types they read.
- */
-export interface ReadAhead {
-  reads?: [resourceType: string, id: string][];
-  statements?: { statement: Statement; types: readonly string[] }[];
-}
 
 /** Results of update-as-create, so the REST layer can answer 201 rather than 200. */
 const createdByUpdate = new WeakSet<object>();
@@ -263,32 +227,12 @@ export class Repository extends FhirRepository {
   async readAhead(ahead: ReadAhead): Promise<void> {
     if (!this.inTransaction) return;
     const reads = (ahead.reads ?? []).filter(([type, id]) => ID.test(id) && this.tenantWide(type));
-    const statements = [...reads.map(([type, id]) => ({ statement: this.currentRowStatement(type, id, 'r'), types: [type] })), ...(ahead.statements ?? [])];
+    const statements = [...reads.map(([type, id]) => ({ statement: checkedRowStatement(this.ctx, type, id, 'r'), types: [type] })), ...(ahead.statements ?? [])];
     if (statements.length === 0) return;
     // Buffered creates that these reads could find are written first, as the reads themselves would.
     const types = new Set(statements.flatMap((x) => x.types));
     if (this.pending.some((w) => types.has(w.type))) await this.flush();
-    const answered = await runBatch(this.q, statements.map((x) => x.statement));
-    const store = (this.txWork.ahead ??= new Map());
-    statements.forEach((x, i) => store.set(statementKey(x.statement), { types: x.types, value: answered[i].rows }));
-  }
-
-  /** A read sent ahead (`readAhead`) under `key`, taken out; undefined when there is none. */
-  private takeAhead(key: () => string): unknown {
-    const store = this.txWork.ahead;
-    if (!store?.size) return undefined;
-    const k = key();
-    const hit = store.get(k);
-    if (hit) store.delete(k);
-    return hit?.value;
-  }
-
-  /** A write of `types` in this transaction: the reads sent ahead of them are stale. */
-  private wrote(types: Iterable<string>): void {
-    const store = this.txWork.ahead;
-    if (!store?.size) return;
-    const written = new Set(types);
-    for (const [k, v] of store) if (v.types.some((t) => written.has(t))) store.delete(k);
+    keepAhead(this.txWork, statements, await runBatch(this.q, statements.map((x) => x.statement)));
   }
 
   /** Whether this repository reads `resourceType` tenant-wide, with no access predicate. */
@@ -410,10 +354,10 @@ export class Repository extends FhirRepository {
     }
     const id = options?.assignedId && resource.id ? resource.id : generateId();
     const candidate = await this.beforeWrite('create', { ...resource, id });
-    const stored = this.prepare(candidate, 1);
+    const stored = this.stamp(candidate, 1);
     if (this.inTransaction) await this.hooksReadAhead(candidate);
-    const write = this.versionWrite(stored, 'POST', false);
-    this.wrote([write.type]);
+    const write = versionWrite(stored, 'POST', false, this.ctx.fhirBase);
+    forgetAhead(this.txWork, [write.type]);
     if (this.inTransaction) {
       this.pending.push(write);
     } else {
@@ -432,8 +376,8 @@ export class Repository extends FhirRepository {
     this.ctx.access.assertCan(resourceType, 'r');
     // One round trip: the row and whether the caller may see it (outside the caller's reach
     // answers as if it did not exist: existence must not leak).
-    const ahead = this.txWork.ahead?.size && ID.test(id) && this.tenantWide(resourceType) ? (this.takeAhead(() => statementKey(this.currentRowStatement(resourceType, id, 'r'))) as CheckedRow[] | undefined) : undefined;
-    const row = ahead ? ahead[0] : await this.currentRow(resourceType, id, 'r');
+    const ahead = this.txWork.ahead?.size && ID.test(id) && this.tenantWide(resourceType) ? (takeAhead(this.txWork, () => statementKey(checkedRowStatement(this.ctx, resourceType, id, 'r'))) as CheckedRow[] | undefined) : undefined;
+    const row = ahead ? ahead[0] : await readCheckedRow(this.q, this.ctx, resourceType, id, 'r');
     if (!row?.visible) fail('not-found', `${resourceType}/${id} not found`);
     if (row.deleted) fail('gone', `${resourceType}/${id} was deleted`);
     return parseStored(row.content) as WithId<T>;
@@ -459,7 +403,7 @@ export class Repository extends FhirRepository {
     const version = Number(vid);
     if (!Number.isInteger(version) || version < 1 || !ID.test(id)) missing();
     // A version is visible when its resource is (the same rule as history, ./history.ts).
-    if (!(await this.within(resourceType, id, 'r'))) missing();
+    if (!(await within(this.q, this.ctx, resourceType, id, 'r'))) missing();
     // An AuditEvent's one version is its row in its own table (./audit-table.ts).
     const table = resourceType === AUDIT_TYPE ? AUDIT_TABLE : 'resource_history';
     const { rows } = await this.q.query<{ content: string; deleted: boolean }>(
@@ -480,9 +424,9 @@ export class Repository extends FhirRepository {
   async readForUpdate<T extends Resource>(resourceType: string, id: string): Promise<WithId<T>> {
     await this.flush();
     this.ctx.access.assertCan(resourceType, 'u');
-    const row = await this.currentRow(resourceType, id, 'u');
+    const row = await readCheckedRow(this.q, this.ctx, resourceType, id, 'u');
     if (!row) fail('not-found', `${resourceType}/${id} not found`);
-    await this.assertRowVisible(row, resourceType, id, 'u');
+    await assertRowVisible(this.q, this.ctx, row, resourceType, id, 'u');
     if (row.deleted) fail('gone', `${resourceType}/${id} was deleted`);
     return parseJson(row.content) as WithId<T>;
   }
@@ -490,9 +434,9 @@ export class Repository extends FhirRepository {
   async readHistory<T extends Resource>(resourceType: string, id: string, options?: ReadHistoryOptions): Promise<Bundle<WithId<T>>> {
     await this.flush();
     this.ctx.access.assertCan(resourceType, 'r');
-    const exists = await this.currentRow(resourceType, id);
+    const exists = await readCurrentRow(this.q, this.ctx.tenant, resourceType, id);
     if (!exists) fail('not-found', `${resourceType}/${id} not found`);
-    await this.assertVisible(resourceType, id);
+    await assertVisible(this.q, this.ctx, resourceType, id);
     const page = await readHistoryRows(this.q, this.ctx, { type: resourceType, id, count: options?.limit, offset: options?.offset });
     return historyBundle(this.ctx, page) as Bundle<WithId<T>>;
   }
@@ -503,45 +447,10 @@ export class Repository extends FhirRepository {
     return readHistoryRows(this.q, this.ctx, query);
   }
 
-  /**
-   * One page of the resources in a compartment that the caller may search: those whose (type,
-   * param) reference points at the owner, with the caller's access composed into the same
-   * statement (per type, ./search/access.ts). `pairs` are the compartment's (resource type, param)
-   * links. Pages follow (type, id) order; `after` is the last (type, id) of the previous page.
-   * The owner itself is not among them. The page is chosen on ids alone and the content read for
-   * its rows only, so a patient with a long record costs one page, not the whole record.
-   */
-  async compartmentPage(
-    ownerType: string,
-    ownerId: string,
-    pairs: [string, string][],
-    page: { since?: string; count: number; after?: [string, string] }
-  ): Promise<{ resources: Resource[]; more: boolean }> {
+  /** One page of a compartment's resources that the caller may search (./compartment-page.ts). */
+  async compartmentPage(ownerType: string, ownerId: string, pairs: [string, string][], page: CompartmentPageRequest): Promise<{ resources: Resource[]; more: boolean }> {
     await this.flush();
-    if (pairs.length === 0 || page.count <= 0) return { resources: [], more: false };
-    const q = new Sql(this.ctx.tenant);
-    const types = [...new Set(pairs.map((p) => p[0]))];
-    const access = accessForTypes(q, types, 'r', { access: this.ctx.access, fhirBase: this.ctx.fhirBase, permission: 's' }, true);
-    if (access === 'FALSE') return { resources: [], more: false };
-    const owner = `x.target_type = ${q.p(ownerType)} AND x.target_id = ${q.p(ownerId)}`;
-    const links = `unnest(${q.p(pairs.map((p) => p[0]), 'text[]')}, ${q.p(pairs.map((p) => p[1]), 'text[]')})`;
-    const sinceSql = page.since ? ` AND r.last_updated >= ${q.p(page.since)}::timestamptz` : '';
-    const afterSql = page.after ? ` AND (r.type, r.id) > (${q.p(page.after[0])}, ${q.p(page.after[1])})` : '';
-    const self = `NOT (r.type = ${q.p(ownerType)} AND r.id = ${q.p(ownerId)})`;
-    const { rows } = await this.q.query<{ content: string }>(
-      `SELECT c.content FROM (
-         SELECT r.type, r.id FROM resource r
-         WHERE r.tenant = $1 AND NOT r.deleted${sinceSql}${afterSql} AND ${self} AND (r.type, r.id) IN (
-           SELECT x.rtype, x.rid FROM idx_reference x
-           JOIN ${links} AS c(rtype, param) ON x.rtype = c.rtype AND x.param = c.param
-           WHERE x.tenant = $1 AND ${owner}) AND (${access})
-         ORDER BY r.type, r.id LIMIT ${q.p(page.count + 1, 'int')}) p
-       JOIN resource c ON c.tenant = $1 AND c.type = p.type AND c.id = p.id
-       ORDER BY p.type, p.id`,
-      q.params
-    );
-    const resources = rows.slice(0, page.count).map((row) => parseJson(row.content) as Resource);
-    return { resources, more: rows.length > page.count };
+    return compartmentPage(this.q, this.ctx, [ownerType, ownerId], pairs, page);
   }
 
   // --- update / patch / delete ----------------------------------------------------------------
@@ -566,17 +475,17 @@ export class Repository extends FhirRepository {
         if (absent && (ifMatch !== undefined || !access.can(resourceType, 'c'))) fail('not-found', `${resourceType}/${id} not found`);
         // Update as create with a client-assigned id (https://hl7.org/fhir/R4/http.html#upsert).
         access.assertCan(resourceType, 'c');
-        this.precondition(ifMatch, row, resourceType, id);
-        const stored = this.prepare(await this.beforeWrite('create', resource), (row?.version ?? 0) + 1);
+        precondition(ifMatch, row, resourceType, id);
+        const stored = this.stamp(await this.beforeWrite('create', resource), (row?.version ?? 0) + 1);
         createdByUpdate.add(stored);
-        return this.versionWrite(stored, 'PUT', Boolean(row));
+        return versionWrite(stored, 'PUT', Boolean(row), this.ctx.fhirBase);
       }
       this.ctx.access.assertCan(resourceType, 'u');
-      await this.assertRowVisible(row, resourceType, id, 'u');
-      this.precondition(ifMatch, row, resourceType, id);
+      await assertRowVisible(this.q, this.ctx, row, resourceType, id, 'u');
+      precondition(ifMatch, row, resourceType, id);
       const before = parseJson(row.content) as Resource;
       const next = await this.beforeWrite('update', resource, before);
-      return this.versionWrite(this.prepare(next, row.version + 1), 'PUT', true, before);
+      return versionWrite(this.stamp(next, row.version + 1), 'PUT', true, this.ctx.fhirBase, before);
     }) as Promise<WithId<T>>;
   }
 
@@ -593,35 +502,12 @@ export class Repository extends FhirRepository {
     return this.modify(resourceType, id, 'u', async (row) => {
       if (!row) fail('not-found', `${resourceType}/${id} not found`);
       // Visibility before anything else about the row: a hidden deleted resource is a missing one.
-      await this.assertRowVisible(row, resourceType, id, 'u');
+      await assertRowVisible(this.q, this.ctx, row, resourceType, id, 'u');
       if (row.deleted) fail('gone', `${resourceType}/${id} was deleted`);
-      this.precondition(options?.ifMatch, row, resourceType, id);
+      precondition(options?.ifMatch, row, resourceType, id);
       const current = parseJson(row.content) as WithId<T>;
-      const patched = deepClone(current);
-      carryDecimals(current, patched);
-      if (Array.isArray(patch)) {
-        patch.forEach((op, i) => {
-          const o = op as { op?: unknown; path?: unknown } | null;
-          if (!o || typeof o !== 'object' || typeof o.op !== 'string' || typeof o.path !== 'string') {
-            fail('invalid', `JSON Patch operation ${i} must be an object with an "op" and a "path" (RFC 6902)`);
-          }
-        });
-        const errors = applyPatch(patched, patch).filter(Boolean);
-        if (errors.length) fail('unprocessable', `JSON Patch failed: ${errors.map((e) => e?.message).join('; ')}`);
-        carryPatchDecimals(patch, patched);
-      } else {
-        try {
-          fhirpathPatchTypedValue(toTypedValue(patched), parseFhirPathPatchParameters(patch));
-          carryFhirPathPatchDecimals(patch, patched);
-        } catch (err) {
-          fail('unprocessable', `FHIRPath Patch failed: ${(err as Error).message}`);
-        }
-      }
-      if (patched.resourceType !== resourceType || patched.id !== id) {
-        fail('invalid', 'A patch may not change resourceType or id', `${resourceType}.id`);
-      }
-      const next = await this.beforeWrite('patch', patched, current);
-      return this.versionWrite(this.prepare(next, row.version + 1), 'PATCH', true, current);
+      const next = await this.beforeWrite('patch', patched(current, patch), current);
+      return versionWrite(this.stamp(next, row.version + 1), 'PATCH', true, this.ctx.fhirBase, current);
     }) as Promise<WithId<T>>;
   }
 
@@ -632,8 +518,8 @@ export class Repository extends FhirRepository {
     }
     await this.modify(resourceType, id, 'd', async (row) => {
       if (!row) fail('not-found', `${resourceType}/${id} not found`);
-      await this.assertRowVisible(row, resourceType, id, 'd');
-      this.precondition(options?.ifMatch, row, resourceType, id);
+      await assertRowVisible(this.q, this.ctx, row, resourceType, id, 'd');
+      precondition(options?.ifMatch, row, resourceType, id);
       if (row.deleted) return undefined; // Deleting a deleted resource changes nothing (R4 http.html#delete).
       const before = parseJson(row.content) as Resource;
       for (const h of hooksFor(this.ctx.hooks, resourceType)) {
@@ -738,7 +624,7 @@ export class Repository extends FhirRepository {
         throw err;
       }
       if (written) {
-        this.wrote([resourceType]);
+        forgetAhead(this.txWork, [resourceType]);
         const method: WriteMethod = write.deleted ? 'delete' : write.method === 'PATCH' ? 'patch' : row && !row.deleted ? 'update' : 'create';
         if (!write.deleted) await this.assertWritten(resourceType, id, method === 'create' ? 'c' : 'u');
         await this.afterWrite(method, resourceType, id, write.before, write.resource);
@@ -823,7 +709,7 @@ export class Repository extends FhirRepository {
    */
   async aggregateOver<T>(types: readonly string[], sql: string, params: unknown[]): Promise<T[]> {
     if (this.pending.some((w) => types.includes(w.type))) await this.flush();
-    const ahead = this.takeAhead(() => statementKey({ sql, params }));
+    const ahead = takeAhead(this.txWork, () => statementKey({ sql, params }));
     if (ahead) return ahead as T[];
     const { rows } = await this.q.query<T>(sql, params);
     return rows;
@@ -832,112 +718,16 @@ export class Repository extends FhirRepository {
   // --- helpers ------------------------------------------------------------------------------
 
   /**
-   * `currentRow` with permission, and in a transaction the reads the write hooks ask to send ahead
-   * (WriteHook.prefetch) in the same round trip: the hooks' beforeWrite then finds their rows.
+   * The current row with the caller's reach over it (./current-row.ts `readCheckedRow`), and in a
+   * transaction the reads the write hooks ask to send ahead (WriteHook.prefetch) in the same round
+   * trip: the hooks' beforeWrite then finds their rows.
    */
   private async currentRowAndPrefetches(resourceType: string, id: string, permission: Permission): Promise<CheckedRow | undefined> {
     const ahead = this.inTransaction && ID.test(id) ? hooksFor(this.ctx.hooks, resourceType).flatMap((h) => h.prefetch?.(this, resourceType) ?? []) : [];
-    if (ahead.length === 0) return this.currentRow(resourceType, id, permission);
-    const [first, ...rest] = await runBatch(this.q, [this.currentRowStatement(resourceType, id, permission), ...ahead]);
-    const prefetched = (this.txWork.prefetched ??= new Map());
-    ahead.forEach((st, i) => prefetched.set(statementKey(st), rest[i].rows));
+    if (ahead.length === 0) return readCheckedRow(this.q, this.ctx, resourceType, id, permission);
+    const [first, ...rest] = await runBatch(this.q, [checkedRowStatement(this.ctx, resourceType, id, permission), ...ahead]);
+    keepPrefetched(this.txWork, ahead, rest);
     return first.rows[0] as unknown as CheckedRow | undefined;
-  }
-
-  private async currentRow(resourceType: string, id: string): Promise<CurrentRow | undefined>;
-  private async currentRow(resourceType: string, id: string, permission: Permission): Promise<CheckedRow | undefined>;
-  /**
-   * The current row; with `permission`, also whether it is within the caller's reach for reading
-   * and for `permission` (the predicates of `within`, evaluated on the same row), so that a change
-   * costs no round trips of its own for them (`assertRowVisible`). Prepared: one row by its key.
-   */
-  private async currentRow(resourceType: string, id: string, permission?: Permission): Promise<CheckedRow | CurrentRow | undefined> {
-    if (!ID.test(id)) return undefined;
-    if (!permission) {
-      const { rows } = await this.q.query<CurrentRow>(
-        `SELECT version, deleted, content FROM ${tableOf(resourceType)} WHERE tenant = $1 AND type = $2 AND id = $3`,
-        [this.ctx.tenant, resourceType, id],
-        { prepare: true }
-      );
-      return rows[0];
-    }
-    const { sql, params, prepare } = this.currentRowStatement(resourceType, id, permission);
-    const { rows } = await this.q.query<CheckedRow>(sql, params, { prepare });
-    return rows[0];
-  }
-
-  /** The statement of `currentRow` with a permission. */
-  private currentRowStatement(resourceType: string, id: string, permission: Permission): Statement {
-    const q = new Sql(this.ctx.tenant);
-    const env = { access: this.ctx.access, fhirBase: this.ctx.fhirBase };
-    const visible = accessPredicate(q, resourceType, 'r', { ...env, permission: 'r' });
-    const allowed = permission === 'r' ? 'TRUE' : accessPredicate(q, resourceType, 'r', { ...env, permission });
-    return {
-      sql: `SELECT r.version, r.deleted, r.content, ${visible} AS visible, ${allowed} AS allowed
-       FROM ${tableOf(resourceType)} r WHERE r.tenant = $1 AND r.type = ${q.p(resourceType)} AND r.id = ${q.p(id)}`,
-      params: q.params,
-      prepare: true,
-    };
-  }
-
-  /** `assertVisible` on a row read with its checks (`currentRow` with a permission). */
-  private async assertRowVisible(row: CheckedRow, resourceType: string, id: string, permission: Permission): Promise<void> {
-    if (!row.visible) fail('not-found', `${resourceType}/${id} not found`);
-    if (permission !== 'r' && !row.allowed) {
-      const why = await this.refusal(resourceType, id, permission);
-      fail('forbidden', `The granted access does not allow changing ${resourceType}/${id}${why ? `: ${why.text}` : ''}`, why?.expression);
-    }
-  }
-
-  /**
-   * Whether the stored row type/id is within the caller's reach for `permission`, decided by the
-   * access policy's predicate in SQL (./search/access.ts) on the row's current index rows.
-   * Prepared: the plan (a primary-key probe and the predicate's probes of that one row's index
-   * rows) cannot depend on the values, and planning it cost PostgreSQL more than running it.
-   */
-  private async within(resourceType: string, id: string, permission: Permission): Promise<boolean> {
-    const c = this.ctx.access.readConstraint(resourceType, permission);
-    if (c.kind === 'all') return true;
-    if (c.kind === 'deny') return false;
-    const q = new Sql(this.ctx.tenant);
-    const pred = accessPredicate(q, resourceType, 'r', { access: this.ctx.access, fhirBase: this.ctx.fhirBase, permission });
-    const { rows } = await this.q.query(
-      `SELECT 1 FROM ${tableOf(resourceType)} r WHERE r.tenant = $1 AND r.type = ${q.p(resourceType)} AND r.id = ${q.p(id)} AND ${pred}`,
-      q.params,
-      { prepare: true }
-    );
-    return rows.length > 0;
-  }
-
-  /**
-   * Before a read or a change: the resource must be visible to the caller, else 404 — a resource
-   * outside the caller's reach answers as if it did not exist (existence must not leak). Visible
-   * but not changeable with `permission` is a 403.
-   */
-  private async assertVisible(resourceType: string, id: string, permission: Permission = 'r'): Promise<void> {
-    if (!(await this.within(resourceType, id, 'r'))) fail('not-found', `${resourceType}/${id} not found`);
-    if (permission !== 'r' && !(await this.within(resourceType, id, permission))) {
-      const why = await this.refusal(resourceType, id, permission);
-      fail('forbidden', `The granted access does not allow changing ${resourceType}/${id}${why ? `: ${why.text}` : ''}`, why?.expression);
-    }
-  }
-
-  /**
-   * Why the access policy refuses `permission` on the stored row, when a leaf of its decision says
-   * (an explained `not` leaf the row fails, e.g. the platform's instruments): for the 403's text.
-   * Runs only on the way to a 403.
-   */
-  private async refusal(resourceType: string, id: string, permission: Permission): Promise<{ text: string; expression?: string } | undefined> {
-    for (const leaf of explainedLeaves(this.ctx.access.readConstraint(resourceType, permission))) {
-      const q = new Sql(this.ctx.tenant);
-      const pred = compileConstraint(q, resourceType, 'r', leaf, { access: this.ctx.access, fhirBase: this.ctx.fhirBase, permission });
-      const { rows } = await this.q.query(
-        `SELECT 1 FROM ${tableOf(resourceType)} r WHERE r.tenant = $1 AND r.type = ${q.p(resourceType)} AND r.id = ${q.p(id)} AND ${pred}`,
-        q.params
-      );
-      if (rows.length === 0) return { text: leaf.refusal as string, expression: leaf.expression };
-    }
-    return undefined;
   }
 
   /**
@@ -948,22 +738,11 @@ export class Repository extends FhirRepository {
   private async assertWritten(resourceType: string, id: string, permission: Permission): Promise<void> {
     if (this.ctx.access.readConstraint(resourceType, permission).kind === 'all') return;
     await this.flush();
-    if (!(await this.within(resourceType, id, permission))) {
-      const why = await this.refusal(resourceType, id, permission);
+    if (!(await within(this.q, this.ctx, resourceType, id, permission))) {
+      const why = await refusal(this.q, this.ctx, resourceType, id, permission);
       if (why) fail('forbidden', `The granted access does not allow this ${resourceType}: ${why.text}`, why.expression);
       fail('forbidden', `The granted access does not allow this ${resourceType}: it would be outside the caller's reach`);
     }
-  }
-
-  /**
-   * If-Match (https://hl7.org/fhir/R4/http.html#concurrency): 412 naming the current version;
-   * `*` matches any current (not deleted) version.
-   * Called only once the caller's access to the row is established (visible, and the type's
-   * permission granted), so a version is never named to someone who may not read it.
-   */
-  private precondition(ifMatch: string | undefined, row: CurrentRow | undefined, resourceType: string, id: string): void {
-    if (ifMatch === undefined || (row && !row.deleted && (ifMatch === '*' || String(row.version) === ifMatch))) return;
-    fail('precondition', `Version conflict: If-Match "${ifMatch}" does not match the current version "${row && !row.deleted ? row.version : 'none'}" of ${resourceType}/${id}`);
   }
 
   private needsTransaction(resourceType: string): boolean {
@@ -1009,44 +788,10 @@ export class Repository extends FhirRepository {
     }
   }
 
-  /** Validates and stamps meta; returns the exact resource that will be stored. */
-  private prepare<T extends Resource>(resource: T, version: number): WithId<T> {
-    if (resource.id !== undefined && !ID.test(resource.id)) {
-      fail('invalid', `Invalid resource id '${resource.id}'`, `${resource.resourceType}.id`);
-    }
-    if (!this.ctx.serverBuilt) validate(resource);
-    const meta = { ...resource.meta, versionId: String(version), lastUpdated: new Date().toISOString() };
-    const stored = { ...resource, meta } as WithId<T>;
-    carryDecimals(resource, stored);
-    if (this.ctx.decimalDonors) carryFromDonors(this.ctx.decimalDonors, usedDonors(this.transactionKey ?? this.ctx), stored);
-    return stored;
+  /** The version that will be stored (./version.ts), validated unless the server built it. */
+  private stamp<T extends Resource>(resource: T, version: number): WithId<T> {
+    return stamped(resource, version, { serverBuilt: this.ctx.serverBuilt, decimalDonors: this.ctx.decimalDonors, donorsKey: this.transactionKey ?? this.ctx });
   }
-
-  private versionWrite<R extends Resource>(stored: WithId<R>, method: VersionWrite['method'], exists: boolean, before?: Resource): VersionWrite {
-    return {
-      before,
-      type: stored.resourceType,
-      id: stored.id,
-      version: Number(stored.meta?.versionId),
-      lastUpdated: stored.meta?.lastUpdated as string,
-      deleted: false,
-      method,
-      content: stringifyJson(stored),
-      index: indexResource(stored, this.ctx.fhirBase),
-      exists,
-      resource: stored,
-    };
-  }
-}
-
-const statementKey = (s: Statement): string => JSON.stringify([s.sql, s.params ?? []]);
-
-/** The donors (decimals.ts) already written, per transaction attempt. */
-const donorsUsed = new WeakMap<object, WeakSet<object>>();
-function usedDonors(key: object): WeakSet<object> {
-  let used = donorsUsed.get(key);
-  if (!used) donorsUsed.set(key, (used = new WeakSet()));
-  return used;
 }
 
 export function isOperationOutcomeError(err: unknown): err is OperationOutcomeError {
