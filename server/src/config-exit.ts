@@ -10,8 +10,25 @@ export function loadConfigOrExit(env: NodeJS.ProcessEnv = process.env): Config {
   try {
     return loadConfig(env);
   } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    process.stderr.write(`Configuration error: ${err.message}\n`);
-    process.exit(1);
+    exitOnConfigError(err);
   }
+}
+
+/**
+ * The same for what a start finds wrong later, once settings meet their rules (no server key for
+ * secrets at rest on PostgreSQL, a key file that does not parse): one line and exit code 1.
+ * Anything else is not a setting, and goes on as it was thrown.
+ */
+export async function orExitOnConfigError<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (err) {
+    exitOnConfigError(err);
+  }
+}
+
+function exitOnConfigError(err: unknown): never {
+  if (!(err instanceof ConfigError)) throw err;
+  process.stderr.write(`Configuration error: ${err.message}\n`);
+  process.exit(1);
 }

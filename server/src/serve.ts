@@ -1,6 +1,6 @@
 import cluster from 'node:cluster';
 import module from 'node:module';
-import { loadConfigOrExit } from './config-exit.ts';
+import { loadConfigOrExit, orExitOnConfigError } from './config-exit.ts';
 import { withHeapFlags } from './heap-flags.ts';
 import { collectFromWorkers, serveWorkersMetrics } from './http/metrics-cluster.ts';
 import { shutdown } from './http/shutdown.ts';
@@ -94,7 +94,7 @@ if (workers > 1 && cluster.isPrimary) {
   // Loaded here, not at the top: the cluster's primary only migrates, forks and supervises, and
   // need not hold the whole server (its modules and the FHIR definitions) in memory.
   const { configureHttpServer, createServer } = await import('./app.ts');
-  const server = await createServer(config);
+  const server = await orExitOnConfigError(createServer(config));
   // In a cluster every worker asks, one at a time (above): the first finds the database empty.
   if (demo) await demo.seedDemo(server.db, config);
   const http = server.app.listen(config.port, () => {

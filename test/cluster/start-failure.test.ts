@@ -39,6 +39,9 @@ test('a cluster whose first worker cannot start stops, failing, and says why onc
   });
   expect(code).toBe(1);
   expect(output.match(/No server key for secrets at rest/g)).toHaveLength(1);
+  // The reason as one line, not as a stack trace.
+  expect(output).toMatch(/^Configuration error: No server key for secrets at rest/m);
+  expect(output).not.toMatch(/^\s+at /m);
   expect(output).toContain('the first worker could not start; stopping');
   expect(output).not.toContain('starting another');
 });

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { ConfigError } from '../config-check.ts';
 import { KEY_ID, type SecretKey, SecretBox } from './secret-box.ts';
 
 /**
@@ -28,14 +29,14 @@ export function loadSecretBox(config: SecretKeyConfig): SecretBox {
   if (embedded && config.dataDir === 'memory' && !config.secretKeysFile) return new SecretBox([newSecretKey()]);
   const file = config.secretKeysFile || (embedded ? defaultSecretKeyFile(config.dataDir) : undefined);
   if (!file) {
-    throw new Error(
+    throw new ConfigError(
       'No server key for secrets at rest: on PostgreSQL set SECRET_KEYS (make one with `npm run cli -- secrets keygen`) or SECRET_KEYS_FILE; ' +
         'SECRET_KEYS_GENERATE=true with SECRET_KEYS_FILE creates that file when it is missing'
     );
   }
   if (existsSync(file)) return new SecretBox(parseSecretKeys(readFileSync(file, 'utf8'), file));
   if (!(config.secretKeysGenerate ?? embedded)) {
-    throw new Error(`The server key file ${file} (SECRET_KEYS_FILE) does not exist; create it with \`npm run cli -- secrets keygen\`, or set SECRET_KEYS_GENERATE=true to have it generated`);
+    throw new ConfigError(`The server key file ${file} (SECRET_KEYS_FILE) does not exist; create it with \`npm run cli -- secrets keygen\`, or set SECRET_KEYS_GENERATE=true to have it generated`);
   }
   const key = newSecretKey();
   mkdirSync(dirname(file), { recursive: true });
@@ -72,13 +73,13 @@ export function parseSecretKeys(text: string, where: string): SecretKey[] {
     .join(' ')
     .split(/[\s,]+/)
     .filter(Boolean);
-  if (entries.length === 0) throw new Error(`${where} holds no key`);
+  if (entries.length === 0) throw new ConfigError(`${where} holds no key`);
   return entries.map((e, i) => {
     const at = e.indexOf(':');
     const id = at > 0 ? e.slice(0, at) : '';
-    if (!KEY_ID.test(id)) throw new Error(`${where}: entry ${i + 1} must read id:base64key (id of letters, digits, "_" or "-")`);
+    if (!KEY_ID.test(id)) throw new ConfigError(`${where}: entry ${i + 1} must read id:base64key (id of letters, digits, "_" or "-")`);
     const key = Buffer.from(e.slice(at + 1), 'base64');
-    if (key.length !== 32) throw new Error(`${where}: key "${id}" must be 32 bytes, base64-encoded`);
+    if (key.length !== 32) throw new ConfigError(`${where}: key "${id}" must be 32 bytes, base64-encoded`);
     return { id, key };
   });
 }
