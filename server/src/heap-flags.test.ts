@@ -13,5 +13,6 @@ describe('heap flags', () => {
     expect(withHeapFlags([])).toEqual(HEAP_FLAGS);
     expect(withHeapFlags(['--max-semi-space-size=64'])).toEqual(['--max-semi-space-size=64', ...HEAP_FLAGS.filter((f) => !f.startsWith('--max-semi-space-size='))]);
     expect(withHeapFlags(['--max_semi_space_size=8']).filter((f) => /semi.space/.test(f))).toEqual(['--max_semi_space_size=8']);
+    expect(withHeapFlags(['--heap-growing-percent=100'])).toEqual(['--heap-growing-percent=100', ...HEAP_FLAGS.filter((f) => !f.startsWith('--heap-growing-percent='))]);
   });
 });
