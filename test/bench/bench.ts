@@ -250,7 +250,10 @@ async function ingest(client: BenchClient, proc: ChildProcess, copies: number[],
       for (const e of body.entry) {
         const loc = e.response.location ?? '';
         if (loc.startsWith('Patient/') && samples.patientIds.length < 5000) samples.patientIds.push(loc.split('/')[1]);
-        if (loc.startsWith('Observation/') && samples.observationIds.length < 20000 && Math.random() < 0.05) {
+        // Every client of the If-Match phase needs Observations of its own: the first ones are all
+        // kept, so that a small load (--bundles=1) has enough; then one in twenty.
+        const few = samples.observationIds.length < CONCURRENCY * 4;
+        if (loc.startsWith('Observation/') && samples.observationIds.length < 20000 && (few || Math.random() < 0.05)) {
           samples.observationIds.push(loc.split('/')[1]);
         }
       }
