@@ -3,6 +3,7 @@ import module from 'node:module';
 import { loadConfigOrExit, orExitOnConfigError } from './config-exit.ts';
 import { withHeapFlags } from './heap-flags.ts';
 import { collectFromWorkers, serveWorkersMetrics } from './http/metrics-cluster.ts';
+import { followRebalance, rebalanceOnJoin } from './http/rebalance.ts';
 import { shutdown } from './http/shutdown.ts';
 import { log } from './log.ts';
 
@@ -31,6 +32,8 @@ if (workers > 1 && cluster.isPrimary) {
   // One scrape for all workers (http/metrics-cluster.ts): on METRICS_PORT here, or on the public
   // port (METRICS_TOKEN) through whichever worker is asked.
   serveWorkersMetrics();
+  // A worker that starts listening gets its share of the connections already open (http/rebalance.ts).
+  rebalanceOnJoin();
   let stopping = false;
   // Workers get the compile cache (main.ts) from their first line: even main.ts is then read
   // from it, and Node never loads its TypeScript stripper in a worker.
@@ -95,6 +98,7 @@ if (workers > 1 && cluster.isPrimary) {
   // need not hold the whole server (its modules and the FHIR definitions) in memory.
   const { configureHttpServer, createServer } = await import('./app.ts');
   const server = await orExitOnConfigError(createServer(config));
+  followRebalance(server.lifecycle);
   // In a cluster every worker asks, one at a time (above): the first finds the database empty.
   if (demo) await demo.seedDemo(server.db, config);
   const http = server.app.listen(config.port, () => {

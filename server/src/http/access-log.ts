@@ -3,6 +3,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { type FhirAudit, interactionOf } from '../audit/fhir-audit.ts';
 import { log } from '../log.ts';
 import type { Lifecycle } from './health.ts';
+import { letGo } from './rebalance.ts';
 import type { Metrics } from './metrics.ts';
 
 /**
@@ -27,7 +28,8 @@ export function accessLog(metrics: Metrics, lifecycle: Lifecycle) {
     res.locals.requestId = requestId;
     res.locals.log = log.child({ requestId });
     // While draining, each answer closes its connection: keep-alive clients reconnect elsewhere.
-    if (lifecycle.draining) res.setHeader('Connection', 'close');
+    // So does the next answer on a connection taken before another worker joined (./rebalance.ts).
+    if (lifecycle.draining || letGo(req.socket, lifecycle)) res.setHeader('Connection', 'close');
     lifecycle.inFlight++;
     res.once('close', () => {
       lifecycle.inFlight--;

@@ -16,6 +16,8 @@ export interface Lifecycle {
   draining: boolean;
   /** Requests being served (./access-log.ts counts them; shutdown waits for 0). */
   inFlight: number;
+  /** Connections first seen before this instant (performance.now) close after their next answer (./rebalance.ts). */
+  rebalanceBefore?: number;
 }
 
 const READY_TIMEOUT_MS = 2000;
