@@ -33,10 +33,12 @@ describe.runIf(process.env.DATABASE_URL)('keep-alive connections and a worker th
   let shared: SharedDatabase;
   let server: ServerProcess;
   let log = '';
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+  // One agent per client, holding one connection at a time: a shared agent hands its most recently
+  // used free socket to whichever client asks next, so four clients could share one new connection.
+  const agents = Array.from({ length: 4 }, () => new http.Agent({ keepAlive: true, maxSockets: 1 }));
   const listening = () => log.match(/"msg":"listening"/g)?.length ?? 0;
 
-  const get = (path: string) =>
+  const get = (path: string, agent: http.Agent) =>
     new Promise<Answer>((resolve, reject) => {
       const req = http.get({ host: '127.0.0.1', port: server.port, path, agent }, (res) => {
         const localPort = (res.socket as { localPort?: number }).localPort as number;
@@ -53,7 +55,7 @@ describe.runIf(process.env.DATABASE_URL)('keep-alive connections and a worker th
   }, 120_000);
 
   afterAll(async () => {
-    agent.destroy();
+    for (const agent of agents) agent.destroy();
     await server?.stop();
     await shared?.drop();
   });
@@ -65,10 +67,10 @@ describe.runIf(process.env.DATABASE_URL)('keep-alive connections and a worker th
     const answers: (Answer & { workersListening: number })[] = [];
     const deadline = Date.now() + 60_000;
     await Promise.all(
-      Array.from({ length: 4 }, async () => {
+      agents.map(async (agent) => {
         let closedAt = -1;
         for (let n = 0; Date.now() < deadline && (closedAt < 0 || n < closedAt + 3); n++) {
-          const a = await get('/healthz');
+          const a = await get('/healthz', agent);
           answers.push({ ...a, workersListening: listening() });
           if (a.connection === 'close' && closedAt < 0) closedAt = n;
           await new Promise((r) => setTimeout(r, 100));
