@@ -2,6 +2,7 @@ import type { Questionnaire } from '@medplum/fhirtypes';
 import type { Database, Queryable } from '../../db/database.ts';
 import { log } from '../../log.ts';
 import { Repository } from '../../store/repository.ts';
+import { installRelease } from '../releases.ts';
 import { INSTRUMENTS } from '../scoring/definitions.ts';
 
 /**
@@ -58,16 +59,18 @@ export async function loadInstruments(db: Database | Queryable, tenant: string):
 
 /** Loads the instruments into every tenant; at server start. A conflict stops the start. */
 export async function loadInstrumentsForAllTenants(db: Database): Promise<void> {
-  const { rows } = await db.query<{ id: string }>('SELECT id FROM tenant ORDER BY id');
-  for (const { id } of rows) {
+  // Only where this release of the instruments has not been loaded (../releases.ts): a changed
+  // file is a new release, so its conflict is still found in every tenant.
+  const shipped = Object.values(INSTRUMENTS).map((d) => d.questionnaire);
+  await installRelease(db, 'instruments', shipped, async (tenant) => {
     try {
-      const r = await loadInstruments(db, id);
-      if (r.created.length) log.info('loaded instruments', { tenant: id, created: r.created });
+      const r = await loadInstruments(db, tenant);
+      if (r.created.length) log.info('loaded instruments', { tenant, created: r.created });
     } catch (err) {
-      if (err instanceof InstrumentConflictError) log.error('instrument conflict', { tenant: id, conflicts: err.conflicts });
+      if (err instanceof InstrumentConflictError) log.error('instrument conflict', { tenant, conflicts: err.conflicts });
       throw err;
     }
-  }
+  });
 }
 
 /** What the file defines: the stored copy minus what the server adds (id, meta, narrative). */

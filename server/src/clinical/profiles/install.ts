@@ -2,13 +2,15 @@ import { OperationOutcomeError, deepEquals } from '@medplum/core';
 import type { StructureDefinition } from '@medplum/fhirtypes';
 import type { Database, Queryable } from '../../db/database.ts';
 import { Repository } from '../../store/repository.ts';
+import { installRelease } from '../releases.ts';
 import { platformProfiles } from './registry.ts';
 
 /**
  * Puts the platform's profiles into a tenant as StructureDefinition resources (id = the profile's
  * id), so clients can read them and `$validate?profile=<url>` finds them. Idempotent: a profile
- * already stored with the same content is left alone, a changed one gets a new version. Runs at
- * server start for every tenant and when a tenant is created.
+ * already stored with the same content is left alone, a changed one gets a new version. Runs when
+ * a tenant is created, and at server start in every tenant that has not had this release of the
+ * profiles (../releases.ts).
  */
 export async function installProfiles(q: Queryable, tenant: string): Promise<void> {
   // The repository writes through `q` (the pool or a caller's transaction); it never opens its own.
@@ -37,8 +39,7 @@ export async function installProfiles(q: Queryable, tenant: string): Promise<voi
   }
 }
 
-/** installProfiles for every tenant (server start). */
+/** installProfiles in every tenant that has not had this release of the profiles (server start, ../releases.ts). */
 export async function installProfilesEverywhere(db: Database): Promise<void> {
-  const { rows } = await db.query<{ id: string }>('SELECT id FROM tenant ORDER BY id');
-  for (const r of rows) await installProfiles(db, r.id);
+  await installRelease(db, 'profiles', [...platformProfiles().values()], (tenant) => installProfiles(db, tenant));
 }

@@ -3,6 +3,7 @@ import type { Resource } from '@medplum/fhirtypes';
 import type { Database, Queryable } from '../../db/database.ts';
 import { log } from '../../log.ts';
 import { Repository } from '../../store/repository.ts';
+import { installRelease } from '../releases.ts';
 import { DEFAULT_CRISIS_RESOURCES } from './crisis-resources.ts';
 import { SHIPPED_RULES, parseRuleSet } from './rules.ts';
 
@@ -10,7 +11,8 @@ import { SHIPPED_RULES, parseRuleSet } from './rules.ts';
  * Puts the shipped rule set (PlanDefinition/risk-rules, ./risk-rules.json) and the default crisis
  * resources (HealthcareService/crisis-988, crisis-emergency) into a tenant, each only when the
  * tenant has never had it: once present (even deleted) it is the tenant's, and a new release
- * never overwrites a tenant's deadlines or rules. Runs at tenant creation and server start.
+ * never overwrites a tenant's deadlines or rules. Runs at tenant creation, and at server start in
+ * every tenant that has not had this release of the defaults (../releases.ts).
  */
 export async function installRiskDefaults(q: Queryable, tenant: string): Promise<string[]> {
   // A broken shipped file stops the start rather than leaving tenants without rules.
@@ -32,9 +34,8 @@ export async function installRiskDefaults(q: Queryable, tenant: string): Promise
 }
 
 export async function installRiskDefaultsEverywhere(db: Database): Promise<void> {
-  const { rows } = await db.query<{ id: string }>('SELECT id FROM tenant ORDER BY id');
-  for (const { id } of rows) {
-    const created = await installRiskDefaults(db, id);
-    if (created.length) log.info('installed risk defaults', { tenant: id, created });
-  }
+  await installRelease(db, 'risk-defaults', [SHIPPED_RULES, ...DEFAULT_CRISIS_RESOURCES], async (tenant) => {
+    const created = await installRiskDefaults(db, tenant);
+    if (created.length) log.info('installed risk defaults', { tenant, created });
+  });
 }
